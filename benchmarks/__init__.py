@@ -1,0 +1,1 @@
+"""Benchmarks: learning results, speed and memory, each a script anyone can rerun."""

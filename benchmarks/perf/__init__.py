@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks; each comparison runs both sides in one process and prints the ratio."""

@@ -1,0 +1,86 @@
+"""Env-only steps/s of TextGeneration-v0 next to a minimal env that only appends to a buffer.
+
+Both envs see the same observation shape and the same pre-drawn token stream, are stepped in
+the same process, and alternate in rounds so machine noise hits both alike; the printed ratio
+is ours / minimal (target: at least 0.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+import lm_envs  # noqa: F401  (registers the ids)
+
+
+class AppendOnlyEnv(gym.Env):
+    """The least a token env can do: append the action to a buffer and end at a budget."""
+
+    def __init__(self, vocab_size: int, prompt_len: int, max_new_tokens: int, max_length: int) -> None:
+        self.action_space = spaces.Discrete(vocab_size)
+        self.observation_space = spaces.Dict(
+            {
+                "input_ids": spaces.Box(0, vocab_size - 1, (max_length,), np.int64),
+                "attention_mask": spaces.Box(0, 1, (max_length,), np.int8),
+            }
+        )
+        self.prompt_len, self.max_new_tokens = prompt_len, max_new_tokens
+        self.ids = np.zeros(max_length, dtype=np.int64)
+        self.mask = np.zeros(max_length, dtype=np.int8)
+        self.length = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ids.fill(0)
+        self.mask.fill(0)
+        self.mask[: self.prompt_len] = 1
+        self.length = self.prompt_len
+        return {"input_ids": self.ids.copy(), "attention_mask": self.mask.copy()}, {}
+
+    def step(self, action):
+        self.ids[self.length] = action
+        self.mask[self.length] = 1
+        self.length += 1
+        truncated = self.length - self.prompt_len >= self.max_new_tokens
+        return {"input_ids": self.ids.copy(), "attention_mask": self.mask.copy()}, 0.0, False, truncated, {}
+
+
+def steps_per_second(env: gym.Env, tokens: np.ndarray, seed: int) -> float:
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for token in tokens:
+        _, _, terminated, truncated, _ = env.step(int(token))
+        if terminated or truncated:
+            env.reset()
+    return len(tokens) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf env", description=__doc__)
+    parser.add_argument("--steps", type=int, default=20_000, help="steps per round per env")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    args = parser.parse_args(argv)
+
+    ours = gym.make("lm_envs/TextGeneration-v0", reward_mode="sparse", max_new_tokens=args.max_new_tokens).unwrapped
+    stop = ours.stop_token_ids
+    rng = np.random.default_rng(0)
+    # Token stream without stop tokens, so both envs run full-length episodes.
+    tokens = rng.integers(0, ours.vocab_size, size=args.steps)
+    tokens = np.array([t if t not in stop else (t + 1) % ours.vocab_size for t in tokens])
+    prompt_len = len(ours.encode_prompt(ours.tasks[0]))
+    minimal = AppendOnlyEnv(ours.vocab_size, prompt_len, args.max_new_tokens, ours.max_length)
+
+    ours_rates, minimal_rates = [], []
+    for round_index in range(args.rounds):
+        ours_rates.append(steps_per_second(ours, tokens, seed=round_index))
+        minimal_rates.append(steps_per_second(minimal, tokens, seed=round_index))
+    ours_rate, minimal_rate = float(np.median(ours_rates)), float(np.median(minimal_rates))
+    print(f"TextGeneration-v0 (sparse reward {ours.reward_fn.names}): {ours_rate:,.0f} steps/s")
+    print(f"minimal append-only env:                                    {minimal_rate:,.0f} steps/s")
+    print(f"ratio ours/minimal: {ours_rate / minimal_rate:.2f} (target >= 0.3; median of {args.rounds} rounds of {args.steps} steps)")
+    return 0

@@ -1,0 +1,37 @@
+"""lm-envs: Gymnasium environments in which a language model acts one token at a time.
+
+``import lm_envs`` registers the env ids (lazily: no model, tokenizer or world is loaded until
+an env is made), so ``gym.make("lm_envs/TextGeneration-v0", reward={...})`` just works.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+__version__ = "0.1.0"
+
+# id -> (module, env class); each family also exports "<Class>Vector" for make_vec.
+ENV_ENTRY_POINTS: dict[str, tuple[str, str]] = {
+    "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv"),
+}
+
+
+def _register_all() -> None:
+    for env_id, (module, cls) in ENV_ENTRY_POINTS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point=f"{module}:{cls}",
+            vector_entry_point=f"{module}:{cls}Vector",
+            # Token envs end episodes themselves (EOS or max_new_tokens fixes the
+            # observation length), so no TimeLimit wrapper is added.
+            max_episode_steps=None,
+        )
+
+
+_register_all()
+
+ENV_IDS: tuple[str, ...] = tuple(ENV_ENTRY_POINTS)
+
+__all__ = ["ENV_IDS", "__version__"]

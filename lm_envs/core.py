@@ -1,0 +1,235 @@
+"""The token env core: a language model writes one token per step.
+
+`TokenEnv` holds what every token-level env family shares: the tokenizer-derived spaces, the
+fixed-shape observation buffer, the EOS / budget episode end, the sparse or dense reward, the
+end-of-episode ``info`` and rendering. A family (text generation, customer-service QA, ...)
+only says which tasks exist (`_sample_task`) and, if it needs to, how a finished completion is
+scored (`_score`). The native vector env in `lm_envs.vector` reuses the same hooks, so single
+and vector envs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from lm_envs.rewards import make_reward
+
+__all__ = ["REWARD_MODES", "Task", "TokenEnv", "pick_task"]
+
+REWARD_MODES = ("sparse", "dense")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One episode's prompt and the structured truth its rewards are checked against.
+
+    ``fields`` are passed to the reward functions as per-sample keyword arguments (TRL's
+    convention for dataset columns), e.g. ``keywords``, ``sentiment_target``, ``references``.
+    """
+
+    prompt: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    index: int = -1
+
+
+def pick_task(tasks: Sequence[Task], rng: np.random.Generator, options: dict[str, Any] | None) -> Task:
+    """A task drawn with ``rng``, or the one that ``options["task_index"]`` names."""
+    if options and "task_index" in options:
+        index = options["task_index"]
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tasks):
+            raise ValueError(f"options['task_index'] must be an integer in [0, {len(tasks)}), got {index!r}")
+        return tasks[int(index)]
+    return tasks[int(rng.integers(len(tasks)))]
+
+
+def _load_tokenizer(tokenizer: Any) -> Any:
+    if isinstance(tokenizer, str):
+        from lm_envs.models import load_tokenizer
+
+        return load_tokenizer(tokenizer)
+    if not hasattr(tokenizer, "decode") or not hasattr(tokenizer, "encode"):
+        raise TypeError(
+            f"tokenizer must be a model name or a transformers tokenizer, got {type(tokenizer).__name__}"
+        )
+    return tokenizer
+
+
+class TokenEnv(gym.Env):
+    """Base class of the token-level envs: one action appends one token to the context.
+
+    Subclasses implement `_sample_task` (and `_num_tasks` when tasks are a finite list). See
+    `lm_envs.envs.text_generation.TextGenerationEnv` for the full Gymnasium-style docstring.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
+    default_reward: Any = "sentiment"
+
+    def __init__(
+        self,
+        *,
+        tokenizer: Any = "tiny-shop",
+        reward: Any = None,
+        reward_mode: str = "sparse",
+        max_new_tokens: int = 48,
+        max_prompt_tokens: int = 96,
+        chat_template: bool = False,
+        render_mode: str | None = None,
+    ) -> None:
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
+        for name, value in (("max_new_tokens", max_new_tokens), ("max_prompt_tokens", max_prompt_tokens)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+
+        self.tokenizer = _load_tokenizer(tokenizer)
+        self.reward_fn = make_reward(self.default_reward if reward is None else reward)
+        self.reward_mode = reward_mode
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_prompt_tokens = int(max_prompt_tokens)
+        self.chat_template = bool(chat_template)
+        self.render_mode = render_mode
+
+        from lm_envs.models import special_token_ids
+
+        special = special_token_ids(self.tokenizer)
+        self.eos_token_id: int = special["eos"]
+        self.pad_token_id: int = special["pad"]
+        # A turn also ends at the end-of-turn token, so chat models that close a reply with
+        # it (SmolLM2's <|im_end|>) end the episode the same way as tiny-shop's EOS.
+        self.stop_token_ids: frozenset[int] = frozenset({special["eos"], special["eot"]})
+
+        self.vocab_size = len(self.tokenizer)
+        self.max_length = self.max_prompt_tokens + self.max_new_tokens
+        self.action_space = spaces.Discrete(self.vocab_size)
+        self.observation_space = spaces.Dict(
+            {
+                "input_ids": spaces.Box(0, self.vocab_size - 1, (self.max_length,), np.int64),
+                "attention_mask": spaces.Box(0, 1, (self.max_length,), np.int8),
+            }
+        )
+
+        self._input_ids = np.full(self.max_length, self.pad_token_id, dtype=np.int64)
+        self._attention_mask = np.zeros(self.max_length, dtype=np.int8)
+        self._task: Task | None = None
+        self._prompt_len = 0
+        self._length = 0
+        self._potential = 0.0
+        self._episode_over = True
+
+    # ------------------------------------------------------------------ family hooks
+    def _sample_task(self, rng: np.random.Generator, options: dict[str, Any] | None) -> Task:
+        """Draw this episode's task with ``rng`` (the env's ``np_random``)."""
+        raise NotImplementedError
+
+    def _score(self, tasks: Sequence[Task], completions: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Batched reward of finished (or, in dense mode, partial) completions."""
+        prompts = [task.prompt for task in tasks]
+        field_names = sorted({name for task in tasks for name in task.fields})
+        fields = {name: [task.fields.get(name) for task in tasks] for name in field_names}
+        return self.reward_fn.score(prompts, list(completions), **fields)
+
+    # ------------------------------------------------------------------ shared mechanics
+    def encode_prompt(self, task: Task) -> list[int]:
+        """Token ids of the prompt, keeping its last ``max_prompt_tokens`` (the question sits at the end)."""
+        if self.chat_template:
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": task.prompt}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+                ids = ids["input_ids"]
+        else:
+            ids = self.tokenizer.encode(task.prompt, add_special_tokens=False)
+        ids = list(ids)[-self.max_prompt_tokens :]
+        if not ids:  # an empty prompt still needs one token for the model to condition on
+            ids = [self.eos_token_id]
+        return ids
+
+    def decode_completion(self, token_ids: Sequence[int]) -> str:
+        ids = [int(t) for t in token_ids if int(t) not in self.stop_token_ids]
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def validate_action(self, action: Any) -> int:
+        """The action as an int token id, or a ValueError saying why it is not one."""
+        value = action
+        if isinstance(value, np.ndarray):
+            if value.shape != ():
+                raise ValueError(f"invalid action {action!r}: expected a single token id, got an array of shape {value.shape}")
+            value = value.item()
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"invalid action {action!r}: expected an integer token id in [0, {self.vocab_size})")
+        if not 0 <= int(value) < self.vocab_size:
+            raise ValueError(f"invalid action {int(value)}: token ids must lie in [0, {self.vocab_size})")
+        return int(value)
+
+    def end_info(self, task: Task, completion: str, terms: dict[str, float], n_tokens: int) -> dict[str, Any]:
+        return {
+            "prompt": task.prompt,
+            "completion": completion,
+            "reward_terms": terms,
+            "task": dict(task.fields),
+            "task_index": task.index,
+            "completion_tokens": n_tokens,
+        }
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        task = self._sample_task(self.np_random, options)
+        prompt_ids = self.encode_prompt(task)
+        self._task = task
+        self._input_ids.fill(self.pad_token_id)
+        self._attention_mask.fill(0)
+        self._input_ids[: len(prompt_ids)] = prompt_ids
+        self._attention_mask[: len(prompt_ids)] = 1
+        self._prompt_len = self._length = len(prompt_ids)
+        self._potential = 0.0
+        self._episode_over = False
+        return self._observation(), {"prompt": task.prompt, "task_index": task.index}
+
+    def step(self, action: Any):
+        if self._episode_over:
+            raise RuntimeError("step() called after the episode ended (or before reset()); call reset() first")
+        token = self.validate_action(action)
+        self._input_ids[self._length] = token
+        self._attention_mask[self._length] = 1
+        self._length += 1
+        n_new = self._length - self._prompt_len
+        terminated = token in self.stop_token_ids
+        truncated = not terminated and n_new >= self.max_new_tokens
+        done = terminated or truncated
+
+        reward, info = 0.0, {}
+        if done or self.reward_mode == "dense":
+            completion = self.decode_completion(self._input_ids[self._prompt_len : self._length])
+            totals, terms = self._score([self._task], [completion])
+            score = float(totals[0])
+            # Dense: pay the potential difference so the per-step rewards sum to the sparse
+            # score and the optimal policy is unchanged (Ng, Harada & Russell, 1999).
+            reward = score - self._potential if self.reward_mode == "dense" else score
+            self._potential = score
+            if done:
+                info = self.end_info(self._task, completion, {k: float(v[0]) for k, v in terms.items()}, n_new)
+        self._episode_over = done
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), reward, terminated, truncated, info
+
+    def render(self):
+        if self._task is None:
+            text = ""
+        else:
+            text = self._task.prompt + self.decode_completion(self._input_ids[self._prompt_len : self._length])
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
