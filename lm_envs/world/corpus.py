@@ -1,0 +1,77 @@
+"""The pretraining corpus: generic shop text for the tiny tokenizer and the tiny GPT-2.
+
+What goes in: product blurbs, catalog listings, comparisons, buying guides, reviews with
+clear sentiment, and support small talk. What never goes in: order ids, tracking numbers,
+order statuses, dates, refund or shipping terms, return windows, or any dialog goal. Those
+are what customer-service tasks ask about, and RL, not pretraining, must teach them; so this
+module uses only the generic half of ``text.py``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lm_envs.world import text
+from lm_envs.world.categories import CATEGORIES
+
+if TYPE_CHECKING:
+    from lm_envs.world.catalog import Product
+    from lm_envs.world.shop import ShopWorld
+
+BLURBS_PER_PRODUCT = 4
+LISTINGS_PER_CATEGORY = 15
+GUIDES_PER_CATEGORY = 10
+
+
+def review_sentiment(rng: np.random.Generator, quality: float) -> str:
+    """Better products get more positive reviews; every product gets some of each kind."""
+    weights = np.array([0.1 + 0.7 * quality, 0.1 + 0.6 * (1.0 - quality), 0.25])
+    return str(rng.choice(text.SENTIMENTS, p=weights / weights.sum()))
+
+
+def build_corpus(
+    world: ShopWorld, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
+    n_comparisons: int = 400,
+) -> list[str]:
+    """Shuffled, de-duplicated documents about ``world``'s catalog plus generic small talk.
+
+    The generator is seeded by ``(world.seed, seed)``: the same world and seed give the same
+    list, and a different seed gives another sample of the same kinds of text.
+    """
+    rng = np.random.default_rng([world.seed, seed])
+    products = world.products
+    by_category: dict[str, list[Product]] = {}
+    for p in products:
+        by_category.setdefault(p.category, []).append(p)
+
+    documents: list[str] = []
+    # 1. product blurbs and catalog listings
+    for p in products:
+        documents += [text.product_blurb(rng, p) for _ in range(BLURBS_PER_PRODUCT)]
+    for category, members in by_category.items():
+        for _ in range(LISTINGS_PER_CATEGORY):
+            shown = text.sample(rng, members, 2 + int(rng.integers(max(1, len(members) - 1))))
+            documents.append(text.listing(category, sorted(shown, key=lambda p: p.price), rng=rng))
+
+    # 2. comparisons and buying guides
+    comparable = [members for members in by_category.values() if len(members) >= 2]
+    for _ in range(n_comparisons if comparable else 0):
+        a, b = text.sample(rng, text.pick(rng, comparable), 2)
+        documents.append(text.comparison(rng, a, b))
+    for spec in CATEGORIES:
+        if spec.name in by_category:
+            documents += [text.buying_guide(rng, spec, by_category[spec.name])
+                          for _ in range(GUIDES_PER_CATEGORY)]
+
+    # 3. reviews, the sentiment signal a VADER-based reward can build on
+    for _ in range(n_reviews):
+        p = text.pick(rng, products)
+        documents.append(text.review(rng, p, review_sentiment(rng, p.quality)))
+
+    # 4. generic support small talk
+    documents += [text.small_talk(rng) for _ in range(n_small_talk)]
+
+    unique = list(dict.fromkeys(documents))
+    return [unique[int(i)] for i in rng.permutation(len(unique))]
