@@ -41,16 +41,10 @@ class ArrayRecordMixin:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(
-            _values_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)  # type: ignore[arg-type]
-        )
+        names = [f.name for f in fields(self)]  # type: ignore[arg-type]
+        return all(_values_equal(getattr(self, n), getattr(other, n)) for n in names)
 
     def __hash__(self) -> int:
         # hashing a subset of the compared fields keeps "equal => same hash"
-        return hash(
-            tuple(
-                getattr(self, f.name)
-                for f in fields(self)  # type: ignore[arg-type]
-                if not isinstance(getattr(self, f.name), np.ndarray)
-            )
-        )
+        values = [getattr(self, f.name) for f in fields(self)]  # type: ignore[arg-type]
+        return hash(tuple(v for v in values if not isinstance(v, np.ndarray)))

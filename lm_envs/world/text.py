@@ -66,10 +66,21 @@ def capitalize(text: str) -> str:
 def grammar(spec: CategorySpec) -> dict[str, str]:
     """Words that agree with one item of the category: headphones "are", a laptop "is"."""
     if spec.plural:
-        return {"it": "they", "It": "They", "is": "are", "has": "have", "this": "these",
-                "its": "their", "s": "", "was": "were"}
-    return {"it": "it", "It": "It", "is": "is", "has": "has", "this": "this",
+        return {"it": "they", "It": "They", "obj": "them", "is": "are", "has": "have",
+                "this": "these", "its": "their", "s": "", "was": "were"}
+    return {"it": "it", "It": "It", "obj": "it", "is": "is", "has": "has", "this": "this",
             "its": "its", "s": "s", "was": "was"}
+
+
+_SINGULAR_DESPITE_S = frozenset({"GPS", "autofocus"})
+
+
+def aspect_grammar(aspect: str) -> dict[str, str]:
+    """Verb agreement for a review aspect: "the zippers are", "the bass is"."""
+    plural = (aspect.endswith("s") and not aspect.endswith("ss")
+              and aspect not in _SINGULAR_DESPITE_S)
+    return {"a_is": "are" if plural else "is", "a_it": "they" if plural else "it",
+            "a_s": "" if plural else "s"}
 
 
 def _points(product: Product) -> str:
@@ -199,9 +210,11 @@ SENTIMENTS = ("positive", "negative", "mixed")
 _POSITIVE_ADJ = ("excellent", "fantastic", "superb", "great", "amazing", "wonderful",
                  "impressive", "outstanding", "solid", "terrific", "brilliant", "lovely",
                  "perfect", "awesome")
-_NEGATIVE_ADJ = ("terrible", "awful", "disappointing", "poor", "flimsy", "horrible",
-                 "frustrating", "mediocre", "weak", "bad", "useless", "annoying", "cheap")
-_INTENSIFIERS = ("really", "very", "extremely", "truly", "incredibly", "super")
+_NEGATIVE_ADJ = ("terrible", "awful", "disappointing", "poor", "horrible", "frustrating",
+                 "weak", "bad", "useless", "annoying", "lousy", "dreadful", "flawed", "pathetic")
+# words found in the VADER lexicon, so a lexicon scorer agrees with the review's label;
+# "super" and "truly" are positive words there, not mere boosters, so they are left out
+_INTENSIFIERS = ("really", "very", "extremely", "incredibly", "absolutely", "totally")
 _GENERIC_ASPECTS = ("build quality", "design", "overall feel", "finish", "packaging")
 
 _OPENERS = {
@@ -209,7 +222,7 @@ _OPENERS = {
         "I love the {name}!", "Absolutely thrilled with {this} {noun}.",
         "The {name} exceeded my expectations.", "What a fantastic purchase.",
         "Best {noun} I have ever owned.", "I am so happy with the {name}.",
-        "Great {noun}, and I am glad I bought {it}.", "Wow, the {name} {is} excellent.",
+        "Great {noun}, and I am glad I bought {obj}.", "Wow, the {name} {is} excellent.",
     ),
     "negative": (
         "I regret buying the {name}.", "Very disappointed with the {name}.",
@@ -225,26 +238,27 @@ _OPENERS = {
     ),
 }
 _PRAISE = (
-    "The {aspect} is {adj}.", "The {aspect} is {intensifier} {adj}.",
-    "I really like the {aspect}; it is {adj}.", "The {aspect} works perfectly.",
-    "The {aspect} is a real highlight.", "Very happy with the {aspect}.",
-    "The {aspect} is {adj}, exactly what I wanted.", "I was impressed by the {aspect}.",
+    "The {aspect} {a_is} {adj}.", "The {aspect} {a_is} {intensifier} {adj}.",
+    "I really like the {aspect}; {a_it} {a_is} {adj}.", "The {aspect} work{a_s} perfectly.",
+    "The {aspect} {a_is} a real highlight.", "Very happy with the {aspect}.",
+    "The {aspect} {a_is} {adj}, exactly what I wanted.", "I was impressed by the {aspect}.",
+    "The {aspect} make{a_s} me smile every day.",
 )
 _COMPLAINTS = (
-    "The {aspect} is {adj}.", "Sadly, the {aspect} is {intensifier} {adj}.",
-    "The {aspect} is not great.", "I hate the {aspect}.",
-    "The {aspect} feels {adj} for the price.", "The {aspect} is a problem and it annoys me.",
-    "The {aspect} stopped working properly after a few weeks, which is {adj}.",
-    "I am disappointed by the {aspect}.",
+    "The {aspect} {a_is} {adj}.", "Sadly, the {aspect} {a_is} {intensifier} {adj}.",
+    "The {aspect} {a_is} not great.", "I hate the {aspect}.",
+    "The {aspect} feel{a_s} {adj} for the price.", "The {aspect} really annoy{a_s} me.",
+    "After a few weeks, the {aspect} already feel{a_s} {adj}.",
+    "I am disappointed by the {aspect}.", "The {aspect} {a_is} {intensifier} {adj}.",
 )
 _TURNS = ("However,", "On the other hand,", "But", "That said,", "Unfortunately,")
 _PRICE_LINES = {
     "positive": ("At {price}, {it} {is} a bargain.", "Worth every penny of {price}.",
                  "Great value for {price}."),
     "negative": ("Overpriced at {price}.", "Definitely not worth {price}.",
-                 "For {price} I expected far better."),
+                 "For {price} I expected a lot more."),
     "mixed": ("At {price}, {it} {is} a fair deal, I guess.", "{price} feels a bit steep.",
-              "For {price}, it is acceptable."),
+              "For {price}, {it} {is} acceptable."),
 }
 _USE_LINES = {
     "positive": ("I use {it} for {use} and {it} {is} perfect.",
@@ -255,12 +269,12 @@ _USE_LINES = {
               "For {use}, {it} {is} good enough."),
 }
 _CLOSERS = {
-    "positive": ("Highly recommend it!", "Love it!", "I would happily buy it again.",
+    "positive": ("Highly recommend {obj}!", "Love {obj}!", "I would happily buy {obj} again.",
                  "Five stars from me.", "Couldn't be happier.", "A great buy."),
-    "negative": ("I cannot recommend it.", "Save your money.", "Would not buy again.",
-                 "Really disappointing overall.", "Avoid this one.", "One star."),
-    "mixed": ("Good, but it could be better.", "Decent overall.",
-              "I would recommend it with some reservations.", "Three stars.",
+    "negative": ("I cannot recommend {obj}.", "Save your money.", "Would not buy again.",
+                 "Really disappointing overall.", "Avoid {obj}.", "One star."),
+    "mixed": ("Good, but {it} could be better.", "Decent overall.",
+              "I would recommend {obj} with some reservations.", "Three stars.",
               "Not bad, not great."),
 }
 _TITLES = {
@@ -287,15 +301,17 @@ def review(rng: np.random.Generator, product: Product, sentiment: str) -> str:
     fill = {"name": product.name, "noun": spec.singular, "price": format_price(product.price),
             "use": pick(rng, spec.uses), **g}
     own_aspects = [aspect for point, aspect in spec.attributes if point in product.attributes]
-    aspects = sample(rng, own_aspects + list(_GENERIC_ASPECTS[:2]), 3)
+    aspects = sample(rng, own_aspects + sample(rng, _GENERIC_ASPECTS, 2), 3)
 
     def praise(aspect: str) -> str:
         return pick(rng, _PRAISE).format(
-            aspect=aspect, adj=pick(rng, _POSITIVE_ADJ), intensifier=pick(rng, _INTENSIFIERS))
+            aspect=aspect, adj=pick(rng, _POSITIVE_ADJ), intensifier=pick(rng, _INTENSIFIERS),
+            **aspect_grammar(aspect))
 
     def complain(aspect: str) -> str:
         return pick(rng, _COMPLAINTS).format(
-            aspect=aspect, adj=pick(rng, _NEGATIVE_ADJ), intensifier=pick(rng, _INTENSIFIERS))
+            aspect=aspect, adj=pick(rng, _NEGATIVE_ADJ), intensifier=pick(rng, _INTENSIFIERS),
+            **aspect_grammar(aspect))
 
     sentences = [pick(rng, _OPENERS[sentiment]).format(**fill)]
     n_aspects = 1 + int(rng.integers(len(aspects)))
@@ -314,7 +330,7 @@ def review(rng: np.random.Generator, product: Product, sentiment: str) -> str:
         sentences.append(capitalize(pick(rng, _PRICE_LINES[sentiment]).format(**fill)))
     if rng.random() < 0.4:
         sentences.append(capitalize(pick(rng, _USE_LINES[sentiment]).format(**fill)))
-    sentences.append(pick(rng, _CLOSERS[sentiment]))
+    sentences.append(pick(rng, _CLOSERS[sentiment]).format(**fill))
     text = " ".join(sentences)
 
     header_style = int(rng.integers(3))
