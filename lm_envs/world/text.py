@@ -320,7 +320,7 @@ def review(rng: np.random.Generator, product: Product, sentiment: str) -> str:
     elif sentiment == "negative":
         sentences += [complain(a) for a in aspects[:n_aspects]]
     else:
-        # aspects always holds >= 2 entries (the generic ones are appended above)
+        # aspects has 3 entries: 3 drawn from >= 2 own aspects plus 2 generic ones
         sentences.append(praise(aspects[0]))
         complaint = complain(aspects[1])
         if complaint.startswith("The "):
