@@ -1,0 +1,43 @@
+"""Composable rewards: a registry of factories, configured by data.
+
+```python
+from lm_envs.rewards import make_reward
+reward = make_reward({"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5})
+totals, terms = reward.score(prompts, completions, keywords=[["battery", "screen"], ...])
+```
+
+Built-ins (``name``: kwargs; task fields read):
+
+| name | kwargs | task fields | range |
+|---|---|---|---|
+| ``sentiment`` | ``target="positive"`` | ``sentiment_target`` | [-1, 1] |
+| ``keywords`` | ``keywords=None`` | ``keywords`` | [0, 1] |
+| ``length`` | ``min_words=5, max_words=30, falloff=None`` | | [0, 1] |
+| ``repetition`` | ``n=2`` | | [0, 1) (a penalty: weight it < 0) |
+| ``bleu`` | ``tokenize="13a", lowercase=False`` | ``references`` | [0, 1] |
+| ``rouge`` | ``rouge_type="rougeL", use_stemmer=False`` | ``references`` | [0, 1] |
+| ``fluency`` | ``model="tiny-shop", tokenizer=None, device="cpu", batch_size=16, floor=-20.0`` | | [floor, 0] |
+| ``similarity`` | ``encoder=None, batch_size=64`` | ``references`` | [-1, 1] |
+
+Every reward function ignores keyword arguments it does not read, as TRL requires.
+"""
+
+from lm_envs.rewards.base import RewardFunction, as_text_list, check_texts, task_field, text_lists
+from lm_envs.rewards.registry import REWARDS, CompositeReward, RewardFactory, RewardSpec, make_reward, register_reward
+
+# Importing the built-in modules registers their rewards; none imports torch or loads a model.
+from lm_envs.rewards import lexical, model_based, overlap, sentiment  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "REWARDS",
+    "CompositeReward",
+    "RewardFactory",
+    "RewardFunction",
+    "RewardSpec",
+    "as_text_list",
+    "check_texts",
+    "make_reward",
+    "register_reward",
+    "task_field",
+    "text_lists",
+]
