@@ -10,20 +10,20 @@ import gymnasium as gym
 
 __version__ = "0.1.0"
 
-# id -> (module, env class); each family also exports "<Class>Vector" for make_vec.
-ENV_ENTRY_POINTS: dict[str, tuple[str, str]] = {
-    "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv"),
+# id -> (module, env class, native vector env class used by gym.make_vec)
+ENV_ENTRY_POINTS: dict[str, tuple[str, str, str]] = {
+    "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv", "TextGenerationVectorEnv"),
 }
 
 
 def _register_all() -> None:
-    for env_id, (module, cls) in ENV_ENTRY_POINTS.items():
+    for env_id, (module, cls, vector_cls) in ENV_ENTRY_POINTS.items():
         if env_id in gym.registry:
             continue
         gym.register(
             id=env_id,
             entry_point=f"{module}:{cls}",
-            vector_entry_point=f"{module}:{cls}Vector",
+            vector_entry_point=f"{module}:{vector_cls}",
             # Token envs end episodes themselves (EOS or max_new_tokens fixes the
             # observation length), so no TimeLimit wrapper is added.
             max_episode_steps=None,
