@@ -122,6 +122,10 @@ class TokenEnv(gym.Env):
         self._length = 0
         self._potential = 0.0
         self._episode_over = True
+        # Prompts repeat across episodes; tokenizing each once keeps reset() cheap.
+        self._prompt_cache: dict[str, tuple[int, ...]] = {}
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        self._fast_decode = getattr(backend, "decode", None)
 
     # ------------------------------------------------------------------ family hooks
     def _sample_task(self, rng: np.random.Generator, options: dict[str, Any] | None) -> Task:
@@ -136,27 +140,40 @@ class TokenEnv(gym.Env):
         return self.reward_fn.score(prompts, list(completions), **fields)
 
     # ------------------------------------------------------------------ shared mechanics
-    def encode_prompt(self, task: Task) -> list[int]:
+    def encode_prompt(self, task: Task) -> tuple[int, ...]:
         """Token ids of the prompt, keeping its last ``max_prompt_tokens`` (the question sits at the end)."""
+        cached = self._prompt_cache.get(task.prompt)
+        if cached is None:
+            cached = self._prompt_cache[task.prompt] = tuple(self._encode_prompt(task.prompt))
+        return cached
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
         if self.chat_template:
             ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": task.prompt}], add_generation_prompt=True, tokenize=True
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
             )
             if isinstance(ids, dict) or hasattr(ids, "input_ids"):
                 ids = ids["input_ids"]
         else:
-            ids = self.tokenizer.encode(task.prompt, add_special_tokens=False)
+            ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         ids = list(ids)[-self.max_prompt_tokens :]
         if not ids:  # an empty prompt still needs one token for the model to condition on
             ids = [self.eos_token_id]
         return ids
 
-    def decode_completion(self, token_ids: Sequence[int]) -> str:
-        ids = [int(t) for t in token_ids if int(t) not in self.stop_token_ids]
+    def decode_completion(self, token_ids: Sequence[int] | np.ndarray) -> str:
+        """Text of a completion; a closing stop token (the only place one can be) is dropped."""
+        ids = token_ids.tolist() if isinstance(token_ids, np.ndarray) else [int(t) for t in token_ids]
+        if ids and ids[-1] in self.stop_token_ids:
+            ids.pop()
+        if self._fast_decode is not None:  # the Rust tokenizer directly: no per-id Python conversion
+            return self._fast_decode(ids, skip_special_tokens=True)
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def validate_action(self, action: Any) -> int:
         """The action as an int token id, or a ValueError saying why it is not one."""
+        if type(action) is int and 0 <= action < self.vocab_size:  # the hot path: skip the checks below
+            return action
         value = action
         if isinstance(value, np.ndarray):
             if value.shape != ():
@@ -200,17 +217,18 @@ class TokenEnv(gym.Env):
         if self._episode_over:
             raise RuntimeError("step() called after the episode ended (or before reset()); call reset() first")
         token = self.validate_action(action)
-        self._input_ids[self._length] = token
-        self._attention_mask[self._length] = 1
-        self._length += 1
-        n_new = self._length - self._prompt_len
+        length = self._length
+        self._input_ids[length] = token
+        self._attention_mask[length] = 1
+        self._length = length = length + 1
+        n_new = length - self._prompt_len
         terminated = token in self.stop_token_ids
         truncated = not terminated and n_new >= self.max_new_tokens
         done = terminated or truncated
 
         reward, info = 0.0, {}
         if done or self.reward_mode == "dense":
-            completion = self.decode_completion(self._input_ids[self._prompt_len : self._length])
+            completion = self.decode_completion(self._input_ids[self._prompt_len : length])
             totals, terms = self._score([self._task], [completion])
             score = float(totals[0])
             # Dense: pay the potential difference so the per-step rewards sum to the sparse
@@ -222,7 +240,7 @@ class TokenEnv(gym.Env):
         self._episode_over = done
         if self.render_mode == "human":
             self.render()
-        return self._observation(), reward, terminated, truncated, info
+        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}, reward, terminated, truncated, info
 
     def render(self):
         if self._task is None:
