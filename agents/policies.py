@@ -1,0 +1,393 @@
+"""Actor-critic policies: an MLP for vector observations and a causal LM with a value head.
+
+Both expose the same two methods to the algorithms:
+
+- ``evaluate_actions(batch, idx) -> (logprobs, entropies, values)`` re-scores the
+  actions of the flat samples ``idx`` of a :class:`~agents.buffers.RolloutBatch`
+  with gradients, and
+- ``is_sequence_model`` tells the minibatcher whether samples come in segments.
+
+Acting goes through :mod:`agents.rollout`, which for the LM keeps a KV cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from agents.buffers import RolloutBatch
+from agents.sampling import log_prob_entropy, process_logits, sample
+
+__all__ = ["forward_with_cache", "LMActorCritic", "MLPActorCritic", "is_token_observation_space"]
+
+
+def forward_with_cache(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    cache: Any | None,
+    *,
+    use_cache: bool = True,
+) -> tuple[torch.Tensor, Any | None]:
+    """One forward pass of a Hugging Face decoder through its KV cache.
+
+    The single place that knows the transformers 5.x cache keyword: the forward
+    argument is ``cache=`` and the output field is ``out.cache``
+    (``past_key_values=`` is deprecated).
+
+    Args:
+        model: the *base* decoder (``causal_lm.base_model``), whose output has
+            ``last_hidden_state``.
+        input_ids: ``(N, K)`` new tokens.
+        attention_mask: ``(N, S + K)`` mask over cached and new tokens (0 = hole/pad).
+        position_ids: ``(N, K)`` positions of the new tokens; explicit because pads
+            and holes make them differ from the cache index.
+        cache: a ``transformers`` ``Cache`` holding ``S`` positions, or ``None``.
+
+    Returns:
+        ``(hidden, cache)``: ``(N, K, H)`` last hidden states and the updated cache.
+    """
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        cache=cache,
+        use_cache=use_cache,
+    )
+    return out.last_hidden_state, getattr(out, "cache", None)
+
+
+def is_token_observation_space(space: spaces.Space) -> bool:
+    """True for the token-env observation ``Dict(input_ids, attention_mask)``."""
+    return isinstance(space, spaces.Dict) and {"input_ids", "attention_mask"} <= set(space.spaces)
+
+
+def _disable_dropout(model: nn.Module) -> None:
+    # Dropout would make the log-probs of the rollout and of the update disagree
+    # (TRL disables it for the same reason); RL fine-tuning runs with p = 0.
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    cfg = getattr(model, "config", None)
+    for name in ("attn_pdrop", "resid_pdrop", "embd_pdrop", "attention_dropout", "hidden_dropout"):
+        if cfg is not None and hasattr(cfg, name):
+            setattr(cfg, name, 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# LM actor-critic
+# ---------------------------------------------------------------------------------------
+
+
+class LMActorCritic(nn.Module):
+    """A Hugging Face causal LM plus a scalar value head on the last hidden state.
+
+    The policy distribution is ``process_logits(lm_logits, temperature, top_k, top_p,
+    action_mask)``; the same processing is used when acting and when re-scoring, so
+    the importance ratio of PPO compares like with like.
+
+    Args:
+        model: a ``transformers`` causal LM (``AutoModelForCausalLM``).
+        temperature, top_k, top_p: sampling distribution, see :func:`process_logits`.
+    """
+
+    is_sequence_model = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        _disable_dropout(model)
+        head = model.get_output_embeddings()
+        if head is None:
+            raise ValueError(f"{type(model).__name__} has no output embeddings; pass a causal LM")
+        hidden = head.weight.shape[1]
+        self.value_head = nn.Linear(hidden, 1)
+        # zero init: the critic starts at V = 0 instead of a random offset
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
+        self.temperature = float(temperature)
+        self.top_k = top_k
+        self.top_p = top_p
+        self.model.eval()
+
+    def train(self, mode: bool = True) -> LMActorCritic:
+        super().train(mode)
+        self.model.eval()  # dropout stays off, see _disable_dropout
+        return self
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.value_head.weight.device
+
+    @property
+    def base(self) -> nn.Module:
+        return self.model.base_model
+
+    def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(..., H)`` hidden states -> ``(..., V)`` float logits and ``(...)`` values."""
+        logits = self.model.get_output_embeddings()(hidden).float()
+        values = self.value_head(hidden.float()).squeeze(-1)
+        return logits, values
+
+    def distribution_logits(self, logits: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return process_logits(
+            logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, action_mask=action_mask
+        )
+
+    # -- acting through the KV cache ----------------------------------------------------
+
+    def prefill(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Run a left-padded batch ``(N, P)``; returns last-position logits ``(N, V)``,
+        values ``(N,)`` and the cache."""
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
+        logits, values = self.heads(hidden[:, -1])
+        return logits, values, cache
+
+    def extend(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
+        ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
+        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+        logits, values = self.heads(hidden[:, -1])
+        return logits, values, cache
+
+    # -- teacher-forced scoring ------------------------------------------------------------
+
+    def score_positions(
+        self,
+        contexts: torch.Tensor,
+        lengths: torch.Tensor,
+        seq_index: torch.Tensor,
+        positions: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward over right-padded ``contexts`` ``(B, L)`` of ``lengths`` ``(B,)``;
+        returns logits ``(M, V)`` and values ``(M,)`` at ``(seq_index, positions)``."""
+        width = int(lengths.max())
+        ids = contexts[:, :width]
+        mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
+        position_ids = torch.arange(width, device=ids.device).expand_as(ids)
+        hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
+        # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
+        return self.heads(hidden[seq_index, positions])
+
+    def evaluate_actions(
+        self, batch: RolloutBatch, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Re-score samples ``idx`` of ``batch`` with one forward per segment.
+
+        Within an episode the context only grows, so every step's context is a prefix
+        of the episode's latest context in the batch: one teacher-forced pass over
+        that context gives the logits of all its steps.
+        """
+        if batch.obs_len is None:
+            raise ValueError("LMActorCritic needs a batch from a token env (obs_len is None)")
+        n_envs = batch.num_envs
+        t = idx // n_envs
+        rows = idx % n_envs
+        eps = batch.episode_ids[t, rows]
+        key = rows * (int(batch.episode_ids.max()) + 1) + eps
+        uniq, inverse = torch.unique(key, return_inverse=True)
+        latest_t = torch.full((uniq.numel(),), -1, dtype=torch.long).scatter_reduce(
+            0, inverse, t, reduce="amax"
+        )
+        seg_rows = torch.zeros(uniq.numel(), dtype=torch.long).scatter(0, inverse, rows)
+        contexts = batch.obs[latest_t, seg_rows].to(self.device)
+        lengths = batch.obs_len[latest_t, seg_rows].to(self.device)
+        positions = (batch.obs_len[t, rows] - 1).to(self.device)
+        logits, values = self.score_positions(contexts, lengths, inverse.to(self.device), positions)
+        masks = None if batch.action_masks is None else batch.action_masks[t, rows].to(self.device)
+        logp, entropy = log_prob_entropy(self.distribution_logits(logits, masks), batch.actions[t, rows].to(self.device))
+        return logp, entropy, values
+
+    @torch.no_grad()
+    def context_values(self, contexts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Values ``(B,)`` of left-packed contexts ``(B, L)`` at their last token."""
+        b = torch.arange(contexts.shape[0], device=contexts.device)
+        _, values = self.score_positions(contexts, lengths, b, lengths - 1)
+        return values
+
+
+# ---------------------------------------------------------------------------------------
+# MLP actor-critic
+# ---------------------------------------------------------------------------------------
+
+
+def _flat_dim(space: spaces.Space) -> int:
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Dict):
+        return sum(_flat_dim(s) for s in space.spaces.values())
+    raise ValueError(
+        f"MLPActorCritic supports Box, Discrete, MultiBinary and Dict of those observations; got {space}"
+    )
+
+
+def _flatten_obs(space: spaces.Space, obs: Any, device: torch.device) -> torch.Tensor:
+    if isinstance(space, spaces.Dict):
+        return torch.cat([_flatten_obs(s, obs[k], device) for k, s in space.spaces.items()], dim=-1)
+    x = torch.as_tensor(np.asarray(obs), device=device)
+    if isinstance(space, spaces.Discrete):
+        return nn.functional.one_hot((x.long() - int(space.start)).reshape(-1), int(space.n)).float()
+    return x.reshape(x.shape[0], -1).float()
+
+
+def _layer(in_dim: int, out_dim: int, std: float) -> nn.Linear:
+    # orthogonal init with these gains is one of the PPO details that matter
+    # (Engstrom et al., 2020; Huang et al., 2022 "The 37 implementation details of PPO")
+    layer = nn.Linear(in_dim, out_dim)
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, 0.0)
+    return layer
+
+
+def _body(in_dim: int, hidden_sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden_sizes:
+        layers += [_layer(in_dim, h, np.sqrt(2)), nn.Tanh()]
+        in_dim = h
+    return nn.Sequential(*layers)
+
+
+class MLPActorCritic(nn.Module):
+    """Separate tanh MLPs for actor and critic over flattened observations.
+
+    Observations: Box, Discrete (one-hot), MultiBinary, or a Dict of those.
+    Actions: Discrete and MultiDiscrete (categorical heads, masks for Discrete) or Box
+    (diagonal Gaussian with a state-independent log std; the env receives the action
+    clipped to the bounds, the log-prob is of the unclipped sample).
+    """
+
+    is_sequence_model = False
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        hidden_sizes: Sequence[int] = (64, 64),
+    ) -> None:
+        super().__init__()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        in_dim = _flat_dim(observation_space)
+        last = hidden_sizes[-1] if hidden_sizes else in_dim
+        if isinstance(action_space, spaces.Discrete):
+            out_dim = int(action_space.n)
+        elif isinstance(action_space, spaces.MultiDiscrete):
+            if action_space.nvec.ndim != 1:
+                raise ValueError(f"MultiDiscrete actions must be 1-D; got nvec shape {action_space.nvec.shape}")
+            out_dim = int(action_space.nvec.sum())
+        elif isinstance(action_space, spaces.Box):
+            out_dim = int(np.prod(action_space.shape))
+            self.log_std = nn.Parameter(torch.zeros(out_dim))
+        else:
+            raise ValueError(f"MLPActorCritic supports Discrete, MultiDiscrete and Box actions; got {action_space}")
+        self.actor_body = _body(in_dim, hidden_sizes)
+        self.action_head = _layer(last, out_dim, 0.01)
+        self.critic_body = _body(in_dim, hidden_sizes)
+        self.value_head = _layer(last, 1, 1.0)
+
+    @property
+    def device(self) -> torch.device:
+        return self.value_head.weight.device
+
+    def obs_to_tensor(self, obs: Any) -> torch.Tensor:
+        """Batched observations ``(N, ...)`` (array or dict of arrays) -> ``(N, D)`` float."""
+        return _flatten_obs(self.observation_space, obs, self.device)
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value_head(self.critic_body(x)).squeeze(-1)
+
+    def _logp_entropy_sample(
+        self,
+        x: torch.Tensor,
+        actions: torch.Tensor | None,
+        action_mask: torch.Tensor | None,
+        generator: torch.Generator | None,
+        deterministic: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.action_head(self.actor_body(x))
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            logits = process_logits(out, action_mask=action_mask)
+            if actions is None:
+                actions = sample(logits, generator=generator, deterministic=deterministic)
+            logp, ent = log_prob_entropy(logits, actions)
+            return actions, logp, ent
+        if isinstance(space, spaces.MultiDiscrete):
+            if action_mask is not None:
+                raise ValueError("action masks are only supported for Discrete action spaces")
+            parts = torch.split(out, space.nvec.tolist(), dim=-1)
+            if actions is None:
+                actions = torch.stack(
+                    [sample(p.float(), generator=generator, deterministic=deterministic) for p in parts], dim=-1
+                )
+            lp_ent = [log_prob_entropy(p, actions[:, i]) for i, p in enumerate(parts)]
+            return actions, sum(lp for lp, _ in lp_ent), sum(e for _, e in lp_ent)
+        std = self.log_std.exp().expand_as(out)
+        if actions is None:
+            noise = torch.randn(out.shape, generator=generator, device=out.device)
+            actions = out if deterministic else out + std * noise.detach()
+            actions = actions.detach()
+        dist = torch.distributions.Normal(out, std)
+        return actions, dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
+
+    def act(
+        self,
+        x: torch.Tensor,
+        *,
+        action_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        deterministic: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for ``(N, D)`` observations: ``(actions, logprobs, entropies, values)``."""
+        actions, logp, ent = self._logp_entropy_sample(x, None, action_mask, generator, deterministic)
+        return actions, logp, ent, self.value(x)
+
+    def env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        """Actions as the vector env expects them (Box actions clipped to the bounds)."""
+        a = actions.cpu().numpy()
+        if isinstance(self.action_space, spaces.Box):
+            a = np.clip(a.reshape(-1, *self.action_space.shape), self.action_space.low, self.action_space.high)
+            return a.astype(self.action_space.dtype)
+        if isinstance(self.action_space, spaces.Discrete):
+            return a + int(self.action_space.start)
+        return a + self.action_space.start
+
+    def evaluate_actions(
+        self, batch: RolloutBatch, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = batch.flat(batch.obs)[idx].to(self.device)
+        actions = batch.flat(batch.actions)[idx].to(self.device)
+        masks = None if batch.action_masks is None else batch.flat(batch.action_masks)[idx].to(self.device)
+        _, logp, ent = self._logp_entropy_sample(x, actions, masks, None, False)
+        return logp, ent, self.value(x)

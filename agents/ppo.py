@@ -1,0 +1,246 @@
+"""Proximal Policy Optimization with a KL penalty to a frozen reference policy.
+
+PPO: Schulman et al., 2017 (arXiv:1707.06347). Implementation details follow the
+reference implementation as catalogued by Huang et al., 2022 ("The 37 Implementation
+Details of Proximal Policy Optimization"). The KL penalty and its adaptive controller
+follow Ziegler et al., 2019 ("Fine-Tuning Language Models from Human Preferences").
+
+Reads top to bottom: ``PPOConfig``, the KL controller, ``PPO`` and its learn loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.base import (
+    Agent,
+    Callback,
+    check_int,
+    check_non_negative,
+    check_policy_options,
+    check_positive,
+    check_unit_interval,
+)
+from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
+from agents.returns import gae
+
+__all__ = ["PPO", "PPOConfig", "adaptive_kl_coef"]
+
+
+@dataclass
+class PPOConfig:
+    """Hyperparameters of :class:`PPO`; defaults are CleanRL's for classic control."""
+
+    num_envs: int = 8
+    """Parallel environments (rows of the vector env)."""
+    n_steps: int = 128
+    """Steps per env per rollout; a batch holds ``num_envs * n_steps`` samples (tokens)."""
+    minibatch_size: int = 256
+    """Samples per gradient step; must divide ``num_envs * n_steps``. LM policies deal
+    whole episode segments into ``num_envs * n_steps // minibatch_size`` minibatches."""
+    update_epochs: int = 4
+    """Passes over each batch."""
+    learning_rate: float = 2.5e-4
+    """Adam step size."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the ``learn`` call."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda (Schulman et al., 2016)."""
+    clip_coef: float = 0.2
+    """Clip range of the probability ratio."""
+    clip_vloss: bool = True
+    """Clip the value update around the old value, as in the reference implementation."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    target_kl: float | None = None
+    """Stop the epochs of an update once the approximate KL between the old and new
+    policy exceeds ``1.5 * target_kl`` (as in stable-baselines3); ``None`` disables."""
+    kl_coef: float = 0.0
+    """Initial ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
+    adaptive_kl: bool = False
+    """Adapt ``beta`` towards ``kl_target`` (Ziegler et al., 2019); needs ``kl_coef > 0``."""
+    kl_target: float = 6.0
+    """Target KL to the reference per episode (sum over tokens), in nats."""
+    kl_horizon: int = 10_000
+    """Horizon of the adaptive controller, in episodes."""
+    bootstrap_truncated: bool | None = None
+    """Bootstrap ``V(final_obs)`` on truncation; ``None``: yes for classic envs, no for
+    token envs whose length budget is part of the task (Pardo et al., 2018)."""
+    temperature: float = 1.0
+    """Sampling temperature of an LM policy (acting and re-scoring alike)."""
+    top_k: int | None = None
+    """Top-k filter of an LM policy; ``None`` keeps all tokens."""
+    top_p: float | None = None
+    """Nucleus filter of an LM policy; ``None`` keeps all tokens."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layers of an MLP policy."""
+    cache_mode: str = "per_row"
+    """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
+
+    def __post_init__(self) -> None:
+        check_int(self, "num_envs", "n_steps", "minibatch_size", "update_epochs", "kl_horizon")
+        check_positive(self, "learning_rate", "clip_coef", "max_grad_norm", "kl_target")
+        check_non_negative(self, "vf_coef", "ent_coef", "kl_coef")
+        check_unit_interval(self, "gamma", "gae_lambda")
+        check_policy_options(self)
+        batch = self.num_envs * self.n_steps
+        if self.minibatch_size > batch or batch % self.minibatch_size:
+            raise ValueError(
+                f"minibatch_size must divide the batch num_envs * n_steps = {batch}; got {self.minibatch_size}"
+            )
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be None or > 0; got {self.target_kl}")
+        if self.adaptive_kl and self.kl_coef <= 0:
+            raise ValueError(f"kl_coef must be > 0 when adaptive_kl is set; got {self.kl_coef}")
+        if self.cache_mode not in ("per_row", "rebuild"):
+            raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
+
+
+def adaptive_kl_coef(beta: float, kl: float, n_episodes: int, *, target: float, horizon: int) -> float:
+    """Ziegler et al., 2019, eq. (2): a proportional controller on log(beta).
+
+    ``e = clip(KL / target - 1, -0.2, 0.2)``, ``beta <- beta * (1 + e * n / horizon)``
+    where ``KL`` is the mean KL to the reference per episode and ``n`` the number of
+    episodes it was measured on.
+    """
+    error = float(np.clip(kl / target - 1.0, -0.2, 0.2))
+    return beta * (1.0 + error * n_episodes / horizon)
+
+
+class PPO(Agent):
+    """PPO with clipped surrogate, GAE, clipped value loss, entropy bonus, KL control.
+
+    ``PPO(env_or_id, policy="auto", config=PPOConfig(...), seed=0, env_kwargs=None)``;
+    see :class:`agents.base.Agent` for the arguments and the shared API.
+    """
+
+    config_class = PPOConfig
+    config: PPOConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kl_coef = self.config.kl_coef
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"kl_coef": self.kl_coef}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.kl_coef = float(state.get("kl_coef", self.config.kl_coef))
+
+    def learn(self, total_steps: int, callback: Callback | None = None) -> PPO:
+        cfg = self.config
+        batch_size = cfg.num_envs * cfg.n_steps
+        n_updates = max(1, math.ceil(total_steps / batch_size))
+        n_minibatches = batch_size // cfg.minibatch_size
+        for update in range(n_updates):
+            self.num_updates += 1
+            if cfg.anneal_lr:
+                self._set_lr(cfg.learning_rate * (1.0 - update / n_updates))
+            start = time.perf_counter()
+
+            # 1. collect rollout
+            batch, episodes = self._collect(cfg.n_steps)
+            self.num_timesteps += batch_size
+            n_segments = int(batch.num_envs + (batch.dones[:-1] > 0).sum())
+
+            # 2. advantages
+            # per-token KL penalty to the reference, added to the env rewards (Ziegler et al., 2019)
+            rewards = kl_penalized_rewards(batch.rewards, batch.logprobs, batch.ref_logprobs, kl_coef=self.kl_coef)
+            # a truncated episode is bootstrapped with V(final_obs) (Pardo et al., 2018)
+            rewards = rewards + cfg.gamma * batch.bootstrap_values
+            advantages, returns = gae(
+                rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
+            )
+            flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
+            old_logp, old_values = batch.logprobs.reshape(-1), batch.values.reshape(-1)
+
+            # 3. update
+            self.policy.train()
+            stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "approx_kl", "clipfrac")}
+            epochs_done, stopped = 0, False
+            for _epoch in range(cfg.update_epochs):
+                for idx in minibatch_indices(
+                    batch, n_minibatches, generator=self.shuffle_generator, by_segment=self.policy.is_sequence_model
+                ):
+                    new_logp, entropy, new_values = self.policy.evaluate_actions(batch, idx)
+                    log_ratio = new_logp - old_logp[idx]
+                    ratio = log_ratio.exp()
+                    with torch.no_grad():
+                        # low-variance KL estimator (Schulman, 2020, "Approximating KL divergence")
+                        approx_kl = float(((ratio - 1.0) - log_ratio).mean())
+                        stats["clipfrac"].append(float(((ratio - 1.0).abs() > cfg.clip_coef).float().mean()))
+                    if cfg.target_kl is not None and approx_kl > 1.5 * cfg.target_kl:
+                        stopped = True
+                        break
+                    mb_adv = flat_adv[idx]
+                    if cfg.norm_adv and mb_adv.numel() > 1:
+                        mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                    # clipped surrogate objective, as a loss
+                    pg_loss = torch.max(
+                        -mb_adv * ratio, -mb_adv * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
+                    ).mean()
+                    if cfg.clip_vloss:
+                        v_clipped = old_values[idx] + (new_values - old_values[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
+                        v_loss = 0.5 * torch.max((new_values - flat_ret[idx]) ** 2, (v_clipped - flat_ret[idx]) ** 2).mean()
+                    else:
+                        v_loss = 0.5 * ((new_values - flat_ret[idx]) ** 2).mean()
+                    ent = entropy.mean()
+                    loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+                    self._check_finite(loss, self.num_updates)
+                    self._clip_and_step(loss, cfg.max_grad_norm)
+                    stats["pg"].append(float(pg_loss.detach()))
+                    stats["v"].append(float(v_loss.detach()))
+                    stats["ent"].append(float(ent.detach()))
+                    stats["approx_kl"].append(approx_kl)
+                if stopped:
+                    break
+                epochs_done += 1
+
+            # 4. adapt the KL coefficient and log
+            kl_ref = float("nan")
+            if batch.ref_logprobs is not None:
+                kl_tokens = batch.logprobs - batch.ref_logprobs
+                kl_ref = float(masked_mean(kl_tokens, batch.valid))
+                kl_per_episode = float(kl_tokens[batch.valid].sum()) / max(n_segments, 1)
+                if cfg.adaptive_kl:
+                    self.kl_coef = adaptive_kl_coef(
+                        self.kl_coef, kl_per_episode, n_segments, target=cfg.kl_target, horizon=cfg.kl_horizon
+                    )
+            row = self._base_metrics(episodes, batch_size, time.perf_counter() - start)
+            row.update(
+                {
+                    "step_reward_mean": float(batch.rewards.mean()),
+                    "policy_loss": _mean(stats["pg"]),
+                    "value_loss": _mean(stats["v"]),
+                    "entropy": float(masked_mean(batch.entropies, batch.valid)),
+                    "approx_kl": _mean(stats["approx_kl"]),
+                    "clip_fraction": _mean(stats["clipfrac"]),
+                    "explained_variance": explained_variance(batch.values.reshape(-1), flat_ret),
+                    "kl_ref": kl_ref,
+                    "kl_coef": self.kl_coef,
+                    "epochs": epochs_done,
+                    "learning_rate": self.optimizer.param_groups[0]["lr"],
+                }
+            )
+            self._log(row)
+            if callback is not None and callback(self, row) is False:
+                break
+        return self
+
+
+def _mean(xs: list[float]) -> float:
+    return float(np.mean(xs)) if xs else float("nan")

@@ -1,0 +1,511 @@
+"""Batched rollouts of a policy in a Gymnasium vector env (``AutoresetMode.SAME_STEP``).
+
+For an :class:`~agents.policies.LMActorCritic` on a token env the rollout is cached
+and token by token: the prompts are prefilled once as a left-padded batch, then each
+step feeds only the new tokens ``input_ids[n_cached:n_now]`` of every row through the
+KV cache (normally just the sampled action; a multi-turn env may append the other
+speaker's tokens). When a row's episode ends, SAME_STEP autoreset has already put the
+next prompt in the observation; only that row is re-prefilled and spliced into the
+batch cache (``cache_mode="per_row"``). ``cache_mode="rebuild"`` re-prefills the whole
+batch instead; it is the fallback for caches that cannot be spliced (sliding window).
+
+The batch cache is one tensor per layer with a shared length ``S``. Rows keep their
+tokens right-aligned; shorter rows, per-step padding and replaced rows leave holes that
+the attention mask hides. Positions are passed explicitly, so holes do not shift them.
+Leading columns that are a hole in every row are cropped after each step.
+
+For an :class:`~agents.policies.MLPActorCritic` the same loop runs without a cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from agents.buffers import Episode, RolloutBatch, episode_ids, minibatch_indices
+from agents.policies import LMActorCritic, MLPActorCritic, is_token_observation_space
+from agents.sampling import log_prob_entropy, sample
+
+__all__ = ["Rollout", "row_info", "check_same_step"]
+
+Policy = LMActorCritic | MLPActorCritic
+
+
+def check_same_step(env: VectorEnv) -> None:
+    """Raise unless ``env`` autoresets in the same step (the rollout relies on it)."""
+    mode = env.metadata.get("autoreset_mode")
+    if mode is not None and not isinstance(mode, AutoresetMode):
+        mode = AutoresetMode(mode)
+    if mode != AutoresetMode.SAME_STEP:
+        raise ValueError(
+            f"the rollout needs a vector env with autoreset_mode=AutoresetMode.SAME_STEP; got {mode}. "
+            "Create it with gym.make_vec(id, vector_kwargs={'autoreset_mode': AutoresetMode.SAME_STEP}) "
+            "or pass an env id."
+        )
+
+
+def row_info(info: dict[str, Any] | list[dict[str, Any]], i: int) -> dict[str, Any]:
+    """Row ``i`` of a vectorized info dict (arrays with ``_key`` presence masks).
+
+    A list or tuple of per-row dicts is accepted too.
+    """
+    if isinstance(info, (list, tuple)):
+        return dict(info[i] or {})
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key.startswith("_"):
+            continue
+        present = info.get("_" + key)
+        if present is not None and not bool(np.asarray(present)[i]):
+            continue
+        if isinstance(value, dict):
+            out[key] = row_info(value, i)
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            v = value[i]
+            out[key] = v.item() if isinstance(v, np.generic) else v
+        else:
+            out[key] = value
+    return out
+
+
+def _episode(env_index: int, ret: float, length: int, info: dict[str, Any]) -> Episode:
+    terms = {k: float(v) for k, v in (info.get("reward_terms") or {}).items()}
+    success = info.get("success", info.get("is_success"))
+    return Episode(
+        env_index=env_index,
+        episode_return=float(ret),
+        length=int(length),
+        reward_terms=terms,
+        success=None if success is None else float(success),
+        prompt=info.get("prompt"),
+        completion=info.get("completion"),
+        info=info,
+    )
+
+
+def _token_obs(obs: dict[str, np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.as_tensor(np.asarray(obs["input_ids"]), dtype=torch.long, device=device)
+    lens = torch.as_tensor(np.asarray(obs["attention_mask"]), device=device).long().sum(-1)
+    if bool((lens < 1).any()):
+        raise ValueError("a token observation has an empty context; prompts need at least one token")
+    return ids, lens
+
+
+def _left_pad(ids: torch.Tensor, lens: torch.Tensor, start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``ids[i, start_i:lens_i]`` right-aligned in a ``(N, max_len)`` block + mask."""
+    start = torch.zeros_like(lens) if start is None else start
+    k = lens - start
+    width = max(int(k.max()), 1)
+    col = torch.arange(width, device=ids.device)[None, :]
+    src = (start + k)[:, None] - width + col  # source column for each block column
+    mask = src >= start[:, None]
+    block = ids.gather(1, src.clamp(min=0, max=ids.shape[1] - 1)) * mask
+    return block, mask.long()
+
+
+# ---------------------------------------------------------------------------------------
+# actors: what the rollout loop needs from a policy at each step
+# ---------------------------------------------------------------------------------------
+
+
+class _MLPActor:
+    def __init__(self, policy: MLPActorCritic) -> None:
+        self.policy = policy
+        self.x: torch.Tensor | None = None
+
+    def start(self, obs: Any) -> None:
+        self.x = self.policy.obs_to_tensor(obs)
+
+    def observe(self, obs: Any, reset_rows: np.ndarray) -> None:
+        self.x = self.policy.obs_to_tensor(obs)
+
+    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool):
+        return self.policy.act(self.x, action_mask=mask, generator=generator, deterministic=deterministic)
+
+    def current_values(self) -> torch.Tensor:
+        return self.policy.value(self.x)
+
+    def record(self) -> tuple[torch.Tensor, None]:
+        return self.x, None
+
+    def env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        return self.policy.env_actions(actions)
+
+    def values_of(self, obs_rows: list[Any]) -> torch.Tensor:
+        if isinstance(obs_rows[0], dict):
+            stacked: Any = {k: np.stack([o[k] for o in obs_rows]) for k in obs_rows[0]}
+        else:
+            stacked = np.stack(obs_rows)
+        return self.policy.value(self.policy.obs_to_tensor(stacked))
+
+
+class _LMActor:
+    def __init__(self, policy: LMActorCritic, cache_mode: str) -> None:
+        if cache_mode not in ("per_row", "rebuild"):
+            raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {cache_mode!r}")
+        self.policy = policy
+        self.cache_mode = cache_mode
+        self.cache: Any = None
+        self.cache_mask: torch.Tensor | None = None  # (N, S)
+        self.n_cached: torch.Tensor | None = None  # (N,) context tokens in the cache
+        self.logits: torch.Tensor | None = None  # (N, V) for the next action
+        self.values: torch.Tensor | None = None
+        self.ids: torch.Tensor | None = None
+        self.lens: torch.Tensor | None = None
+        self.prefill_tokens = 0  # prompt tokens run through the model (for perf reports)
+        self.step_tokens = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.policy.device
+
+    def start(self, obs: dict[str, np.ndarray]) -> None:
+        self.ids, self.lens = _token_obs(obs, self.device)
+        self._prefill_all()
+
+    def _prefill_all(self) -> None:
+        block, mask = _left_pad(self.ids, self.lens)
+        self.logits, self.values, self.cache = self.policy.prefill(block, mask)
+        self.prefill_tokens += block.numel()
+        self.cache_mask = mask
+        self.n_cached = self.lens.clone()
+        if self.cache_mode == "per_row" and not self._spliceable():
+            self.cache_mode = "rebuild"
+
+    def _spliceable(self) -> bool:
+        layers = getattr(self.cache, "layers", None)
+        return bool(layers) and all(
+            isinstance(getattr(layer, "keys", None), torch.Tensor) and not getattr(layer, "is_sliding", False)
+            for layer in layers
+        )
+
+    def _replace_rows(self, rows: torch.Tensor) -> None:
+        """Re-prefill ``rows`` (new episodes) up to their second-to-last prompt token and
+        splice them into the batch cache; their last prompt token goes with the step."""
+        sub_lens = self.lens[rows] - 1
+        width = int(sub_lens.max())
+        seq = self.cache_mask.shape[1]
+        if width > seq:  # grow the batch cache on the left with holes
+            pad = width - seq
+            for layer in self.cache.layers:
+                layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, pad, 0))
+                layer.values = torch.nn.functional.pad(layer.values, (0, 0, pad, 0))
+            self.cache_mask = torch.nn.functional.pad(self.cache_mask, (pad, 0))
+            seq = width
+        self.cache_mask[rows] = 0
+        if width > 0:
+            block, mask = _left_pad(self.ids[rows], sub_lens)
+            _, _, sub = self.policy.prefill(block, mask)
+            self.prefill_tokens += block.numel()
+            for layer, sub_layer in zip(self.cache.layers, sub.layers, strict=True):
+                layer.keys[rows, :, seq - width :] = sub_layer.keys
+                layer.values[rows, :, seq - width :] = sub_layer.values
+            self.cache_mask[rows, seq - width :] = mask
+        self.n_cached[rows] = sub_lens
+
+    def observe(self, obs: dict[str, np.ndarray], reset_rows: np.ndarray) -> None:
+        self.ids, self.lens = _token_obs(obs, self.device)
+        reset = torch.as_tensor(reset_rows, device=self.device)
+        if bool(reset.any()):
+            if self.cache_mode == "rebuild":
+                self._prefill_all()
+                return
+            self._replace_rows(torch.nonzero(reset).flatten())
+        new = self.lens - self.n_cached
+        if bool((new < 1).any()):
+            rows = torch.nonzero(new < 1).flatten().tolist()
+            raise RuntimeError(
+                f"the context of rows {rows} did not grow after a step; a token env must append the action"
+            )
+        block, mask = _left_pad(self.ids, self.lens, start=self.n_cached)
+        # real tokens of row i sit at positions n_cached_i, n_cached_i + 1, ... (right-aligned)
+        positions = (self.lens[:, None] - block.shape[1] + torch.arange(block.shape[1], device=self.device)[None, :]).clamp(min=0)
+        full_mask = torch.cat([self.cache_mask, mask], dim=1)
+        self.logits, self.values, self.cache = self.policy.extend(block, full_mask, positions, self.cache)
+        self.step_tokens += block.numel()
+        self.cache_mask = full_mask
+        self.n_cached = self.lens.clone()
+        self._compact()
+
+    def _compact(self) -> None:
+        used = self.cache_mask.any(dim=0)
+        first = int(torch.argmax(used.long()))
+        if first > 0 and self.cache_mode == "per_row":
+            for layer in self.cache.layers:
+                layer.keys = layer.keys[:, :, first:]
+                layer.values = layer.values[:, :, first:]
+            self.cache_mask = self.cache_mask[:, first:]
+
+    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool):
+        logits = self.policy.distribution_logits(self.logits, mask)
+        actions = sample(logits, generator=generator, deterministic=deterministic)
+        logp, ent = log_prob_entropy(logits, actions)
+        return actions, logp, ent, self.values
+
+    def current_values(self) -> torch.Tensor:
+        return self.values
+
+    def record(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ids, self.lens
+
+    def env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        return actions.cpu().numpy()
+
+    def values_of(self, obs_rows: list[dict[str, np.ndarray]]) -> torch.Tensor:
+        stacked = {k: np.stack([o[k] for o in obs_rows]) for k in ("input_ids", "attention_mask")}
+        ids, lens = _token_obs(stacked, self.device)
+        return self.policy.context_values(ids, lens)
+
+
+# ---------------------------------------------------------------------------------------
+# the rollout
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    obs: torch.Tensor
+    obs_len: torch.Tensor | None
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    entropies: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    bootstrap_values: torch.Tensor
+    action_masks: torch.Tensor | None
+    episodes: list[Episode]
+
+
+class Rollout:
+    """Collects experience from a SAME_STEP vector env; keeps env and cache state.
+
+    Args:
+        env: a Gymnasium vector env with ``autoreset_mode = SAME_STEP``.
+        policy: an :class:`LMActorCritic` (token envs) or :class:`MLPActorCritic`.
+        generator: the only source of sampling randomness.
+        ref_policy: frozen reference policy; when given, batches carry ``ref_logprobs``.
+        bootstrap_truncated: add ``V(final_obs)`` of truncated steps to the batch.
+        cache_mode: ``"per_row"`` or ``"rebuild"`` (LM policies), see module docstring.
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        policy: Policy,
+        *,
+        generator: torch.Generator,
+        ref_policy: Policy | None = None,
+        bootstrap_truncated: bool = False,
+        cache_mode: str = "per_row",
+    ) -> None:
+        check_same_step(env)
+        self.env = env
+        self.policy = policy
+        self.ref_policy = ref_policy
+        self.generator = generator
+        self.bootstrap_truncated = bootstrap_truncated
+        self.num_envs = env.num_envs
+        if isinstance(policy, LMActorCritic):
+            if not is_token_observation_space(env.single_observation_space):
+                raise ValueError("LMActorCritic needs a token env (observation Dict with input_ids, attention_mask)")
+            self.actor: _LMActor | _MLPActor = _LMActor(policy, cache_mode)
+        else:
+            self.actor = _MLPActor(policy)
+        self._obs: Any = None
+        self._info: dict[str, Any] = {}
+        self._mask_source: str | None = None
+        self._returns = np.zeros(self.num_envs)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.steps = 0
+
+    # -- env plumbing -----------------------------------------------------------------------
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> None:
+        """Reset every row (new episodes) and prefill the policy state."""
+        self._obs, self._info = self.env.reset(seed=seed, options=options)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self._mask_source = self._find_mask_source(self._info)
+        with torch.no_grad():
+            self.actor.start(self._obs)
+
+    def _find_mask_source(self, info: dict[str, Any]) -> str | None:
+        if "action_mask" in info:
+            return "info"
+        try:
+            self.env.call("action_masks")
+        except (AttributeError, NotImplementedError):
+            return None
+        return "call"
+
+    def _action_masks(self) -> torch.Tensor | None:
+        if self._mask_source == "info":
+            masks = np.stack([np.asarray(m, dtype=bool) for m in self._info["action_mask"]])
+        elif self._mask_source == "call":
+            masks = np.stack([np.asarray(m, dtype=bool) for m in self.env.call("action_masks")])
+        else:
+            return None
+        return torch.as_tensor(masks, device=self.policy.device)
+
+    @torch.no_grad()
+    def _step(self, deterministic: bool) -> _Step:
+        if self._obs is None:
+            raise RuntimeError("call Rollout.reset() before collecting")
+        masks = self._action_masks()
+        obs_rec, obs_len = self.actor.record()
+        actions, logp, ent, values = self.actor.act(masks, self.generator, deterministic)
+        obs, rewards, terminated, truncated, info = self.env.step(self.actor.env_actions(actions))
+        self.steps += self.num_envs
+        rewards = np.asarray(rewards, dtype=np.float64)
+        done = np.logical_or(terminated, truncated)
+        self._returns += rewards
+        self._lengths += 1
+        episodes: list[Episode] = []
+        bootstrap = torch.zeros(self.num_envs)
+        if done.any():
+            final_info = info.get("final_info", {})
+            for i in np.flatnonzero(done):
+                episodes.append(_episode(int(i), self._returns[i], self._lengths[i], row_info(final_info, int(i))))
+            if self.bootstrap_truncated and truncated.any():
+                rows = np.flatnonzero(np.logical_and(truncated, ~np.asarray(terminated)))
+                if rows.size:
+                    final_obs = [self._final_obs_row(info, int(i)) for i in rows]
+                    bootstrap[torch.as_tensor(rows)] = self.actor.values_of(final_obs).float().cpu()
+            self._returns[done] = 0.0
+            self._lengths[done] = 0
+        self._obs, self._info = obs, info
+        self.actor.observe(obs, done)
+        return _Step(
+            obs=obs_rec,
+            obs_len=obs_len,
+            actions=actions,
+            logprobs=logp,
+            values=values,
+            entropies=ent,
+            rewards=torch.as_tensor(rewards, dtype=torch.float32),
+            terminated=torch.as_tensor(np.asarray(terminated, dtype=bool)),
+            truncated=torch.as_tensor(np.asarray(truncated, dtype=bool)),
+            bootstrap_values=bootstrap,
+            action_masks=masks,
+            episodes=episodes,
+        )
+
+    @staticmethod
+    def _final_obs_row(info: dict[str, Any], i: int) -> Any:
+        final_obs = info["final_obs"]
+        if isinstance(final_obs, dict):  # dict of arrays (a native vector env may batch them)
+            return {k: np.asarray(v[i]) for k, v in final_obs.items() if not k.startswith("_")}
+        return final_obs[i]
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _batch(self, steps: list[_Step], valid: torch.Tensor) -> RolloutBatch:
+        def stack(name: str) -> torch.Tensor:
+            return torch.stack([getattr(s, name).cpu() for s in steps])
+
+        terminated, truncated = stack("terminated"), stack("truncated")
+        with torch.no_grad():
+            last_value = self.actor.current_values().float().cpu()
+        batch = RolloutBatch(
+            obs=stack("obs"),
+            obs_len=None if steps[0].obs_len is None else stack("obs_len"),
+            actions=stack("actions"),
+            logprobs=stack("logprobs").float(),
+            values=stack("values").float(),
+            entropies=stack("entropies").float(),
+            rewards=stack("rewards"),
+            terminated=terminated,
+            truncated=truncated,
+            bootstrap_values=stack("bootstrap_values"),
+            valid=valid,
+            episode_ids=episode_ids(terminated | truncated),
+            last_value=last_value,
+            action_masks=None if steps[0].action_masks is None else stack("action_masks"),
+        )
+        if self.ref_policy is not None:
+            batch = batch._replace(ref_logprobs=self.score(self.ref_policy, batch))
+        return batch
+
+    @torch.no_grad()
+    def score(self, policy: Policy, batch: RolloutBatch, *, tokens_per_chunk: int = 2048) -> torch.Tensor:
+        """``(T, N)`` log-probs of the batch's actions under ``policy`` (0 where invalid)."""
+        out = torch.zeros(batch.num_steps * batch.num_envs)
+        n_chunks = max(1, math.ceil(int(batch.valid.sum()) / tokens_per_chunk))
+        chunks = minibatch_indices(
+            batch, n_chunks, generator=torch.Generator().manual_seed(0), by_segment=policy.is_sequence_model
+        )
+        for idx in chunks:
+            logp, _, _ = policy.evaluate_actions(batch, idx)
+            out[idx] = logp.float().cpu()
+        return out.reshape(batch.num_steps, batch.num_envs)
+
+    def collect(self, n_steps: int, *, deterministic: bool = False) -> tuple[RolloutBatch, list[Episode]]:
+        """``n_steps`` steps of every row, continuing the episodes in progress.
+
+        Returns the ``(T, N)`` batch and the episodes that finished during it.
+        """
+        if self._obs is None:
+            self.reset()
+        steps = [self._step(deterministic) for _ in range(n_steps)]
+        valid = torch.ones(n_steps, self.num_envs, dtype=torch.bool)
+        return self._batch(steps, valid), [e for s in steps for e in s.episodes]
+
+    def collect_episodes(
+        self,
+        *,
+        seed: int | list[int] | None = None,
+        options: dict[str, Any] | None = None,
+        deterministic: bool = False,
+        max_steps: int = 100_000,
+    ) -> tuple[RolloutBatch, list[Episode]]:
+        """Reset, then step until every row has finished one episode.
+
+        Steps after a row's first episode are marked invalid (the row keeps acting
+        because a vector env steps all rows). Returns the batch and exactly one
+        episode per row, in row order.
+        """
+        self.reset(seed=seed, options=options)
+        finished = torch.zeros(self.num_envs, dtype=torch.bool)
+        firsts: dict[int, Episode] = {}
+        steps: list[_Step] = []
+        valid_rows: list[torch.Tensor] = []
+        while not bool(finished.all()):
+            if len(steps) >= max_steps:
+                raise RuntimeError(f"episodes did not finish within max_steps={max_steps}")
+            valid_rows.append(~finished)
+            step = self._step(deterministic)
+            steps.append(step)
+            for ep in step.episodes:
+                if not finished[ep.env_index]:
+                    firsts[ep.env_index] = ep
+            finished |= step.terminated | step.truncated
+        batch = self._batch(steps, torch.stack(valid_rows))
+        self._obs = None  # the next collect() starts from a fresh reset
+        return batch, [firsts[i] for i in range(self.num_envs)]
+
+    def run_episodes(
+        self, n_episodes: int, *, deterministic: bool = False, seed: int | None = None
+    ) -> list[Episode]:
+        """Play ``n_episodes`` full episodes without recording a batch (evaluation).
+
+        Row ``i`` contributes ``(n_episodes + i) // N`` episodes, so short episodes
+        are not over-represented (as in stable-baselines3's ``evaluate_policy``).
+        """
+        self.reset(seed=seed)
+        targets = np.array([(n_episodes + i) // self.num_envs for i in range(self.num_envs)])
+        counts = np.zeros(self.num_envs, dtype=np.int64)
+        episodes: list[Episode] = []
+        while (counts < targets).any():
+            for ep in self._step(deterministic).episodes:
+                if counts[ep.env_index] < targets[ep.env_index]:
+                    episodes.append(ep)
+                    counts[ep.env_index] += 1
+        self._obs = None
+        return episodes
