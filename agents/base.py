@@ -272,7 +272,7 @@ class Agent:
     def _check_finite(self, loss: torch.Tensor, update: int) -> None:
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError(
-                f"{type(self).__name__}: non-finite loss ({float(loss)}) at update {update}; "
+                f"{type(self).__name__}: non-finite loss ({float(loss.detach())}) at update {update}; "
                 "lower learning_rate, check the rewards for nan/inf, or clip gradients"
             )
 

@@ -1,0 +1,645 @@
+"""DDPG, and Wolpertinger DDPG for large discrete action spaces (item catalogs).
+
+DDPG: Lillicrap et al., 2016 (arXiv:1509.02971): a deterministic actor, a Q critic,
+a replay buffer, target networks with Polyak averaging, Gaussian or Ornstein-Uhlenbeck
+exploration noise. Wolpertinger: Dulac-Arnold et al., 2015 ("Deep Reinforcement Learning
+in Large Discrete Action Spaces", arXiv:1512.07679): the actor emits a proto-action in the
+item-embedding space, its k nearest (available) items are the candidates, and the critic
+picks the best of them, both when acting and in the bootstrap target.
+
+``DDPG`` runs plain DDPG on a ``Box`` action space (``ProductRecommendationContinuous-v0``,
+Pendulum) and Wolpertinger on a ``Discrete`` one whose env exposes ``item_embeddings``
+(``ProductRecommendation-v0``); masks from ``action_masks`` restrict the candidates.
+
+Reads top to bottom: ``DDPGConfig``, the observation encoder, the networks, the replay
+buffer, ``DDPG`` and its learn loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from torch import nn
+
+from agents.base import Agent, Callback, check_int, check_non_negative, check_positive, check_unit_interval, make_vector_env
+from agents.rollout import row_info
+
+__all__ = ["DDPG", "DDPGConfig", "ObsEncoder", "ReplayBuffer"]
+
+
+@dataclass
+class DDPGConfig:
+    """Hyperparameters of :class:`DDPG`."""
+
+    num_envs: int = 8
+    """Parallel environments (rows of the vector env); one vector step adds ``num_envs``
+    transitions."""
+    buffer_size: int = 100_000
+    """Replay buffer capacity, in transitions."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    learning_starts: int = 2_000
+    """Env steps of uniformly random (available) actions before learning starts."""
+    train_freq: int = 1
+    """Vector steps between updates."""
+    gradient_steps: int = 2
+    """Gradient steps per update."""
+    actor_lr: float = 3e-4
+    """Adam step size of the actor."""
+    critic_lr: float = 1e-3
+    """Adam step size of the critic."""
+    gamma: float = 0.95
+    """Discount factor."""
+    tau: float = 0.01
+    """Polyak averaging rate of the target networks."""
+    noise: str = "gaussian"
+    """Exploration noise on the (proto-)action: ``"gaussian"`` or ``"ou"`` (Ornstein-Uhlenbeck,
+    as in Lillicrap et al.)."""
+    noise_std: float = 0.3
+    """Std of the Gaussian noise, or sigma of the OU process, in action units ([-1, 1])."""
+    ou_theta: float = 0.15
+    """Mean-reversion rate of the OU process."""
+    k_neighbors: int = 10
+    """Wolpertinger: candidates per proto-action (the paper's k)."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """Hidden layers of actor and critic."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip of each network."""
+    log_interval: int = 1_000
+    """Env steps between metrics rows."""
+
+    def __post_init__(self) -> None:
+        check_int(self, "num_envs", "buffer_size", "batch_size", "train_freq", "gradient_steps", "k_neighbors", "log_interval")
+        check_int(self, "learning_starts", minimum=0)
+        check_positive(self, "actor_lr", "critic_lr", "max_grad_norm")
+        check_non_negative(self, "noise_std", "ou_theta")
+        check_unit_interval(self, "gamma", "tau")
+        if self.noise not in ("gaussian", "ou"):
+            raise ValueError(f"noise must be 'gaussian' or 'ou'; got {self.noise!r}")
+        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be a non-empty sequence of positive ints; got {self.hidden_sizes!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# observation encoder: Dict / Box / Discrete observations -> one float vector
+# ---------------------------------------------------------------------------------------
+
+
+class ObsEncoder:
+    """A fixed (parameter-free) map from batched observations to ``(N, D)`` float32.
+
+    - ``Discrete``: one-hot;
+    - integer ``Box`` named ``items`` when item embeddings are known: each id becomes its
+      item's embedding (the pad id a zero vector);
+    - other integer ``Box`` with at most 8 values per entry: one-hot per entry;
+    - any other ``Box``: scaled to [-1, 1] by its bounds when finite, else as is.
+    """
+
+    def __init__(self, space: spaces.Space, item_embeddings: np.ndarray | None = None) -> None:
+        self.space = space
+        self.parts: list[tuple[str | None, str, Any]] = []
+        self.embeddings = None
+        if item_embeddings is not None:
+            pad = np.zeros((1, item_embeddings.shape[1]), dtype=np.float32)
+            self.embeddings = np.concatenate([np.asarray(item_embeddings, np.float32), pad])
+        subspaces = space.spaces.items() if isinstance(space, spaces.Dict) else [(None, space)]
+        self.dim = 0
+        for key, sub in subspaces:
+            kind, size = self._kind(key, sub)
+            self.parts.append((key, kind, sub))
+            self.dim += size
+        self.history_key = "items" if any(key == "items" and kind == "embed" for key, kind, _ in self.parts) else None
+
+    def _kind(self, key: str | None, sub: spaces.Space) -> tuple[str, int]:
+        if isinstance(sub, spaces.Discrete):
+            return "onehot", int(sub.n)
+        if not isinstance(sub, spaces.Box):
+            raise ValueError(f"ObsEncoder supports Box, Discrete and Dict of those; got {sub}")
+        size = int(np.prod(sub.shape))
+        if np.issubdtype(sub.dtype, np.integer):
+            if key == "items" and self.embeddings is not None:
+                return "embed", size * self.embeddings.shape[1]
+            span = int(np.max(sub.high) - np.min(sub.low)) + 1
+            if span <= 8:
+                return "onehot_box", size * span
+        return "scale", size
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        pieces = []
+        for key, kind, sub in self.parts:
+            x = np.asarray(obs if key is None else obs[key])
+            n = x.shape[0]
+            if kind == "onehot":
+                pieces.append(np.eye(int(sub.n), dtype=np.float32)[x.reshape(n).astype(np.int64) - int(sub.start)])
+            elif kind == "embed":
+                pieces.append(self.embeddings[x.reshape(n, -1)].reshape(n, -1))
+            elif kind == "onehot_box":
+                low = int(np.min(sub.low))
+                span = int(np.max(sub.high)) - low + 1
+                pieces.append(np.eye(span, dtype=np.float32)[x.reshape(n, -1).astype(np.int64) - low].reshape(n, -1))
+            else:
+                x = x.reshape(n, -1).astype(np.float32)
+                low, high = sub.low.reshape(-1), sub.high.reshape(-1)
+                finite = np.isfinite(low) & np.isfinite(high) & (high > low)
+                scaled = np.where(finite, 2.0 * (x - np.where(finite, low, 0)) / np.where(finite, high - low, 1) - 1.0, x)
+                pieces.append(scaled.astype(np.float32))
+        return np.concatenate(pieces, axis=1)
+
+    def history(self, obs: Any) -> np.ndarray | None:
+        """``(N, H)`` recent item ids (most recent first) when the observation has them."""
+        return None if self.history_key is None else np.asarray(obs[self.history_key]).astype(np.int64)
+
+
+def candidate_features(history: np.ndarray | None, candidates: np.ndarray) -> np.ndarray:
+    """``(N, K, 2)`` for candidate items ``(N, K)``: a recency-weighted count of the item in
+    the recent history (slot ``j`` weighs ``0.8 ** j``) and whether it was the latest item.
+
+    The critic cannot easily see "this item was just shown" from concatenated embeddings;
+    these two numbers make repeat fatigue learnable (plain feature engineering on the
+    observation, nothing hidden).
+    """
+    if history is None:
+        return np.zeros((*candidates.shape, 2), dtype=np.float32)
+    weights = 0.8 ** np.arange(history.shape[1])
+    match = history[:, None, :] == candidates[:, :, None]  # (N, K, H)
+    recency = (match * weights).sum(axis=2)
+    latest = match[:, :, 0]
+    return np.stack([recency, latest], axis=2).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------
+
+
+def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, h), nn.ReLU()]
+        in_dim = h
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """``mu(s)`` in ``[-1, 1]^d`` (tanh), rescaled to the action bounds by the agent."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = _mlp(obs_dim, hidden, action_dim)
+        # small last layer: the first proto-actions sit near the centre (Lillicrap et al.)
+        nn.init.uniform_(self.net[-1].weight, -3e-3, 3e-3)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+class Critic(nn.Module):
+    """``Q(s, a, f)``: state features, the action vector (a Box action or an item embedding)
+    and ``extra`` candidate features (see `candidate_features`)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, extra_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = _mlp(obs_dim + action_dim + extra_dim, hidden, 1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, action, extra], dim=-1)).squeeze(-1)
+
+
+class DDPGNetworks(nn.Module):
+    """Actor, critic and their targets: what ``save``/``load`` write (safetensors)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, extra_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.actor = Actor(obs_dim, action_dim, hidden)
+        self.critic = Critic(obs_dim, action_dim, extra_dim, hidden)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+
+
+# ---------------------------------------------------------------------------------------
+# replay buffer
+# ---------------------------------------------------------------------------------------
+
+
+class Transitions(NamedTuple):
+    """A sampled minibatch; ``B`` transitions."""
+
+    obs: torch.Tensor
+    """``(B, D)`` encoded observations."""
+    history: torch.Tensor
+    """``(B, H)`` recent item ids (``H = 0`` without a history)."""
+    actions: torch.Tensor
+    """``(B, A)`` Box actions, or ``(B,)`` int64 item ids (Wolpertinger)."""
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    next_history: torch.Tensor
+    next_masks: torch.Tensor
+    """``(B, n_items)`` bool masks of the next state (all True without masks)."""
+    terminated: torch.Tensor
+    """``(B,)`` float: 1 when the episode ended by termination (no bootstrap)."""
+
+
+class ReplayBuffer:
+    """A ring buffer of encoded transitions (numpy storage, torch minibatches)."""
+
+    def __init__(self, capacity: int, obs_dim: int, history_len: int, action_shape: tuple[int, ...],
+                 action_dtype: Any, n_masks: int) -> None:
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.history = np.zeros((capacity, history_len), np.int64)
+        self.next_history = np.zeros((capacity, history_len), np.int64)
+        self.actions = np.zeros((capacity, *action_shape), action_dtype)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.terminated = np.zeros(capacity, np.float32)
+        self.next_masks = np.ones((capacity, n_masks), bool)
+
+    def add(self, **batch: np.ndarray) -> None:
+        n = len(batch["rewards"])
+        idx = (self.pos + np.arange(n)) % self.capacity
+        for name, value in batch.items():
+            getattr(self, name)[idx] = value
+        self.pos = int((self.pos + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> Transitions:
+        idx = rng.integers(self.size, size=batch_size)
+
+        def t(x: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(x[idx], device=device)
+
+        return Transitions(t(self.obs), t(self.history), t(self.actions), t(self.rewards), t(self.next_obs),
+                           t(self.next_history), t(self.next_masks), t(self.terminated))
+
+
+# ---------------------------------------------------------------------------------------
+# the agent
+# ---------------------------------------------------------------------------------------
+
+
+def _env_attr(env: VectorEnv, name: str) -> Any:
+    value = getattr(env, name, None)
+    if value is None and hasattr(env, "get_attr"):
+        try:
+            value = env.get_attr(name)[0]
+        except AttributeError:
+            value = None
+    return value
+
+
+class DDPG(Agent):
+    """DDPG (Box actions) or Wolpertinger DDPG (Discrete actions with item embeddings).
+
+    ``DDPG(env_or_id, policy="auto", config=DDPGConfig(...), seed=0, env_kwargs=None)``;
+    the shared API (``learn``, ``evaluate``, ``metrics``, ``save``, ``load``) is that of
+    :class:`agents.base.Agent`. ``policy`` must be ``"auto"`` or ``"mlp"``.
+    """
+
+    config_class = DDPGConfig
+    config: DDPGConfig
+
+    def __init__(
+        self,
+        env_or_id: str | gym.Env | VectorEnv,
+        policy: str = "auto",
+        config: DDPGConfig | None = None,
+        *,
+        seed: int = 0,
+        env_kwargs: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+        tensorboard_log: str | None = None,
+    ) -> None:
+        # not Agent.__init__: that builds an on-policy actor-critic and its rollout
+        config = DDPGConfig() if config is None else config
+        if not isinstance(config, DDPGConfig):
+            raise TypeError(f"config must be a DDPGConfig; got {type(config).__name__}")
+        if policy not in ("auto", "mlp"):
+            raise ValueError(f"DDPG builds its own MLP actor and critic: policy must be 'auto' or 'mlp'; got {policy!r}")
+        self.config = config
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.env_id = env_or_id if isinstance(env_or_id, str) else None
+        self.env_kwargs = dict(env_kwargs or {})
+        torch.manual_seed(self.seed)
+        self.np_rng = np.random.default_rng(self.seed)
+        self.env = make_vector_env(env_or_id, num_envs=config.num_envs, env_kwargs=self.env_kwargs)
+
+        space = self.env.single_action_space
+        self.embeddings = _env_attr(self.env, "item_embeddings")
+        if isinstance(space, spaces.Discrete):
+            if self.embeddings is None:
+                raise ValueError("Wolpertinger needs item embeddings: the env must expose item_embeddings "
+                                 "(n_items, d), as lm_envs/ProductRecommendation-v0 does")
+            self.embeddings = np.asarray(self.embeddings, np.float32)
+            if len(self.embeddings) != space.n:
+                raise ValueError(f"item_embeddings has {len(self.embeddings)} rows for Discrete({space.n}) actions")
+            self.wolpertinger = True
+            self.action_dim = self.embeddings.shape[1]
+        elif isinstance(space, spaces.Box) and len(space.shape) == 1 and np.isfinite(space.low).all() and np.isfinite(space.high).all():
+            self.wolpertinger = False
+            self.action_dim = int(space.shape[0])
+            self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
+        else:
+            raise ValueError(f"DDPG needs a bounded 1-D Box or a Discrete (with item embeddings) action space; got {space}")
+        self.encoder = ObsEncoder(self.env.single_observation_space,
+                                  self.embeddings if self.embeddings is not None else _env_attr(self.env, "item_embeddings"))
+        self.policy = DDPGNetworks(self.encoder.dim, self.action_dim, 2, tuple(config.hidden_sizes)).to(self.device)
+        self.ref_policy = None
+        self.actor_optimizer = torch.optim.Adam(self.policy.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.policy.critic.parameters(), lr=config.critic_lr)
+        self.has_masks = self._find_masks() is not None
+        n_masks = int(space.n) if self.wolpertinger else 1
+        history_len = 0 if self.encoder.history_key is None else int(np.prod(self.env.single_observation_space["items"].shape))
+        self.buffer = ReplayBuffer(
+            config.buffer_size, self.encoder.dim, history_len,
+            () if self.wolpertinger else (self.action_dim,), np.int64 if self.wolpertinger else np.float32, n_masks,
+        )
+        self.token_env = False
+        self.num_timesteps = 0
+        self.num_updates = 0
+        self._obs: Any = None
+        self._ou_state = np.zeros((config.num_envs, self.action_dim), np.float32)
+        self._returns = np.zeros(config.num_envs)
+        self._lengths = np.zeros(config.num_envs, dtype=np.int64)
+        self._metrics: list[dict[str, Any]] = []
+        self._eval_envs: dict[int, VectorEnv] = {}
+        self._tensorboard_log = tensorboard_log
+        self._writer: Any = None
+
+    # -- masks and candidates ----------------------------------------------------------------
+
+    def _find_masks(self, env: VectorEnv | None = None) -> np.ndarray | None:
+        env = self.env if env is None else env
+        if not isinstance(self.env.single_action_space, spaces.Discrete):
+            return None
+        if hasattr(env, "action_masks"):
+            return np.asarray(env.action_masks(), dtype=bool)
+        try:
+            return np.stack([np.asarray(m, dtype=bool) for m in env.call("action_masks")])
+        except (AttributeError, NotImplementedError):
+            return None
+
+    def _masks(self, env: VectorEnv) -> np.ndarray:
+        n = self.env.single_action_space.n if self.wolpertinger else 1
+        masks = self._find_masks(env) if self.has_masks else None
+        return np.ones((env.num_envs, n), bool) if masks is None else masks
+
+    def _knn(self, proto: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` ids of the K available items nearest to each proto-action ``(N, d)``."""
+        table = torch.as_tensor(self.embeddings, device=proto.device)
+        distances = torch.cdist(proto, table).masked_fill(~masks, float("inf"))
+        k = min(self.config.k_neighbors, table.shape[0])
+        return torch.topk(distances, k, dim=1, largest=False).indices
+
+    def _best_candidates(self, critic: Critic, obs: torch.Tensor, history: np.ndarray | None,
+                         candidates: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Critic's pick among ``candidates`` ``(N, K)``: ``(item ids (N,), Q values (N,))``."""
+        n, k = candidates.shape
+        table = torch.as_tensor(self.embeddings, device=obs.device)
+        extra = torch.as_tensor(candidate_features(history, candidates.cpu().numpy()), device=obs.device)
+        q = critic(obs[:, None, :].expand(n, k, obs.shape[1]), table[candidates], extra)
+        # a candidate the mask removed (fewer than K available items) can never win
+        q = q.masked_fill(~masks.gather(1, candidates), float("-inf"))
+        best = q.argmax(dim=1)
+        return candidates[torch.arange(n), best], q[torch.arange(n), best]
+
+    # -- acting ------------------------------------------------------------------------------
+
+    def _noise(self) -> np.ndarray:
+        cfg = self.config
+        gaussian = self.np_rng.normal(size=self._ou_state.shape).astype(np.float32) * cfg.noise_std
+        if cfg.noise == "gaussian":
+            return gaussian
+        # OU: dx = -theta x + sigma dW, temporally correlated exploration (Lillicrap et al., 2016)
+        self._ou_state += -cfg.ou_theta * self._ou_state + gaussian
+        return self._ou_state.copy()
+
+    @torch.no_grad()
+    def predict(self, obs: Any, masks: np.ndarray | None = None, *, noise: np.ndarray | None = None) -> np.ndarray:
+        """Env actions for batched ``obs``: item ids (Wolpertinger) or Box actions."""
+        x = torch.as_tensor(self.encoder(obs), device=self.device)
+        proto = self.policy.actor(x)
+        if noise is not None:
+            proto = (proto + torch.as_tensor(noise, device=self.device)).clamp(-1.0, 1.0)
+        if not self.wolpertinger:
+            scaled = self.low + (proto.cpu().numpy() + 1.0) * 0.5 * (self.high - self.low)
+            return np.clip(scaled, self.low, self.high).astype(np.float32)
+        m = torch.as_tensor(masks if masks is not None else np.ones((len(x), len(self.embeddings)), bool), device=self.device)
+        items, _ = self._best_candidates(self.policy.critic, x, self.encoder.history(obs), self._knn(proto, m), m)
+        return items.cpu().numpy()
+
+    def _random_actions(self, masks: np.ndarray) -> np.ndarray:
+        if not self.wolpertinger:
+            return self.np_rng.uniform(self.low, self.high, size=(self.env.num_envs, self.action_dim)).astype(np.float32)
+        keys = np.where(masks, self.np_rng.random(masks.shape), -1.0)
+        return keys.argmax(axis=1)
+
+    # -- one update --------------------------------------------------------------------------
+
+    def _update(self) -> dict[str, float]:
+        cfg, nets = self.config, self.policy
+        batch = self.buffer.sample(cfg.batch_size, self.np_rng, self.device)
+        history = batch.history.cpu().numpy() if batch.history.shape[1] else None
+        next_history = batch.next_history.cpu().numpy() if batch.next_history.shape[1] else None
+        if self.wolpertinger:
+            table = torch.as_tensor(self.embeddings, device=self.device)
+            action_vec = table[batch.actions]
+            extra = torch.as_tensor(candidate_features(history, batch.actions.cpu().numpy()[:, None]), device=self.device)[:, 0]
+        else:
+            action_vec = batch.actions
+            extra = torch.zeros(len(batch.rewards), 2, device=self.device)
+
+        # 1. critic: y = r + gamma (1 - terminated) Q'(s', pi'(s'))
+        with torch.no_grad():
+            proto_next = nets.actor_target(batch.next_obs)
+            if self.wolpertinger:
+                # the target policy is the full Wolpertinger policy with target networks
+                candidates = self._knn(proto_next, batch.next_masks)
+                _, q_next = self._best_candidates(nets.critic_target, batch.next_obs, next_history, candidates, batch.next_masks)
+            else:
+                q_next = nets.critic_target(batch.next_obs, proto_next * 0.5 * torch.as_tensor(self.high - self.low)
+                                            + torch.as_tensor((self.high + self.low) * 0.5), extra)
+            target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * q_next
+        q = nets.critic(batch.obs, action_vec, extra)
+        critic_loss = nn.functional.mse_loss(q, target)
+        self._check_finite(critic_loss, self.num_updates)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(nets.critic.parameters(), cfg.max_grad_norm)
+        self.critic_optimizer.step()
+
+        # 2. actor: ascend Q(s, mu(s)); Wolpertinger scores the proto-action itself, with the
+        #    candidate features of its nearest item
+        proto = nets.actor(batch.obs)
+        if self.wolpertinger:
+            with torch.no_grad():
+                nearest = self._knn(proto.detach(), torch.ones(len(proto), len(self.embeddings), dtype=torch.bool))[:, :1]
+            actor_extra = torch.as_tensor(candidate_features(history, nearest.cpu().numpy()), device=self.device)[:, 0]
+            actor_action = proto
+        else:
+            actor_extra = extra
+            actor_action = proto * 0.5 * torch.as_tensor(self.high - self.low) + torch.as_tensor((self.high + self.low) * 0.5)
+        actor_loss = -nets.critic(batch.obs, actor_action, actor_extra).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(nets.actor.parameters(), cfg.max_grad_norm)
+        self.actor_optimizer.step()
+
+        # 3. Polyak averaging of the targets
+        with torch.no_grad():
+            for net, target_net in ((nets.actor, nets.actor_target), (nets.critic, nets.critic_target)):
+                for p, tp in zip(net.parameters(), target_net.parameters()):
+                    tp.mul_(1.0 - cfg.tau).add_(p, alpha=cfg.tau)
+        return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(), "q_mean": q.detach().mean().item()}
+
+    # -- learn -------------------------------------------------------------------------------
+
+    def learn(self, total_steps: int, callback: Callback | None = None) -> DDPG:
+        """Collect ``total_steps`` env steps (all rows together), updating as it goes."""
+        cfg = self.config
+        env = self.env
+        if self._obs is None:
+            self._obs, _ = env.reset(seed=self.seed)
+        n_vector_steps = max(1, math.ceil(total_steps / env.num_envs))
+        episodes: list[dict[str, Any]] = []
+        losses: list[dict[str, float]] = []
+        start = time.perf_counter()
+        steps_at_log = self.num_timesteps
+        for step in range(n_vector_steps):
+            # 1. act: random (available) actions first, then the actor plus exploration noise
+            masks = self._masks(env)
+            if self.num_timesteps < cfg.learning_starts:
+                actions = self._random_actions(masks)
+            else:
+                actions = self.predict(self._obs, masks, noise=self._noise())
+            obs_enc = self.encoder(self._obs)
+            history = self.encoder.history(self._obs)
+            next_obs, rewards, terminated, truncated, info = env.step(actions)
+            self.num_timesteps += env.num_envs
+
+            # 2. store: a finished row's true next observation is info["final_obs"]
+            done = np.logical_or(terminated, truncated)
+            real_next = next_obs
+            if done.any():
+                real_next = {k: np.array(v, copy=True) for k, v in next_obs.items()} if isinstance(next_obs, dict) else np.array(next_obs, copy=True)
+                for row in np.flatnonzero(done):
+                    final = info["final_obs"][row]
+                    if isinstance(real_next, dict):
+                        for key in real_next:
+                            real_next[key][row] = final[key]
+                    else:
+                        real_next[row] = final
+            next_masks = self._masks(env)
+            if done.any():
+                # after an autoreset the env's mask is the new session's; the finished one's
+                # is close to the mask before this step (off by at most the item just bought)
+                next_masks[done] = masks[done]
+            self.buffer.add(
+                obs=obs_enc, next_obs=self.encoder(real_next), actions=actions, rewards=rewards.astype(np.float32),
+                terminated=terminated.astype(np.float32), next_masks=next_masks,
+                **({} if history is None else {"history": history, "next_history": self.encoder.history(real_next)}),
+            )
+            self._returns += rewards
+            self._lengths += 1
+            for row in np.flatnonzero(done):
+                final_info = row_info(info.get("final_info", {}), int(row))
+                episodes.append({"return": self._returns[row], "length": self._lengths[row],
+                                 "terms": final_info.get("episode_reward_terms", {})})
+                self._returns[row] = 0.0
+                self._lengths[row] = 0
+                self._ou_state[row] = 0.0
+            self._obs = next_obs
+
+            # 3. update
+            if self.num_timesteps >= cfg.learning_starts and self.buffer.size >= cfg.batch_size and step % cfg.train_freq == 0:
+                for _ in range(cfg.gradient_steps):
+                    losses.append(self._update())
+                    self.num_updates += 1
+
+            # 4. log
+            if self.num_timesteps - steps_at_log >= cfg.log_interval or step == n_vector_steps - 1:
+                seconds = time.perf_counter() - start
+                row = {"update": self.num_updates, "timesteps": self.num_timesteps, "episodes": len(episodes)}
+                if episodes:
+                    row["reward_mean"] = float(np.mean([e["return"] for e in episodes]))
+                    row["reward_std"] = float(np.std([e["return"] for e in episodes]))
+                    row["episode_length"] = float(np.mean([e["length"] for e in episodes]))
+                    for name in sorted({k for e in episodes for k in e["terms"]}):
+                        row[f"reward/{name}"] = float(np.mean([e["terms"][name] for e in episodes if name in e["terms"]]))
+                for key in ("critic_loss", "actor_loss", "q_mean"):
+                    if losses:
+                        row[key] = float(np.mean([loss[key] for loss in losses]))
+                row["steps_per_s"] = (self.num_timesteps - steps_at_log) / max(seconds, 1e-9)
+                self._log(row)
+                episodes, losses = [], []
+                steps_at_log = self.num_timesteps
+                start = time.perf_counter()
+                if callback is not None and callback(self, row) is False:
+                    break
+        return self
+
+    # -- evaluate ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, n_episodes: int = 10, *, deterministic: bool = True, seed: int | None = None,
+                 n_samples: int = 3) -> dict[str, Any]:
+        """Play ``n_episodes`` without exploration noise (``deterministic=False`` adds it).
+
+        Uses its own env seed (default ``self.seed + 10_000``); row ``i`` plays
+        ``(n_episodes + i) // N`` episodes. Returns ``reward_mean``, ``reward_std``,
+        ``episode_length``, ``reward/<term>``, ``returns`` (every episode's return), ``time_s``.
+        """
+        if n_episodes < 1:
+            raise ValueError(f"n_episodes must be >= 1; got {n_episodes}")
+        seed = self.seed + 10_000 if seed is None else seed
+        env = self._evaluation_env(n_episodes)
+        n = env.num_envs
+        targets = np.array([(n_episodes + i) // n for i in range(n)])
+        counts = np.zeros(n, dtype=np.int64)
+        running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+        returns, steps, terms = [], [], []
+        start = time.perf_counter()
+        obs, _ = env.reset(seed=seed)
+        saved_ou = self._ou_state
+        self._ou_state = np.zeros((n, self.action_dim), np.float32)
+        try:
+            while (counts < targets).any():
+                masks = self._masks(env)
+                actions = self.predict(obs, masks, noise=None if deterministic else self._noise())
+                obs, rewards, terminated, truncated, info = env.step(actions)
+                running += rewards
+                lengths += 1
+                for row in np.flatnonzero(np.logical_or(terminated, truncated)):
+                    if counts[row] < targets[row]:
+                        returns.append(float(running[row]))
+                        steps.append(int(lengths[row]))
+                        terms.append(row_info(info.get("final_info", {}), int(row)).get("episode_reward_terms", {}))
+                        counts[row] += 1
+                    running[row], lengths[row] = 0.0, 0
+        finally:
+            self._ou_state = saved_ou
+            if env is self.env:
+                self._obs = None
+        out: dict[str, Any] = {
+            "n_episodes": len(returns),
+            "reward_mean": float(np.mean(returns)),
+            "reward_std": float(np.std(returns)),
+            "episode_length": float(np.mean(steps)),
+            "returns": returns,
+        }
+        for name in sorted({k for t in terms for k in t}):
+            out[f"reward/{name}"] = float(np.mean([t[name] for t in terms if name in t]))
+        out["time_s"] = time.perf_counter() - start
+        out["samples"] = []
+        return out

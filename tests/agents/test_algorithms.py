@@ -1,0 +1,241 @@
+"""REINFORCE, A2C and PPO: config checks, smoke runs, determinism, save/load, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig
+from agents.base import TIMING_METRICS
+from agents.ppo import adaptive_kl_coef
+
+ALGOS = {
+    "PPO": (PPO, PPOConfig(num_envs=4, n_steps=16, minibatch_size=32, update_epochs=2)),
+    "A2C": (A2C, A2CConfig(num_envs=4, n_steps=5)),
+    "REINFORCE": (REINFORCE, REINFORCEConfig(num_envs=4, group_size=2)),
+}
+NAMES = list(ALGOS)
+
+
+def lm_config(name: str):
+    _, cfg = ALGOS[name]
+    if name == "PPO":
+        return dataclasses.replace(cfg, n_steps=8, minibatch_size=16, kl_coef=0.05, adaptive_kl=True, kl_horizon=100)
+    return dataclasses.replace(cfg, kl_coef=0.05) if name == "A2C" else cfg
+
+
+def comparable(metrics: pd.DataFrame) -> pd.DataFrame:
+    return metrics.drop(columns=[c for c in TIMING_METRICS if c in metrics])
+
+
+# -- config validation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config_cls", "kwargs", "field"),
+    [
+        (PPOConfig, {"learning_rate": 0.0}, "learning_rate"),
+        (PPOConfig, {"learning_rate": -1e-3}, "learning_rate"),
+        (PPOConfig, {"clip_coef": 0.0}, "clip_coef"),
+        (PPOConfig, {"num_envs": 4, "n_steps": 10, "minibatch_size": 16}, "minibatch_size"),
+        (PPOConfig, {"minibatch_size": 10_000}, "minibatch_size"),
+        (PPOConfig, {"gamma": 1.5}, "gamma"),
+        (PPOConfig, {"gae_lambda": -0.1}, "gae_lambda"),
+        (PPOConfig, {"adaptive_kl": True, "kl_coef": 0.0}, "kl_coef"),
+        (PPOConfig, {"target_kl": 0.0}, "target_kl"),
+        (PPOConfig, {"num_envs": 0}, "num_envs"),
+        (PPOConfig, {"ent_coef": float("nan")}, "ent_coef"),
+        (PPOConfig, {"temperature": 0.0}, "temperature"),
+        (PPOConfig, {"top_p": 1.5}, "top_p"),
+        (PPOConfig, {"cache_mode": "none"}, "cache_mode"),
+        (A2CConfig, {"learning_rate": 0.0}, "learning_rate"),
+        (A2CConfig, {"optimizer": "sgd"}, "optimizer"),
+        (A2CConfig, {"n_steps": 0}, "n_steps"),
+        (A2CConfig, {"max_grad_norm": -1.0}, "max_grad_norm"),
+        (REINFORCEConfig, {"learning_rate": -1.0}, "learning_rate"),
+        (REINFORCEConfig, {"num_envs": 6, "group_size": 4}, "group_size"),
+        (REINFORCEConfig, {"group_size": 1}, "group_size"),
+        (REINFORCEConfig, {"baseline": "mean"}, "baseline"),
+        (REINFORCEConfig, {"hidden_sizes": ()}, "hidden_sizes"),
+    ],
+)
+def test_invalid_config_names_the_field(config_cls, kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        config_cls(**kwargs)
+
+
+def test_wrong_config_type_is_refused():
+    with pytest.raises(TypeError, match="PPOConfig"):
+        PPO("CartPole-v1", config=A2CConfig())
+
+
+def test_adaptive_kl_coef_moves_towards_target():
+    # Ziegler et al. (2019): error clipped to +-0.2, step n / horizon
+    assert adaptive_kl_coef(0.1, 12.0, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 + 0.2 * 0.1))
+    assert adaptive_kl_coef(0.1, 3.0, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 - 0.2 * 0.1))
+    assert adaptive_kl_coef(0.1, 6.6, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 + 0.1 * 0.1))
+
+
+# -- classic control ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cartpole_smoke_and_metrics(name, tmp_path):
+    cls, cfg = ALGOS[name]
+    agent = cls("CartPole-v1", config=cfg, seed=0)
+    seen = []
+    agent.learn(300, callback=lambda a, row: seen.append(row["update"]))
+    m = agent.metrics
+    assert len(m) == len(seen) >= 2 and agent.num_timesteps >= 300
+    for col in ("reward_mean", "entropy", "policy_loss", "steps_per_s", "timesteps"):
+        assert col in m
+    assert m["entropy"].between(0, np.log(2) + 1e-6).all()
+    agent.metrics_to_csv(tmp_path / "m.csv")
+    assert len(pd.read_csv(tmp_path / "m.csv")) == len(m)
+    out = agent.evaluate(3)
+    assert out["n_episodes"] == 3 and 1 <= out["reward_mean"] <= 500
+
+
+def test_callback_false_stops_learning():
+    agent = A2C("CartPole-v1", config=A2CConfig(num_envs=2), seed=0)
+    agent.learn(1000, callback=lambda a, row: row["update"] < 3)
+    assert len(agent.metrics) == 3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_metrics(name):
+    cls, cfg = ALGOS[name]
+    runs = [comparable(cls("CartPole-v1", config=cfg, seed=3).learn(200).metrics) for _ in range(2)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    other = comparable(cls("CartPole-v1", config=cfg, seed=4).learn(200).metrics)
+    assert not runs[0].equals(other)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_evaluate_roundtrip(name, tmp_path):
+    cls, cfg = ALGOS[name]
+    agent = cls("CartPole-v1", config=cfg, seed=0).learn(200)
+    before = agent.evaluate(4, deterministic=False)
+    agent.save(tmp_path / "agent")
+    assert sorted(p.name for p in (tmp_path / "agent").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = cls.load(tmp_path / "agent")
+    assert loaded.config == agent.config and loaded.num_timesteps == agent.num_timesteps
+    after = loaded.evaluate(4, deterministic=False)
+    assert after["reward_mean"] == before["reward_mean"]
+    for p, q in zip(agent.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="load it with"):
+        (A2C if cls is not A2C else PPO).load(tmp_path / "agent")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_loss_names_the_update(name):
+    cls, cfg = ALGOS[name]
+    agent = cls("CartPole-v1", config=cfg, seed=0)
+    agent.learn(1)
+    # poison the actor: every log-prob, hence the loss, becomes nan
+    agent.policy.action_head.register_forward_hook(lambda module, args, out: out * float("nan"))
+    with pytest.raises((FloatingPointError, ValueError), match="update 2"):
+        agent.learn(200)
+
+
+def test_nan_value_loss_raises():
+    agent = PPO("CartPole-v1", config=ALGOS["PPO"][1], seed=0)
+    agent.policy.value_head.register_forward_hook(lambda module, args, out: out * float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite loss.*update 1"):
+        agent.learn(100)
+
+
+def test_env_instance_and_single_env():
+    agent = PPO(gym.make("CartPole-v1"), config=ALGOS["PPO"][1], seed=0)
+    assert agent.env.num_envs == 4
+    agent.learn(100)
+    assert agent.evaluate(2)["n_episodes"] == 2
+
+
+# -- token envs ----------------------------------------------------------------------------
+
+
+def test_vocab_mismatch_names_both_sizes(make_token_vec, make_lm):
+    env = make_token_vec(2)
+    vocab = env.single_action_space.n
+    with pytest.raises(ValueError, match=rf"policy vocabulary size 50 != env action space size {vocab}"):
+        PPO(env, policy=make_lm(vocab_size=50), config=ALGOS["PPO"][1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_token_env_smoke(name, make_token_vec, make_lm):
+    cls, _ = ALGOS[name]
+    agent = cls(make_token_vec(4), policy=make_lm(), config=lm_config(name), seed=0)
+    agent.learn(64)
+    m = agent.metrics
+    assert "reward/length" in m and m["kl_ref"].notna().all()
+    if name == "PPO":
+        assert {"clip_fraction", "approx_kl", "kl_coef", "value_loss"} <= set(m)
+        # the first epoch of each update starts on-policy: rollout and re-scoring agree
+        assert (m["approx_kl"] < 0.05).all()
+    out = agent.evaluate(4, deterministic=False)
+    assert len(out["samples"]) == 3 and all(isinstance(s["completion"], str) for s in out["samples"])
+    assert "reward/length" in out
+
+
+def test_token_env_from_id_with_env_kwargs(token_env_kwargs, make_lm):
+    agent = REINFORCE(
+        "lm_envs/TextGeneration-v0", policy=make_lm(), config=REINFORCEConfig(num_envs=4, group_size=2), seed=0,
+        env_kwargs=token_env_kwargs,
+    )
+    assert type(agent.env).__name__ == "TextGenerationEnvVector"
+    agent.learn(20)
+    assert agent.evaluate(2)["n_episodes"] == 2
+
+
+def test_rloo_groups_share_a_prompt(make_token_vec, make_lm):
+    agent = REINFORCE(make_token_vec(6), policy=make_lm(), config=REINFORCEConfig(num_envs=6, group_size=3), seed=0)
+    prompts = []
+    agent.rollout.collect_episodes = _spy(agent.rollout.collect_episodes, prompts)
+    agent.learn(30)
+    for episodes in prompts:
+        assert episodes[0] == episodes[1] == episodes[2] and episodes[3] == episodes[4] == episodes[5]
+    assert any(eps[0] != eps[3] for eps in prompts)
+
+
+def _spy(fn, sink):
+    def wrapped(*args, **kwargs):
+        batch, episodes = fn(*args, **kwargs)
+        sink.append([e.prompt for e in episodes])
+        return batch, episodes
+
+    return wrapped
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_token_env_same_seed_same_metrics(name, make_token_vec, make_lm):
+    runs = []
+    for _ in range(2):
+        agent = _lm_agent(name, make_token_vec, make_lm)
+        runs.append(comparable(agent.learn(48).metrics))
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def _lm_agent(name, make_token_vec, make_lm, seed=0):
+    cls, _ = ALGOS[name]
+    return cls(make_token_vec(4), policy=make_lm(), config=lm_config(name), seed=seed)
+
+
+def test_token_env_save_load(make_token_vec, make_lm, tmp_path):
+    agent = _lm_agent("PPO", make_token_vec, make_lm).learn(32)
+    before = agent.evaluate(4, deterministic=False)
+    agent.save(tmp_path / "ppo", include_reference=True)
+    with pytest.raises(ValueError, match="pass env="):
+        PPO.load(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo", env=make_token_vec(4))
+    assert loaded.kl_coef == agent.kl_coef != agent.config.kl_coef
+    after = loaded.evaluate(4, deterministic=False)
+    assert after["samples"] == before["samples"] and after["reward_mean"] == before["reward_mean"]
+    for p, q in zip(agent.ref_policy.parameters(), loaded.ref_policy.parameters(), strict=True):
+        assert torch.equal(p, q)

@@ -1,0 +1,221 @@
+"""Cached LM rollouts agree with a full recompute; MLP rollouts over gymnasium envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from agents.buffers import minibatch_indices
+from agents.policies import LMActorCritic, MLPActorCritic
+from agents.rollout import Rollout, row_info
+
+VOCAB = 50
+
+
+class ChattyTokenEnv(gym.Env):
+    """A token env whose context grows by 1 to 3 tokens a step: the action, then 0-2
+    tokens of "the other speaker". Prompts have 1 to 7 tokens; episodes end on token 0
+    (terminated) or after a random budget (truncated)."""
+
+    def __init__(self, max_len: int = 48) -> None:
+        self.max_len = max_len
+        self.observation_space = spaces.Dict(
+            {
+                "input_ids": spaces.Box(0, VOCAB - 1, (max_len,), np.int64),
+                "attention_mask": spaces.Box(0, 1, (max_len,), np.int8),
+            }
+        )
+        self.action_space = spaces.Discrete(VOCAB)
+
+    def _obs(self):
+        ids = np.zeros(self.max_len, np.int64)
+        mask = np.zeros(self.max_len, np.int8)
+        ids[: len(self.ctx)] = self.ctx
+        mask[: len(self.ctx)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ctx = list(self.np_random.integers(1, VOCAB, size=int(self.np_random.integers(1, 8))))
+        self.budget = int(self.np_random.integers(2, 9))
+        self.t = 0
+        return self._obs(), {"prompt": "p"}
+
+    def step(self, action):
+        self.ctx.append(int(action))
+        self.ctx += list(self.np_random.integers(1, VOCAB, size=int(self.np_random.integers(0, 3))))
+        self.t += 1
+        terminated = int(action) == 0
+        truncated = not terminated and self.t >= self.budget
+        info = {"completion": "c", "reward_terms": {"a": 1.0}} if terminated or truncated else {}
+        return self._obs(), float(self.t), terminated, truncated, info
+
+
+def chatty_vec(n: int) -> SyncVectorEnv:
+    return SyncVectorEnv([ChattyTokenEnv for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def random_lm_policy(make_lm) -> LMActorCritic:
+    policy = LMActorCritic(make_lm(seed=1, vocab_size=VOCAB))
+    torch.nn.init.normal_(policy.value_head.weight, std=0.5)  # non-trivial values to compare
+    return policy
+
+
+@pytest.mark.parametrize("cache_mode", ["per_row", "rebuild"])
+def test_cached_rollout_matches_full_recompute(make_lm, cache_mode):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(chatty_vec(5), policy, generator=torch.Generator().manual_seed(0), cache_mode=cache_mode)
+    rollout.reset(seed=3)
+    batch, episodes = rollout.collect(40)
+    assert batch.obs.shape == (40, 5, 48) and batch.obs_len.shape == (40, 5)
+    assert int(batch.dones.sum()) >= 15, "the test needs many resets to exercise re-prefill"
+    assert len(episodes) == int(batch.dones.sum())
+    # teacher-forced scoring of every step (one forward per segment) equals what the
+    # rollout computed incrementally through the KV cache, across resets and multi-token steps
+    with torch.no_grad():
+        for idx in minibatch_indices(batch, 3, generator=torch.Generator().manual_seed(0), by_segment=True):
+            logp, _, values = policy.evaluate_actions(batch, idx)
+            torch.testing.assert_close(logp, batch.flat(batch.logprobs)[idx], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(values, batch.flat(batch.values)[idx], atol=1e-4, rtol=1e-4)
+    # the per-row cache is cropped: it never holds much more than the longest context
+    if cache_mode == "per_row":
+        assert rollout.actor.cache_mask.shape[1] <= 48 + 3
+
+
+def test_episode_ids_segment_rows(make_lm):
+    rollout = Rollout(chatty_vec(3), random_lm_policy(make_lm), generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, _ = rollout.collect(12)
+    ep = batch.episode_ids
+    assert (ep[0] == 0).all()
+    # the id goes up by one exactly after a done
+    torch.testing.assert_close(ep[1:] - ep[:-1], batch.dones[:-1].long())
+
+
+def test_reference_logprobs_of_an_identical_policy_are_the_logprobs(make_lm):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(chatty_vec(3), policy, generator=torch.Generator().manual_seed(0), ref_policy=policy)
+    rollout.reset(seed=1)
+    batch, _ = rollout.collect(10)
+    torch.testing.assert_close(batch.ref_logprobs, batch.logprobs, atol=1e-4, rtol=1e-4)
+
+
+def test_lm_rollout_on_text_generation(make_token_vec, make_lm):
+    env = make_token_vec(4)
+    policy = LMActorCritic(make_lm())
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, episodes = rollout.collect(14)  # max_new_tokens=6: every row finishes twice
+    assert len(episodes) >= 8
+    for ep in episodes:
+        assert ep.completion is not None and ep.prompt and "length" in ep.reward_terms
+        assert ep.episode_return == pytest.approx(ep.reward_terms["length"])
+    # the action taken is the next token of the context
+    t, n = 0, 0
+    assert batch.obs[t + 1, n, batch.obs_len[t, n]] == batch.actions[t, n]
+    assert not batch.bootstrap_values.any()
+
+
+def test_collect_episodes_gives_one_episode_per_row(make_token_vec, make_lm):
+    rollout = Rollout(make_token_vec(4), LMActorCritic(make_lm()), generator=torch.Generator().manual_seed(0))
+    batch, episodes = rollout.collect_episodes(seed=[5, 5, 9, 9])
+    assert [e.env_index for e in episodes] == [0, 1, 2, 3]
+    assert episodes[0].prompt == episodes[1].prompt and episodes[2].prompt == episodes[3].prompt
+    # valid until (and including) each row's first done
+    first_done = torch.argmax(batch.dones, dim=0)
+    for n in range(4):
+        assert batch.valid[: first_done[n] + 1, n].all() and not batch.valid[first_done[n] + 1 :, n].any()
+
+
+def test_mlp_rollout_bootstraps_only_truncated_steps():
+    env = gym.make_vec(
+        "CartPole-v1",
+        num_envs=3,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        max_episode_steps=10,
+    )
+    policy = MLPActorCritic(env.single_observation_space, env.single_action_space)
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0), bootstrap_truncated=True)
+    rollout.reset(seed=0)
+    batch, episodes = rollout.collect(25)
+    assert batch.obs.shape == (25, 3, 4) and batch.actions.shape == (25, 3)
+    only_trunc = batch.truncated & ~batch.terminated
+    assert only_trunc.any()
+    assert (batch.bootstrap_values[~only_trunc] == 0).all()
+    assert (batch.bootstrap_values[only_trunc] != 0).all()
+    assert all(e.length <= 10 for e in episodes)
+
+
+class MaskedEnv(gym.Env):
+    """Discrete(6) actions; only even actions are allowed (``action_masks()``)."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = spaces.Discrete(6)
+
+    def action_masks(self) -> np.ndarray:
+        return np.array([True, False, True, False, True, False])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32), {}
+
+    def step(self, action):
+        assert action % 2 == 0, f"masked action {action} was taken"
+        self.t += 1
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32), float(action == 4), self.t >= 5, False, {}
+
+
+def test_action_masks_from_env_call_are_respected():
+    env = SyncVectorEnv([MaskedEnv for _ in range(4)], autoreset_mode=AutoresetMode.SAME_STEP)
+    policy = MLPActorCritic(env.single_observation_space, env.single_action_space)
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, _ = rollout.collect(20)
+    assert batch.action_masks is not None and batch.action_masks.shape == (20, 4, 6)
+    assert (batch.actions % 2 == 0).all()
+    logp, _, _ = policy.evaluate_actions(batch, torch.arange(80))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-5, rtol=1e-5)
+
+
+def test_box_and_multidiscrete_actions():
+    pend = gym.make_vec(
+        "Pendulum-v1", num_envs=2, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}
+    )
+    policy = MLPActorCritic(pend.single_observation_space, pend.single_action_space)
+    rollout = Rollout(pend, policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, _ = rollout.collect(5)
+    assert batch.actions.shape == (5, 2, 1)
+    logp, _, _ = policy.evaluate_actions(batch, torch.arange(10))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-5, rtol=1e-5)
+
+    md = MLPActorCritic(
+        spaces.Dict({"a": spaces.Box(0, 1, (2,)), "b": spaces.Discrete(3)}), spaces.MultiDiscrete([2, 3])
+    )
+    x = md.obs_to_tensor({"a": np.zeros((4, 2), np.float32), "b": np.array([0, 1, 2, 1])})
+    assert x.shape == (4, 5)
+    actions, logp, ent, value = md.act(x, generator=torch.Generator().manual_seed(0))
+    assert actions.shape == (4, 2) and (actions[:, 1] < 3).all() and logp.shape == ent.shape == value.shape == (4,)
+
+
+def test_row_info_unpacks_vector_infos():
+    info = {
+        "final_info": {"x": np.array([1, 0]), "_x": np.array([True, False]), "t": {"a": np.array([0.5, 0.0]), "_a": np.array([True, False])}, "_t": np.array([True, False])},
+        "_final_info": np.array([True, False]),
+    }
+    assert row_info(info["final_info"], 0) == {"x": 1, "t": {"a": 0.5}}
+    assert row_info(info["final_info"], 1) == {}
+    assert row_info([{"a": 1}, None], 1) == {}
+
+
+def test_next_step_vector_envs_are_refused():
+    env = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    policy = MLPActorCritic(env.single_observation_space, env.single_action_space)
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        Rollout(env, policy, generator=torch.Generator())
