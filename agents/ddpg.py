@@ -51,7 +51,7 @@ class DDPGConfig:
     """Env steps of uniformly random (available) actions before learning starts."""
     train_freq: int = 1
     """Vector steps between updates."""
-    gradient_steps: int = 2
+    gradient_steps: int = 1
     """Gradient steps per update."""
     actor_lr: float = 3e-4
     """Adam step size of the actor."""
@@ -68,9 +68,9 @@ class DDPGConfig:
     """Std of the Gaussian noise, or sigma of the OU process, in action units ([-1, 1])."""
     ou_theta: float = 0.15
     """Mean-reversion rate of the OU process."""
-    k_neighbors: int = 10
+    k_neighbors: int = 20
     """Wolpertinger: candidates per proto-action (the paper's k)."""
-    hidden_sizes: tuple[int, ...] = (256, 256)
+    hidden_sizes: tuple[int, ...] = (128, 128)
     """Hidden layers of actor and critic."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip of each network."""

@@ -14,3 +14,8 @@ except ImportError:  # pragma: no cover - only while agents/__init__ is broken
     package.__path__ = [str(Path(__file__).resolve().parents[2] / "agents")]
     sys.modules["agents"] = package
     importlib.util.find_spec("agents.baselines")
+
+import torch
+
+# Small MLPs on a shared 2-core machine: intra-op threads only contend (10x slower).
+torch.set_num_threads(1)
