@@ -1,27 +1,53 @@
-"""The ``lm-envs`` command line: ``lm-envs list``, ``lm-envs demo``."""
+"""The ``lm-envs`` command line.
+
+```
+lm-envs list                                   envs, agents, rewards, models, presets
+lm-envs demo                                   roll the default policy through each env
+lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --address ADDR] [--quiet]
+lm-envs bench --config my.toml --out results/mine
+lm-envs train --agent ppo --env lm_envs/TextGeneration-v0 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
+lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
+```
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+
+class UsageError(ValueError):
+    """Bad command-line input, reported before anything runs."""
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
     import lm_envs
+    from benchmarks.presets import PRESETS
+    from benchmarks.suite import AGENTS
     from lm_envs.models import MODELS
     from lm_envs.rewards import REWARDS
 
     print("envs:")
     for env_id in lm_envs.ENV_IDS:
         print(f"  {env_id}")
+    print("agents:")
+    for name, entry in AGENTS.items():
+        print(f"  {name:<10} {entry.kind:<9} {entry.description}")
     print("rewards:")
     for name in sorted(REWARDS):
         print(f"  {name}")
     print("models:")
     for name in MODELS:
         print(f"  {name}")
+    print("presets:")
+    for name, preset in PRESETS.items():
+        print(f"  {name:<10} {preset.get('description', '')}")
     return 0
 
 
@@ -32,21 +58,156 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_logging(quiet: bool) -> None:
+    # with progress bars only warnings (failed runs) are logged; --quiet swaps the bars
+    # for one log line per finished run, which reads better in CI and cluster logs
+    logging.basicConfig(level=logging.INFO if quiet else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("lm_envs.bench").setLevel(logging.INFO if quiet else logging.WARNING)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.suite import plan, resolve_config, run_suite
+
+    _setup_logging(args.quiet)
+    config = resolve_config(preset=args.preset, config=args.config)
+    specs = plan(config)  # refuse a bad config before creating any folder
+    out = Path(args.out) if args.out else Path("results") / str(config.get("name", "bench"))
+    if not args.quiet:
+        print(f"{len(specs)} runs ({config.get('name')}) -> {out}", file=sys.stderr)
+    summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
+                        quiet=args.quiet, report=False, argv=["lm-envs", *sys.argv[1:]])
+    from benchmarks.report import write_report
+
+    tables = write_report(out)
+    print(tables["summary_markdown"])
+    if tables["aggregate_markdown"]:
+        print()
+        print(tables["aggregate_markdown"])
+    print(f"\n{summary['n_ok']} ok, {summary['n_failed']} failed, {summary['n_skipped']} already done; "
+          f"{summary['wall_time_s']:.0f} s. Report: {out / 'report.md'} and {out / 'report.html'}")
+    return 1 if summary["n_failed"] else 0
+
+
+def _json_arg(name: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)  # data, never eval
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{name} must be JSON, e.g. '{{\"sentiment\": 1.0}}'; got {text!r} ({err})") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from benchmarks.suite import AGENTS, execute, plan, write_result
+
+    _setup_logging(True)
+    entry = AGENTS.get(args.agent)
+    if entry is None:
+        raise UsageError(f"unknown agent {args.agent!r}; known: {', '.join(sorted(AGENTS))}")
+    if entry.kind != "learner":
+        raise UsageError(f"{args.agent!r} is a baseline: it is evaluated, not trained; learners: "
+                         + ", ".join(n for n, e in AGENTS.items() if e.kind == "learner"))
+    env_kwargs = _json_arg("--env-kwargs", args.env_kwargs) or {}
+    reward = _json_arg("--reward", args.reward)
+    if reward is not None:
+        env_kwargs["reward"] = reward
+    agent_config = _json_arg("--agent-config", args.agent_config) or {}
+    if not isinstance(env_kwargs, dict) or not isinstance(agent_config, dict):
+        raise UsageError("--env-kwargs and --agent-config must be JSON objects")
+    if args.policy is not None:
+        agent_config["policy"] = args.policy
+    config = {
+        "name": "train", "seeds": [args.seed], "steps": args.steps, "eval_every": args.eval_every or args.steps,
+        "eval_episodes": args.eval_episodes, "agents": {args.agent: agent_config},
+        "envs": [{"id": args.env, "kwargs": env_kwargs, "agents": [args.agent]}],
+    }
+    (spec,) = plan(config)
+    out = Path(args.out)
+    print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}", file=sys.stderr)
+    record = execute(spec, save_dir=str(out / "model"))
+    write_result(out, record)
+    if record["status"] != "ok":
+        print(record.get("traceback", record.get("error")), file=sys.stderr)
+        return 1
+    first, last = record["first"], record["last"]
+    print(f"eval return: {first['reward_mean']:.4f} before -> {last['reward_mean']:.4f} after "
+          f"({record['wall_time_s']:.0f} s); model in {out / 'model'}, result in {out / 'runs'}")
+    for sample in last.get("samples", [])[:2]:
+        print(f"  {str(sample.get('prompt', '')).strip()!r} -> {str(sample.get('completion', '')).strip()!r}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks.report import write_report
+
+    tables = write_report(args.results_dir)
+    print(tables["summary_markdown"])
+    print(f"\nwrote {Path(args.results_dir) / 'report.md'} and {Path(args.results_dir) / 'report.html'}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm-envs", description="Token-level Gymnasium envs for language models.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="print env ids, rewards and models").set_defaults(run=_cmd_list)
+    commands.add_parser("list", help="print envs, agents, rewards, models and benchmark presets").set_defaults(run=_cmd_list)
+
     demo = commands.add_parser("demo", help="roll the default policy through each env and print text and rewards")
     demo.add_argument("--policy", default="tiny-shop", help="policy model name or local path (default: tiny-shop)")
     demo.add_argument("--episodes", type=int, default=2, help="episodes per env (default: 2)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
+
+    bench = commands.add_parser("bench", help="run a benchmark preset or config: every (agent, env, seed)")
+    source = bench.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", help="smoke, quick or full (see `lm-envs list`)")
+    source.add_argument("--config", help="a TOML or YAML benchmark config (see benchmarks/presets.py)")
+    bench.add_argument("--out", help="RESULTS_DIR (default: results/<config name>); rerunning resumes")
+    bench.add_argument("--workers", type=_positive_int, default=None,
+                       help="parallel worker processes (default: the number of usable CPU cores)")
+    bench.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local processes, or one Ray task per run (pip install 'lm-envs[ray]')")
+    bench.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars; one log line per finished run")
+    bench.set_defaults(run=_cmd_bench)
+
+    train = commands.add_parser("train", help="train one agent on one env and save it")
+    train.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
+    train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v0")
+    train.add_argument("--steps", type=_positive_int, required=True, help="training env steps")
+    train.add_argument("--reward", default=None, help="reward spec as JSON, e.g. '{\"sentiment\": 1.0}'")
+    train.add_argument("--env-kwargs", default=None, help="other env kwargs as JSON, e.g. '{\"max_new_tokens\": 16}'")
+    train.add_argument("--agent-config", default=None, help="hyperparameters as JSON, e.g. '{\"learning_rate\": 1e-5}'")
+    train.add_argument("--policy", default=None, help="auto, mlp or an LM name (default: auto)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between evaluations")
+    train.add_argument("--eval-episodes", type=_positive_int, default=16)
+    train.add_argument("--out", required=True, help="folder for model/, runs/<run>.json and the curve")
+    train.set_defaults(run=_cmd_train)
+
+    report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")
+    report.add_argument("results_dir")
+    report.set_defaults(run=_cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from benchmarks.presets import ConfigError
+
+    try:
+        return args.run(args)
+    except (ConfigError, UsageError, FileNotFoundError) as err:
+        print(f"lm-envs {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

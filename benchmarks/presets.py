@@ -1,0 +1,213 @@
+"""Benchmark presets (``smoke``, ``quick``, ``full``) and config files (TOML or YAML).
+
+A config is plain data, checked by :func:`benchmarks.suite.plan` before any run starts:
+
+```toml
+name = "mine"
+seeds = 3                  # or a list: [0, 1, 2]
+steps = 4096               # training steps per run (env steps, summed over the vector rows)
+eval_every = 1024          # steps between the evaluations that make the learning curve
+eval_episodes = 16         # episodes per evaluation
+deterministic = false      # evaluate the sampling policy (false) or its argmax (true)
+baselines = ["random", "initial", "oracle", "popular"]   # kept where they apply
+
+[agents.ppo]               # per-agent hyperparameters: fields of agents.ppo.PPOConfig
+num_envs = 8
+learning_rate = 1e-5
+policy = "tiny-shop"       # "auto", "mlp" or an LM name; not a config field
+
+[[envs]]
+id = "lm_envs/TextGeneration-v0"
+kwargs = { reward = { sentiment = 1.0 }, max_new_tokens = 16 }
+agents = ["ppo", "random", "initial"]       # optional: default = all agents that apply
+steps = 2048                                # optional per-env overrides of steps,
+agent_config = { ppo = { n_steps = 16 } }   # eval_every, eval_episodes, agent configs
+score = { low = "initial", high = 1.0 }     # optional: the normalised score's 0 and 1
+```
+
+``score.low`` and ``score.high`` name a baseline (its mean final return) or give a number.
+By default 0 is ``random`` (else ``initial``) and 1 is ``oracle``; an env with no 1 is left
+out of the normalised aggregates.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PRESETS", "ConfigError", "get_preset", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A preset, config file or run spec that cannot run; raised before any run starts."""
+
+
+# ---------------------------------------------------------------------------------------
+# env entries: adding an env family to a preset is one line in its *_ENVS list
+# ---------------------------------------------------------------------------------------
+
+# Sentiment of the text alone keeps the reward cheap and learnable by a tiny LM in minutes;
+# its range [-1, 1] gives the normalised score a fixed 1 (a perfectly positive/negative text).
+_TEXT_REWARD = {"sentiment": 1.0}
+
+
+def text_generation(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
+    """TextGeneration-v0 with short completions; RL starts from the pretrained LM, so the
+    untrained policy (``initial``) is the 0 to beat."""
+    return {
+        "id": "lm_envs/TextGeneration-v0",
+        "kwargs": {"reward": _TEXT_REWARD, "max_new_tokens": max_new_tokens, "max_prompt_tokens": 48},
+        "score": {"low": "initial", "high": 1.0},
+        **extra,
+    }
+
+
+def mlp_agents(steps_per_rollout: int) -> dict[str, dict[str, Any]]:
+    """Hyperparameters for the small-observation envs (MLP policies): CleanRL-like defaults."""
+    return {
+        "reinforce": {"policy": "auto", "learning_rate": 1e-3, "kl_coef": 0.0, "num_envs": 8, "group_size": 1,
+                      "baseline": "moving_average"},
+        "a2c": {"policy": "auto", "learning_rate": 7e-4, "kl_coef": 0.0, "num_envs": 8, "n_steps": 5,
+                "optimizer": "rmsprop"},
+        "ppo": {"policy": "auto", "learning_rate": 3e-4, "kl_coef": 0.0, "num_envs": 8,
+                "n_steps": steps_per_rollout, "minibatch_size": 2 * steps_per_rollout, "update_epochs": 4},
+        "ddpg": {"learning_starts": 1000, "batch_size": 128},
+    }
+
+
+def recommendation(continuous: bool = False, *, max_steps: int = 20, steps: int = 30_000,
+                   rollout: int = 64, **extra: Any) -> dict[str, Any]:
+    """A recommender env: 0 = random available items, 1 = the myopic oracle."""
+    env = "ProductRecommendationContinuous-v0" if continuous else "ProductRecommendation-v0"
+    return {
+        "id": f"lm_envs/{env}",
+        "kwargs": {"max_steps": max_steps},
+        "score": {"low": "random", "high": "oracle"},
+        "steps": steps,
+        "eval_every": steps // 4,
+        "eval_episodes": 64,
+        "agent_config": mlp_agents(rollout),
+        **extra,
+    }
+
+
+# a shared on-policy setup for the tiny LM: small lr, a little KL to the initial policy
+_LM = {"policy": "tiny-shop", "num_envs": 8, "learning_rate": 2e-5, "kl_coef": 0.02}
+
+SMOKE_ENVS = [
+    text_generation(6, agents=["ppo", "reinforce", "random"]),
+    recommendation(max_steps=10, steps=512, rollout=16, agents=["ppo", "random", "oracle"], eval_episodes=16),
+]
+
+QUICK_ENVS = [
+    text_generation(12),
+    recommendation(),
+    recommendation(continuous=True),
+    # customer_service(...),
+]
+
+FULL_ENVS = [
+    text_generation(48),
+    recommendation(max_steps=40, steps=500_000, rollout=128),
+    recommendation(continuous=True, max_steps=40, steps=500_000, rollout=128),
+    # customer_service(...),
+]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "name": "smoke",
+        "description": "under a minute on 2 CPU cores: a few updates per agent, 2 seeds; used by the tests",
+        "seeds": 2,
+        "steps": 96,
+        "eval_every": 48,
+        "eval_episodes": 4,
+        "baselines": ["random", "oracle"],
+        "agents": {
+            "ppo": {**_LM, "num_envs": 4, "n_steps": 6, "minibatch_size": 12, "update_epochs": 1},
+            "reinforce": {**_LM, "num_envs": 4, "group_size": 2},
+        },
+        "envs": SMOKE_ENVS,
+    },
+    "quick": {
+        "name": "quick",
+        "description": "about 10 min on 2 CPU cores: every env and applicable agent, baselines, 3 seeds",
+        "seeds": 3,
+        "steps": 3072,
+        "eval_every": 768,
+        "eval_episodes": 16,
+        "baselines": ["random", "initial", "oracle", "popular"],
+        "agents": {
+            "reinforce": {**_LM, "group_size": 4},
+            "a2c": {**_LM, "n_steps": 12, "optimizer": "adam"},
+            "ppo": {**_LM, "n_steps": 12, "minibatch_size": 48, "update_epochs": 2},
+            "ddpg": {},
+        },
+        "envs": QUICK_ENVS,
+    },
+    "full": {
+        "name": "full",
+        "description": "a GPU box or a Ray cluster: 5 seeds, far longer runs, full-length texts",
+        "seeds": 5,
+        "steps": 65_536,
+        "eval_every": 8192,
+        "eval_episodes": 64,
+        "baselines": ["random", "initial", "oracle", "popular"],
+        "agents": {
+            "reinforce": {**_LM, "group_size": 4},
+            "a2c": {**_LM, "n_steps": 48, "optimizer": "adam"},
+            "ppo": {**_LM, "n_steps": 48, "minibatch_size": 96, "update_epochs": 4},
+            "ddpg": {},
+        },
+        "envs": FULL_ENVS,
+    },
+}
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    """A deep copy of preset ``name``."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a benchmark config from TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON.
+
+    YAML is read with ``yaml.safe_load`` (no arbitrary objects); nothing is evaluated.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not a mapping or has another suffix.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    text = p.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:  # pragma: no cover - pyyaml is a dependency
+                raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
+            data = yaml.safe_load(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config file {str(p)!r}: unknown suffix {suffix!r}; use .toml, .yaml, .yml or .json")
+    except ConfigError:
+        raise
+    except Exception as err:  # each parser has its own error type; all mean "malformed"
+        raise ConfigError(f"config file {str(p)!r} is malformed: {type(err).__name__}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of settings; got {type(data).__name__}")
+    data.setdefault("name", p.stem)
+    return data

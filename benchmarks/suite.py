@@ -1,0 +1,943 @@
+"""The benchmark runner: agents x envs x seeds, checked up front, run in parallel, resumable.
+
+```python
+from benchmarks.suite import plan, run_suite
+from benchmarks.presets import get_preset
+specs = plan(get_preset("smoke"))          # validates everything; raises ConfigError
+run_suite(get_preset("smoke"), "results/smoke", workers=2)
+```
+
+A run is a :class:`RunSpec`. :func:`execute` trains it (evaluating every ``eval_every``
+steps for the learning curve), evaluates it a last time and returns a JSON-able result;
+it never raises: a crash is a ``"failed"`` result with its traceback. The driver writes
+each result atomically (temp file in the same folder, fsync, ``os.replace``) to
+``RESULTS_DIR/runs/<env>__<agent>__seed<k>.json`` with the curve beside it
+(``.curve.jsonl``), so a rerun skips finished runs and a killed run leaves nothing that
+reads as a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.presets import ConfigError, get_preset, load_config
+
+__all__ = [
+    "AGENTS",
+    "AgentEntry",
+    "ConfigError",
+    "RunSpec",
+    "atomic_write_text",
+    "execute",
+    "load_results",
+    "plan",
+    "resolve_config",
+    "run_suite",
+]
+
+log = logging.getLogger("lm_envs.bench")
+RESULT_SCHEMA = 1
+
+
+# ---------------------------------------------------------------------------------------
+# the agent registry: learners from agents/, baselines through thin adapters below
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the registry needs to know about an env to say which agents apply."""
+
+    env_id: str
+    token_env: bool
+    action_space: str  # "Discrete", "Box", "MultiDiscrete", ...
+    recommender: bool
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """A name the benchmark accepts: a learning agent (``target`` is ``module:Class``)
+    or a fixed baseline policy (evaluated, never trained)."""
+
+    name: str
+    kind: str  # "learner" or "baseline"
+    target: str
+    description: str
+    applies: Callable[[EnvInfo], bool] = lambda env: True
+
+    def load(self) -> Any:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _not_token(env: EnvInfo) -> bool:
+    return not env.token_env
+
+
+AGENTS: dict[str, AgentEntry] = {
+    entry.name: entry
+    for entry in (
+        AgentEntry("reinforce", "learner", "agents.reinforce:REINFORCE", "REINFORCE with a leave-one-out baseline"),
+        AgentEntry("a2c", "learner", "agents.actor_critic:A2C", "synchronous advantage actor-critic"),
+        AgentEntry("ppo", "learner", "agents.ppo:PPO", "PPO, clipped surrogate + KL to the initial policy"),
+        AgentEntry(
+            "ddpg", "learner", "agents.ddpg:DDPG", "DDPG (Box) / Wolpertinger DDPG (item ids)", applies=_not_token
+        ),
+        AgentEntry("random", "baseline", "benchmarks.suite:_run_random", "uniformly random actions (available items)"),
+        AgentEntry(
+            "initial",
+            "baseline",
+            "benchmarks.suite:_run_initial",
+            "the untrained LM policy (RL's starting point)",
+            applies=lambda env: env.token_env,
+        ),
+        AgentEntry(
+            "oracle",
+            "baseline",
+            "benchmarks.suite:_run_recommender_baseline",
+            "myopic oracle reading the simulated user's hidden state",
+            applies=lambda env: env.recommender,
+        ),
+        AgentEntry(
+            "popular",
+            "baseline",
+            "benchmarks.suite:_run_recommender_baseline",
+            "most-popular available items",
+            applies=lambda env: env.recommender,
+        ),
+    )
+}
+"""Agent names accepted in configs, ``--agent`` and presets."""
+
+# envs whose fixed policies live in agents.baselines (discrete and continuous share them)
+RECOMMENDER_ENVS = ("lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0")
+
+
+# ---------------------------------------------------------------------------------------
+# run specs and config checking
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (agent, env, seed) run and everything that determines its result."""
+
+    agent: str
+    env_id: str
+    seed: int
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    deterministic: bool = False
+    agent_config: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_name(self) -> str:
+        return self.env_id.split("/")[-1]
+
+    @property
+    def key(self) -> str:
+        """File stem of the run: ``<env>__<agent>__seed<k>``."""
+        return f"{self.env_name}__{self.agent}__seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(**data)
+
+    def digest(self) -> str:
+        """A hash of the spec: a stored result counts only for the same spec."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+_TOP_KEYS = ("name", "description", "seeds", "steps", "eval_every", "eval_episodes", "deterministic", "baselines", "agents", "envs")
+_ENV_KEYS = ("id", "kwargs", "agents", "steps", "eval_every", "eval_episodes", "agent_config", "score")
+_DEFAULTS = {"steps": 2048, "eval_every": 512, "eval_episodes": 16, "deterministic": False}
+
+
+def _check_keys(where: str, data: dict[str, Any], known: Iterable[str], errors: list[str]) -> None:
+    for key in data:
+        if key not in known:
+            errors.append(f"{where}: unknown key {key!r}; known: {', '.join(known)}")
+
+
+def _check_int(where: str, value: Any, errors: list[str], minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        errors.append(f"{where} must be an int >= {minimum}; got {value!r}")
+
+
+def _unknown(kind: str, name: Any, known: Iterable[str]) -> str:
+    return f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"
+
+
+def _env_info(env_id: str, kwargs: dict[str, Any]) -> EnvInfo:
+    """Make the env once (cheap: no policy is loaded) to learn its spaces and check kwargs."""
+    import gymnasium as gym
+
+    from agents.policies import is_token_observation_space
+
+    env = gym.make(env_id, **kwargs)
+    try:
+        return EnvInfo(
+            env_id=env_id,
+            token_env=is_token_observation_space(env.observation_space),
+            action_space=type(env.action_space).__name__,
+            recommender=env_id in RECOMMENDER_ENVS,
+        )
+    finally:
+        env.close()
+
+
+def _is_token_env(env_id: str) -> bool:
+    """Whether the id's env class is a TokenEnv (its reward is a ``make_reward`` spec)."""
+    import gymnasium as gym
+
+    from lm_envs.core import TokenEnv
+
+    entry_point = gym.spec(env_id).entry_point
+    if not isinstance(entry_point, str):
+        return isinstance(entry_point, type) and issubclass(entry_point, TokenEnv)
+    module, _, attr = entry_point.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, TokenEnv)
+
+
+def _agent_config(entry: AgentEntry, raw: dict[str, Any], where: str, errors: list[str]) -> None:
+    """Check a learner's hyperparameters by building its config dataclass."""
+    if not isinstance(raw, dict):
+        errors.append(f"{where} must be a mapping of hyperparameters; got {type(raw).__name__}")
+        return
+    if entry.kind == "baseline":
+        allowed = {"policy"} if entry.name == "initial" else set()
+        for key in raw:
+            if key not in allowed:
+                errors.append(f"{where}: baseline {entry.name!r} takes no option {key!r}" + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""))
+        return
+    try:
+        cls = entry.load()
+    except Exception as err:
+        errors.append(f"{where}: agent {entry.name!r} cannot be imported ({type(err).__name__}: {err})")
+        return
+    config_cls = cls.config_class
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    options = {k: v for k, v in raw.items() if k != "policy"}
+    bad = [k for k in options if k not in names]
+    for key in bad:
+        errors.append(f"{where}: unknown {entry.name} hyperparameter {key!r}; known: policy, {', '.join(names)}")
+    if bad:
+        return
+    try:
+        _make_config(config_cls, options)
+    except (TypeError, ValueError) as err:
+        errors.append(f"{where}: {err}")
+
+
+def _make_config(config_cls: type, options: dict[str, Any]) -> Any:
+    # TOML/YAML/JSON give lists where the dataclasses want tuples (hidden_sizes)
+    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
+def resolve_config(preset: str | None = None, config: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config named by ``preset`` or read from ``config`` (a path or a dict)."""
+    if (preset is None) == (config is None):
+        raise ConfigError("give exactly one of a preset (--preset) and a config file (--config)")
+    if preset is not None:
+        return get_preset(preset)
+    if isinstance(config, dict):
+        return json.loads(json.dumps(config))
+    return load_config(config)  # type: ignore[arg-type]
+
+
+def plan(config: dict[str, Any]) -> list[RunSpec]:
+    """Check a whole config and expand it into run specs, before anything runs.
+
+    Every problem is collected, so one error message names all bad keys, agents, envs,
+    rewards and hyperparameters, each with the valid choices.
+
+    Raises:
+        ConfigError: the config cannot run as given.
+    """
+    import lm_envs
+    from lm_envs.rewards import make_reward
+
+    errors: list[str] = []
+    if not isinstance(config, dict):
+        raise ConfigError(f"a benchmark config must be a mapping; got {type(config).__name__}")
+    _check_keys("config", config, _TOP_KEYS, errors)
+    seeds = config.get("seeds", 3)
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        _check_int("seeds", seeds, errors)
+        seed_list = list(range(max(seeds, 0)))
+    elif isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        seed_list = list(dict.fromkeys(seeds))
+    else:
+        errors.append(f"seeds must be a positive int or a non-empty list of ints >= 0; got {seeds!r}")
+        seed_list = []
+    defaults = {k: config.get(k, v) for k, v in _DEFAULTS.items()}
+    for k in ("steps", "eval_every", "eval_episodes"):
+        _check_int(k, defaults[k], errors)
+    if not isinstance(defaults["deterministic"], bool):
+        errors.append(f"deterministic must be true or false; got {defaults['deterministic']!r}")
+
+    agents_cfg = config.get("agents", {})
+    if not isinstance(agents_cfg, dict):
+        errors.append(f"agents must be a mapping of agent name -> hyperparameters; got {type(agents_cfg).__name__}")
+        agents_cfg = {}
+    learners = {name: entry for name, entry in AGENTS.items() if entry.kind == "learner"}
+    for name in agents_cfg:
+        if name not in AGENTS:
+            errors.append(_unknown("agent", name, AGENTS) + " (in agents)")
+        else:
+            _agent_config(AGENTS[name], agents_cfg[name] or {}, f"agents.{name}", errors)
+    baselines = config.get("baselines", [])
+    if not isinstance(baselines, list):
+        errors.append(f"baselines must be a list of names; got {baselines!r}")
+        baselines = []
+    for name in baselines:
+        if name not in AGENTS or AGENTS[name].kind != "baseline":
+            errors.append(_unknown("baseline", name, [n for n, e in AGENTS.items() if e.kind == "baseline"]))
+
+    envs = config.get("envs")
+    if not isinstance(envs, list) or not envs:
+        errors.append("envs must be a non-empty list of env entries ({id = ..., kwargs = {...}})")
+        envs = []
+    specs: list[RunSpec] = []
+    for index, entry in enumerate(envs):
+        where = f"envs[{index}]"
+        if not isinstance(entry, dict) or "id" not in entry:
+            errors.append(f"{where} must be a mapping with an 'id'; got {entry!r}")
+            continue
+        _check_keys(where, entry, _ENV_KEYS, errors)
+        env_id = entry["id"]
+        if env_id not in lm_envs.ENV_IDS:
+            errors.append(f"{where}: " + _unknown("env", env_id, lm_envs.ENV_IDS))
+            continue
+        where = f"envs[{index}] ({env_id})"
+        kwargs = entry.get("kwargs", {}) or {}
+        if not isinstance(kwargs, dict):
+            errors.append(f"{where}.kwargs must be a mapping; got {kwargs!r}")
+            continue
+        names = entry.get("agents")
+        if names is not None and not isinstance(names, list):
+            errors.append(f"{where}.agents must be a list of agent names; got {names!r}")
+            names = []
+        for name in names or []:
+            if name not in AGENTS:
+                errors.append(f"{where}.agents: " + _unknown("agent", name, AGENTS))
+        if "reward" in kwargs and _is_token_env(env_id):
+            try:
+                make_reward(kwargs["reward"])
+            except (TypeError, ValueError) as err:
+                errors.append(f"{where}.kwargs.reward: {err}")
+                continue
+        try:
+            info = _env_info(env_id, kwargs)
+        except Exception as err:  # a bad kwarg: each env raises its own error type
+            errors.append(f"{where}.kwargs: {type(err).__name__}: {err}")
+            continue
+        local = {k: entry.get(k, defaults[k]) for k in _DEFAULTS}
+        for k in ("steps", "eval_every", "eval_episodes"):
+            if k in entry:
+                _check_int(f"{where}.{k}", entry[k], errors)
+        overrides = entry.get("agent_config", {}) or {}
+        if not isinstance(overrides, dict):
+            errors.append(f"{where}.agent_config must be a mapping of agent name -> hyperparameters")
+            overrides = {}
+        if names is None:
+            names = [n for n in (*agents_cfg, *baselines) if n in AGENTS and AGENTS[n].applies(info)]
+        for name in overrides:
+            if name not in AGENTS:
+                errors.append(f"{where}.agent_config: " + _unknown("agent", name, AGENTS))
+        score = entry.get("score", {}) or {}
+        if not isinstance(score, dict) or any(k not in ("low", "high") for k in score):
+            errors.append(f"{where}.score must be a mapping with keys low and high; got {score!r}")
+        else:
+            for side, ref in score.items():
+                if isinstance(ref, str) and ref not in AGENTS:
+                    errors.append(f"{where}.score.{side}: " + _unknown("agent", ref, AGENTS))
+                elif not isinstance(ref, (str, int, float)) or isinstance(ref, bool):
+                    errors.append(f"{where}.score.{side} must be an agent name or a number; got {ref!r}")
+        for name in dict.fromkeys(names):
+            if name not in AGENTS:
+                continue  # reported above
+            agent = AGENTS[name]
+            if not agent.applies(info):
+                errors.append(f"{where}: agent {name!r} does not apply to {env_id} ({info.action_space} actions"
+                              f"{', token env' if info.token_env else ''})")
+                continue
+            merged = {**(agents_cfg.get(name) or {}), **(overrides.get(name) or {})}
+            if name in overrides:
+                _agent_config(agent, merged, f"{where}.agent_config.{name}", errors)
+            elif agent.kind == "learner" and name not in agents_cfg:
+                _agent_config(agent, merged, f"{where}.agents.{name}", errors)
+            for seed in seed_list:
+                specs.append(
+                    RunSpec(
+                        agent=name,
+                        env_id=env_id,
+                        seed=int(seed),
+                        steps=int(local["steps"]) if agent.kind == "learner" else 0,
+                        eval_every=int(local["eval_every"]),
+                        eval_episodes=int(local["eval_episodes"]),
+                        deterministic=bool(local["deterministic"]),
+                        agent_config=merged,
+                        env_kwargs=kwargs,
+                    )
+                )
+    keys = [s.key for s in specs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        errors.append(f"the same (env, agent, seed) appears twice: {', '.join(duplicates)}; "
+                      "list each env once (put variants in a separate config)")
+    if errors:
+        raise ConfigError("invalid benchmark config:\n  " + "\n  ".join(dict.fromkeys(errors)))
+    if not specs:
+        raise ConfigError("the config expands to no runs (no agent applies to any env)")
+    return specs
+
+
+# ---------------------------------------------------------------------------------------
+# atomic writes
+# ---------------------------------------------------------------------------------------
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one.
+
+    A temp file in the same folder (so ``os.replace`` is a rename on one filesystem) is
+    written, fsync'ed and renamed over ``path``; the folder is fsync'ed so the rename
+    survives a crash. Temp names start with ``.`` and end with ``.tmp``: never a result.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _dumps(data: Any, **kw: Any) -> str:
+    return json.dumps(data, default=_json_default, allow_nan=True, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# executing one run (in a worker process, a Ray task or the CLI's `train`)
+# ---------------------------------------------------------------------------------------
+
+_progress_queue: Any = None
+
+
+def init_worker(progress_queue: Any = None) -> None:
+    """Per-process setup: one torch thread (runs are the parallel unit), offline hub."""
+    global _progress_queue
+    _progress_queue = progress_queue
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _report_progress(key: str, steps: int) -> None:
+    if _progress_queue is not None and steps > 0:
+        try:
+            _progress_queue.put_nowait((key, steps))
+        except Exception:  # progress is best effort; a full or closed queue must not fail a run
+            pass
+
+
+def _scalars(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _eval_row(step: int, ev: dict[str, Any]) -> dict[str, Any]:
+    out = {"kind": "eval", "step": int(step)}
+    out.update({k: v for k, v in _scalars(ev).items() if k != "time_s"})
+    out["return"] = float(ev["reward_mean"])
+    return out
+
+
+def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    entry = AGENTS[spec.agent]
+    cls = entry.load()
+    options = dict(spec.agent_config)
+    policy = options.pop("policy", "auto")
+    config = _make_config(cls.config_class, options)
+    agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs)
+    curve: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+
+    def evaluate() -> None:
+        ev = agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic)
+        evaluations.append(ev)
+        curve.append(_eval_row(agent.num_timesteps, ev))
+
+    evaluate()
+    state = {"next_eval": spec.eval_every, "reported": 0}
+
+    def callback(ag: Any, metrics: dict[str, Any]) -> bool:
+        done = min(int(ag.num_timesteps), spec.steps)
+        _report_progress(spec.key, done - state["reported"])
+        state["reported"] = done
+        curve.append({"kind": "train", "step": int(ag.num_timesteps), **_scalars(metrics)})
+        if ag.num_timesteps >= state["next_eval"] and ag.num_timesteps < spec.steps:
+            evaluate()
+            while state["next_eval"] <= ag.num_timesteps:
+                state["next_eval"] += spec.eval_every
+        return True
+
+    agent.learn(spec.steps, callback=callback)
+    _report_progress(spec.key, spec.steps - state["reported"])
+    evaluate()
+    if save_dir is not None:
+        agent.save(save_dir)
+    return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "train_steps": int(agent.num_timesteps)}
+
+
+def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """Uniformly random actions; on a recommender, a random *available* item (as
+    ``agents.baselines``), since unavailable ids are invalid actions there."""
+    if spec.env_id in RECOMMENDER_ENVS:
+        return _run_recommender_baseline(spec, save_dir)
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(spec.env_id, **spec.env_kwargs)
+    env.action_space.seed(spec.seed)
+    returns, lengths, samples = [], [], []
+    terms: dict[str, list[float]] = {}
+    try:
+        for episode in range(spec.eval_episodes):
+            _, info = env.reset(seed=spec.seed + 10_000 + episode)
+            total, length, done = 0.0, 0, False
+            while not done:
+                _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+            for name, value in (info.get("reward_terms") or info.get("episode_reward_terms") or {}).items():
+                terms.setdefault(name, []).append(float(value))
+            if "completion" in info and len(samples) < 3:
+                samples.append({"prompt": info.get("prompt"), "completion": info["completion"], "reward": total})
+    finally:
+        env.close()
+    ev = {
+        "n_episodes": len(returns),
+        "reward_mean": float(np.mean(returns)),
+        "reward_std": float(np.std(returns)),
+        "episode_length": float(np.mean(lengths)),
+        **{f"reward/{k}": float(np.mean(v)) for k, v in sorted(terms.items())},
+        "samples": samples,
+    }
+    return _baseline_result(ev)
+
+
+def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """The untrained LM policy, evaluated exactly as the learners are (``Agent.evaluate``)."""
+    from agents.ppo import PPO, PPOConfig
+
+    policy = spec.agent_config.get("policy", "tiny-shop")
+    n = max(1, min(spec.eval_episodes, 16))
+    agent = PPO(spec.env_id, policy=policy, config=PPOConfig(num_envs=n, n_steps=1, minibatch_size=n),
+                seed=spec.seed, env_kwargs=spec.env_kwargs)
+    return _baseline_result(agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic))
+
+
+def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """``agents.baselines`` policies act on the discrete env; the continuous env shares its
+    simulator and so its references (see ``agents.baselines.reference_returns``)."""
+    import numpy as np
+
+    from agents.baselines import evaluate_baseline
+
+    result = evaluate_baseline(spec.agent, spec.env_kwargs, n_episodes=spec.eval_episodes,
+                               seed=spec.seed + 10_000, num_envs=min(16, spec.eval_episodes))
+    returns = np.asarray(result.returns, dtype=float)
+    ev = {"n_episodes": int(returns.size), "reward_mean": float(returns.mean()), "reward_std": float(returns.std()),
+          "samples": []}
+    return _baseline_result(ev)
+
+
+def _baseline_result(ev: dict[str, Any]) -> dict[str, Any]:
+    return {"curve": [_eval_row(0, ev)], "first": ev, "last": ev, "train_steps": 0}
+
+
+def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None) -> dict[str, Any]:
+    """Run one spec and return its result record; never raises for a crash in the run.
+
+    The record holds the spec and its digest, ``status`` (``"ok"`` or ``"failed"`` with
+    ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation),
+    ``first``/``last`` evaluations (with ``samples``), the ``curve`` rows, timings and host.
+    """
+    spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
+    if _progress_queue is None:  # a Ray task or an in-process call: same thread policy
+        init_worker(None)
+    started = time.time()
+    record: dict[str, Any] = {
+        "schema": RESULT_SCHEMA,
+        "key": spec.key,
+        "digest": spec.digest(),
+        "spec": spec.to_dict(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": _now(),
+    }
+    try:
+        import torch
+
+        torch.manual_seed(spec.seed)
+        entry = AGENTS[spec.agent]
+        if entry.kind == "learner":
+            out = _run_learner(spec, save_dir)
+        else:
+            out = entry.load()(spec, save_dir)
+        record.update(
+            status="ok",
+            final_return=float(out["last"]["reward_mean"]),
+            first=out["first"],
+            last=out["last"],
+            curve=out["curve"],
+            train_steps=out["train_steps"],
+        )
+    except Exception as err:
+        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
+                      final_return=float("nan"), curve=[])
+    record["wall_time_s"] = time.time() - started
+    record["finished_at"] = _now()
+    return record
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------
+# results on disk
+# ---------------------------------------------------------------------------------------
+
+
+def result_path(out_dir: str | Path, spec: RunSpec) -> Path:
+    return Path(out_dir) / "runs" / f"{spec.key}.json"
+
+
+def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Curve first, then the result: a result file always has its curve beside it."""
+    runs = Path(out_dir) / "runs"
+    curve = record.get("curve", [])
+    atomic_write_text(runs / f"{record['key']}.curve.jsonl", "".join(_dumps(row) + "\n" for row in curve))
+    lean = {k: v for k, v in record.items() if k != "curve"}
+    path = runs / f"{record['key']}.json"
+    atomic_write_text(path, _dumps(lean, indent=1))
+    return path
+
+
+def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every result record in ``out_dir/runs`` (temp files and unreadable files skipped)."""
+    records = []
+    for path in sorted((Path(out_dir) / "runs").glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            log.warning("skipping unreadable result %s", path)
+    return records
+
+
+def _finished(out_dir: Path, spec: RunSpec) -> bool:
+    path = result_path(out_dir, spec)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return record.get("status") == "ok" and record.get("digest") == spec.digest()
+
+
+def _clean_temp_files(out_dir: Path) -> None:
+    for tmp in (out_dir / "runs").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------
+# metadata: versions, commit, hardware, seeds, wall times
+# ---------------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if commit.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_metadata() -> dict[str, Any]:
+    import lm_envs
+
+    packages = ("torch", "transformers", "gymnasium", "numpy", "scipy", "pandas", "matplotlib", "tokenizers", "ray")
+    hardware: dict[str, Any] = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    try:
+        hardware["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            hardware["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:  # pragma: no cover
+        pass
+    return {
+        "lm_envs": lm_envs.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in packages},
+        "git": _git_commit(),
+        "hardware": hardware,
+        "host": socket.gethostname(),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def run_suite(
+    config: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    quiet: bool = False,
+    report: bool = True,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run every spec of ``config`` not already finished in ``out_dir``; write the report.
+
+    Args:
+        config: a preset or config dict (checked by :func:`plan` first).
+        out_dir: RESULTS_DIR; created if missing.
+        workers: local worker processes (default: the usable CPU cores).
+        backend: ``"local"`` (a spawn-context process pool) or ``"ray"``.
+        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); ``None``
+            starts or joins a local Ray instance.
+        quiet: no progress bars, warnings only.
+        report: write the CSVs, plots, ``report.md`` and ``report.html`` at the end.
+
+    Returns:
+        A summary: ``n_runs``, ``n_skipped``, ``n_ok``, ``n_failed``, ``wall_time_s``.
+    """
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; known: local, ray")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1; got {workers}")
+    specs = plan(config)
+    out = Path(out_dir)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    _clean_temp_files(out)
+    atomic_write_text(out / "config.json", _dumps(config, indent=1))
+    todo = [s for s in specs if not _finished(out, s)]
+    skipped = len(specs) - len(todo)
+    if skipped:
+        log.info("skipping %d finished runs of %d (results in %s)", skipped, len(specs), out / "runs")
+    started = time.time()
+    meta_path = out / "metadata.json"
+    meta = _read_json(meta_path) or {}
+    invocation = {
+        "started_at": _now(),
+        "argv": argv if argv is not None else sys.argv,
+        "backend": backend,
+        "address": address,
+        "workers": workers or default_workers(),
+        "n_runs": len(specs),
+        "n_skipped": skipped,
+    }
+    meta.update(environment_metadata())
+    meta["config_name"] = config.get("name")
+    meta["seeds"] = sorted({s.seed for s in specs})
+    meta.setdefault("invocations", []).append(invocation)
+    atomic_write_text(meta_path, _dumps(meta, indent=1))
+
+    counts = {"ok": 0, "failed": 0}
+
+    def on_result(record: dict[str, Any]) -> None:
+        write_result(out, record)
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+        if record["status"] == "failed":
+            log.warning("run %s failed: %s", record["key"], record.get("error"))
+        else:
+            log.info("run %s: final return %.4f (%.1f s)", record["key"], record["final_return"], record["wall_time_s"])
+
+    if todo:
+        if backend == "ray":
+            from benchmarks.ray_backend import run_ray
+
+            run_ray(todo, on_result=on_result, address=address, quiet=quiet)
+        else:
+            _run_local(todo, on_result=on_result, workers=workers or default_workers(), quiet=quiet)
+
+    invocation["finished_at"] = _now()
+    invocation["wall_time_s"] = time.time() - started
+    invocation["n_ok"], invocation["n_failed"] = counts["ok"], counts["failed"]
+    atomic_write_text(meta_path, _dumps(meta, indent=1))
+    if report:
+        from benchmarks.report import write_report
+
+        write_report(out)
+    return {"n_runs": len(specs), "n_skipped": skipped, "n_ok": counts["ok"], "n_failed": counts["failed"],
+            "wall_time_s": invocation["wall_time_s"]}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _bars(specs: list[RunSpec], quiet: bool) -> tuple[Any, Any]:
+    from tqdm.auto import tqdm
+
+    total_steps = sum(s.steps for s in specs)
+    runs = tqdm(total=len(specs), desc="runs", unit="run", disable=quiet, position=0)
+    steps = tqdm(total=total_steps, desc="steps", unit="step", disable=quiet or total_steps == 0, position=1,
+                 unit_scale=True)
+    return runs, steps
+
+
+def _failed_record(spec: RunSpec, err: BaseException) -> dict[str, Any]:
+    return {
+        "schema": RESULT_SCHEMA, "key": spec.key, "digest": spec.digest(), "spec": spec.to_dict(),
+        "status": "failed", "error": f"{type(err).__name__}: {err}",
+        "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        "final_return": float("nan"), "curve": [], "wall_time_s": float("nan"), "finished_at": _now(),
+    }
+
+
+def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], None], workers: int, quiet: bool) -> None:
+    """A spawn-context process pool (fork would copy torch's threads and locks); each worker
+    runs with one torch thread, and reports steps on a queue for the progress bar."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    progress = ctx.Queue()
+    runs_bar, steps_bar = _bars(specs, quiet)
+
+    def drain() -> None:
+        while True:
+            try:
+                _, n = progress.get_nowait()
+            except (queue_mod.Empty, OSError, ValueError):
+                return
+            steps_bar.update(n)
+
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx, initializer=init_worker,
+                                 initargs=(progress,)) as pool:
+            futures = {pool.submit(execute, s.to_dict()): s for s in specs}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                drain()
+                for future in done:
+                    spec = futures[future]
+                    try:
+                        record = future.result()
+                    except Exception as err:  # the worker process died (e.g. out of memory)
+                        record = _failed_record(spec, err)
+                    on_result(record)
+                    runs_bar.update(1)
+                    runs_bar.set_postfix_str(spec.key, refresh=False)
+        drain()
+    finally:
+        runs_bar.close()
+        steps_bar.close()
+        progress.close()
