@@ -172,7 +172,8 @@ class Catalog:
     """float (n_items,): past demand (world orders, or interactions in a ratings table)."""
     names: tuple[str, ...]
     product_ids: np.ndarray
-    """int (n_items,): the id of each item in its source (world product id, table item id)."""
+    """int (n_items,): the world product id of each item (for a ratings table, the row of
+    its id in ``Simulator.fit["item_ids"]``)."""
     embeddings: np.ndarray = field(init=False)
     """float32 (n_items, T + 1) in [-1, 1]: per-column scaled [topics, quality]; what the
     continuous env's proto-actions and Wolpertinger's k-NN live in."""
