@@ -119,7 +119,7 @@ class A2C(Agent):
             advantages, returns = gae(
                 rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
             )
-            adv, ret = advantages.reshape(-1), returns.reshape(-1)
+            adv, ret = advantages.reshape(-1).to(self.device), returns.reshape(-1).to(self.device)
             if cfg.norm_adv and adv.numel() > 1:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 
@@ -145,7 +145,7 @@ class A2C(Agent):
                     "policy_loss": float(pg_loss.detach()),
                     "value_loss": float(v_loss.detach()),
                     "entropy": float(masked_mean(batch.entropies, batch.valid)),
-                    "explained_variance": explained_variance(batch.values.reshape(-1), ret),
+                    "explained_variance": explained_variance(batch.values.reshape(-1), returns.reshape(-1)),
                     "kl_ref": kl_ref,
                     "grad_norm": grad_norm,
                     "learning_rate": self.optimizer.param_groups[0]["lr"],

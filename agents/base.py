@@ -33,7 +33,7 @@ Callback = Callable[["Agent", dict[str, Any]], bool | None]
 """``callback(agent, metrics)`` after each update; return ``False`` to stop learning."""
 
 # metrics that depend on the wall clock, left out of determinism comparisons
-TIMING_METRICS = ("steps_per_s", "time_s")
+TIMING_METRICS = ("steps_per_s", "tokens_per_s", "time_s")
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,6 +303,8 @@ class Agent:
         row: dict[str, Any] = {"update": self.num_updates, "timesteps": self.num_timesteps, "episodes": len(episodes)}
         row.update(summarize_episodes(episodes))
         row["steps_per_s"] = n_steps / max(seconds, 1e-9)
+        if self.token_env:  # one step of a token env writes one token per row
+            row["tokens_per_s"] = row["steps_per_s"]
         return row
 
     # -- public API -------------------------------------------------------------------------

@@ -165,8 +165,9 @@ class PPO(Agent):
             advantages, returns = gae(
                 rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
             )
-            flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
-            old_logp, old_values = batch.logprobs.reshape(-1), batch.values.reshape(-1)
+            dev = self.device
+            flat_adv, flat_ret = advantages.reshape(-1).to(dev), returns.reshape(-1).to(dev)
+            old_logp, old_values = batch.logprobs.reshape(-1).to(dev), batch.values.reshape(-1).to(dev)
 
             # 3. update
             self.policy.train()
@@ -229,7 +230,7 @@ class PPO(Agent):
                     "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "approx_kl": _mean(stats["approx_kl"]),
                     "clip_fraction": _mean(stats["clipfrac"]),
-                    "explained_variance": explained_variance(batch.values.reshape(-1), flat_ret),
+                    "explained_variance": explained_variance(batch.values.reshape(-1), returns.reshape(-1)),
                     "kl_ref": kl_ref,
                     "kl_coef": self.kl_coef,
                     "epochs": epochs_done,

@@ -157,7 +157,7 @@ class REINFORCE(Agent):
             advantages = (returns - baseline).reshape(-1)
             valid = batch.valid.reshape(-1)
             idx = torch.nonzero(valid).flatten()
-            adv = advantages[idx]
+            adv = advantages[idx].to(self.device)
             if cfg.norm_adv and adv.numel() > 1:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 

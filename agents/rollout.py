@@ -339,6 +339,8 @@ class Rollout:
     def _find_mask_source(self, info: dict[str, Any]) -> str | None:
         if "action_mask" in info:
             return "info"
+        if callable(getattr(self.env, "action_masks", None)):  # a native vector env: (N, n) at once
+            return "method"
         try:
             self.env.call("action_masks")
         except (AttributeError, NotImplementedError):
@@ -348,6 +350,8 @@ class Rollout:
     def _action_masks(self) -> torch.Tensor | None:
         if self._mask_source == "info":
             masks = np.stack([np.asarray(m, dtype=bool) for m in self._info["action_mask"]])
+        elif self._mask_source == "method":
+            masks = np.asarray(self.env.action_masks(), dtype=bool)
         elif self._mask_source == "call":
             masks = np.stack([np.asarray(m, dtype=bool) for m in self.env.call("action_masks")])
         else:

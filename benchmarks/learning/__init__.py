@@ -1,0 +1,1 @@
+"""Learning benchmarks: agents on reference tasks (sanity anchors)."""
