@@ -30,6 +30,8 @@ __all__ = [
     "default_simulator",
 ]
 
+MASKED_ACTION_MODES = ("raise", "skip")
+
 _DOC_ARGUMENTS = """
     ``slate_size`` (1): items shown per step; 1 gives ``Discrete`` actions, k > 1 a slate.
     ``difficulty`` ("default"): ``"easy"``, ``"default"`` or ``"hard"``, a preset `UserModel`.
@@ -37,7 +39,9 @@ _DOC_ARGUMENTS = """
     ``{"repeat_fatigue": 0.0}`` to turn fatigue off. ``reward`` ({"click": 1.0}): weights of
     the terms ``click``, ``purchase``, ``revenue``, ``rating``. ``max_steps`` (40): session
     length cap. ``history_length`` (10). ``repurchase`` (False): may bought items be shown
-    again. ``simulator`` (None): a `Simulator`, e.g. from `lm_envs.data.from_ratings`; by
+    again. ``masked_action`` ("raise"): what a masked item does; ``"skip"`` shows it as
+    unavailable (the user cannot click it), for agents without action masks (SB3's PPO).
+    ``simulator`` (None): a `Simulator`, e.g. from `lm_envs.data.from_ratings`; by
     default the shop world ``make_world(world_seed, n_products=..., n_users=..., n_topics=...)``
     with ``include_out_of_stock`` (False). ``render_mode`` ("ansi" or "human").
 """
@@ -79,6 +83,7 @@ class _RecommendationEnv(gym.Env):
         max_steps: int = 40,
         history_length: int = 10,
         repurchase: bool = False,
+        masked_action: str = "raise",
         simulator: Simulator | None = None,
         world_seed: int = 0,
         n_products: int = 60,
@@ -101,6 +106,9 @@ class _RecommendationEnv(gym.Env):
         self.history_length = _positive_int("history_length", history_length)
         if not isinstance(repurchase, (bool, np.bool_)):
             raise ValueError(f"repurchase must be a bool, got {repurchase!r}")
+        if masked_action not in MASKED_ACTION_MODES:
+            raise ValueError(f"masked_action must be one of {MASKED_ACTION_MODES}, got {masked_action!r}")
+        self.masked_action = masked_action
         self.simulator = simulator
         self.catalog = simulator.catalog
         self.n_items = self.catalog.n_items
@@ -214,13 +222,13 @@ def step_info(sessions: Sessions, out: dict[str, np.ndarray], row: int, slate: n
     return info
 
 
-def _check_items(items: np.ndarray, available: np.ndarray, where: str = "") -> None:
+def _check_items(items: np.ndarray, available: np.ndarray, where: str = "", *, strict: bool = True) -> None:
     n = len(available)
     bad = (items < 0) | (items >= n)
     if bad.any():
         raise ValueError(f"invalid action{where}: item {int(items[bad][0])} is not in [0, {n})")
     blocked = ~available[items]
-    if blocked.any():
+    if strict and blocked.any():
         raise ValueError(f"invalid action{where}: item {int(items[blocked][0])} is masked (out of stock or already "
                          "bought); choose among action_masks()")
 
@@ -247,7 +255,8 @@ class ProductRecommendationEnv(_RecommendationEnv):
     ``Discrete(n_items)``: the item to show; with ``slate_size=k > 1``,
     ``MultiDiscrete([n_items] * k)``. `action_masks` (sb3-contrib's MaskablePPO layout)
     excludes items out of stock or already bought (unless ``repurchase``); a masked or
-    out-of-range item raises ValueError. An item repeated within a slate is shown once.
+    out-of-range item raises ValueError (with ``masked_action="skip"`` a masked item is
+    shown as unavailable and cannot be clicked). An item repeated within a slate is shown once.
 
     ## Observation Space
     ``Dict`` of: ``items`` ``Box(0, n_items, (H,), int64)``, the last ``H =
@@ -285,10 +294,10 @@ class ProductRecommendationEnv(_RecommendationEnv):
         return spaces.MultiDiscrete(np.full(self.slate_size, self.n_items, dtype=np.int64))
 
     def decode_action(self, action: Any, available: np.ndarray) -> np.ndarray:
-        return decode_discrete(action, available, self.slate_size)
+        return decode_discrete(action, available, self.slate_size, strict=self.masked_action == "raise")
 
 
-def decode_discrete(action: Any, available: np.ndarray, slate_size: int, where: str = "") -> np.ndarray:
+def decode_discrete(action: Any, available: np.ndarray, slate_size: int, where: str = "", *, strict: bool = True) -> np.ndarray:
     value = np.asarray(action)
     if slate_size == 1:
         if value.shape not in ((), (1,)):
@@ -299,7 +308,7 @@ def decode_discrete(action: Any, available: np.ndarray, slate_size: int, where: 
     if value.dtype == np.bool_ or not np.issubdtype(value.dtype, np.integer):
         raise ValueError(f"invalid action{where} {action!r}: item ids must be integers, got dtype {value.dtype}")
     items = value.reshape(-1).astype(np.int64)
-    _check_items(items, available, where)
+    _check_items(items, available, where, strict=strict)
     return items
 
 
@@ -477,7 +486,7 @@ def _decode_row(env: _RecommendationEnv, action: Any, available: np.ndarray, row
     where = f" in row {row}"
     if isinstance(env, ProductRecommendationContinuousEnv):
         return decode_proto(action, available, env.catalog.embeddings, env.slate_size, where)
-    return decode_discrete(action, available, env.slate_size, where)
+    return decode_discrete(action, available, env.slate_size, where, strict=env.masked_action == "raise")
 
 
 ProductRecommendationVectorEnv = RecommendationVectorEnv.for_env(ProductRecommendationEnv)

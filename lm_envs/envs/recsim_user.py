@@ -366,14 +366,17 @@ class Sessions:
     def choice_probabilities(self, slates: np.ndarray) -> np.ndarray:
         """(B, k + 1): P(no click), then P(click item j) for each slate position (MNL).
 
-        A repeated item in a slate is shown once: its later positions get probability 0.
+        A repeated item in a slate is shown once: its later positions get probability 0, as
+        do unavailable items (shown only with ``masked_action="skip"``).
         """
         scores = self.choice_scores(slates)
         k = slates.shape[1]
         duplicate = np.zeros_like(slates, dtype=bool)
         for j in range(1, k):
             duplicate[:, j] = (slates[:, :j] == slates[:, j : j + 1]).any(axis=1)
-        scores = np.where(duplicate, -np.inf, scores)
+        # an unavailable item (out of stock, bought) cannot be chosen: the user skips it
+        unavailable = ~np.take_along_axis(self.available(), slates, axis=1)
+        scores = np.where(duplicate | unavailable, -np.inf, scores)
         logits = np.concatenate([np.full((len(slates), 1), self.model.choice_sharpness * self.model.no_click_affinity), scores], axis=1)
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)

@@ -190,3 +190,16 @@ def test_reset_options_user():
     assert info["user_id"] == 5
     with pytest.raises(ValueError, match="options\\['user'\\]"):
         env.reset(options={"user": 10_000})
+
+
+def test_masked_action_skip_mode_shows_an_unclickable_item():
+    env = ProductRecommendationEnv(masked_action="skip", user_model={"purchase_bias": 20.0, "no_click_affinity": -5.0})
+    env.reset(seed=0)
+    env.step(3)  # bought
+    for _ in range(3):
+        _, reward, _, _, info = env.step(3)
+        assert info["clicked"] == -1 and reward == 0.0
+    with pytest.raises(ValueError, match="not in"):
+        env.step(env.n_items)  # out of range still raises
+    with pytest.raises(ValueError, match="masked_action must be one of"):
+        ProductRecommendationEnv(masked_action="clip")
