@@ -349,7 +349,12 @@ class Agent:
             raise ValueError(f"n_episodes must be >= 1; got {n_episodes}")
         seed = self.seed + 10_000 if seed is None else seed
         env = self._evaluation_env(n_episodes)
-        rollout = Rollout(env, self.policy, generator=torch.Generator(device=self.device).manual_seed(seed))
+        rollout = Rollout(
+            env,
+            self.policy,
+            generator=torch.Generator(device=self.device).manual_seed(seed),
+            cache_mode=getattr(self.config, "cache_mode", "per_row"),
+        )
         self.policy.eval()
         start = time.perf_counter()
         episodes = rollout.run_episodes(n_episodes, deterministic=deterministic, seed=seed)

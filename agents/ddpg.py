@@ -98,7 +98,7 @@ class ObsEncoder:
     """A fixed (parameter-free) map from batched observations to ``(N, D)`` float32.
 
     - ``Discrete``: one-hot;
-    - integer ``Box`` named ``items`` when item embeddings are known: each id becomes its
+    - integer ``Box`` named ``item_ids`` when item embeddings are known: each id becomes its
       item's embedding (the pad id a zero vector);
     - other integer ``Box`` with at most 8 values per entry: one-hot per entry;
     - any other ``Box``: scaled to [-1, 1] by its bounds when finite, else as is.
@@ -117,7 +117,7 @@ class ObsEncoder:
             kind, size = self._kind(key, sub)
             self.parts.append((key, kind, sub))
             self.dim += size
-        self.history_key = "items" if any(key == "items" and kind == "embed" for key, kind, _ in self.parts) else None
+        self.history_key = "item_ids" if any(key == "item_ids" and kind == "embed" for key, kind, _ in self.parts) else None
 
     def _kind(self, key: str | None, sub: spaces.Space) -> tuple[str, int]:
         if isinstance(sub, spaces.Discrete):
@@ -126,7 +126,7 @@ class ObsEncoder:
             raise ValueError(f"ObsEncoder supports Box, Discrete and Dict of those; got {sub}")
         size = int(np.prod(sub.shape))
         if np.issubdtype(sub.dtype, np.integer):
-            if key == "items" and self.embeddings is not None:
+            if key == "item_ids" and self.embeddings is not None:
                 return "embed", size * self.embeddings.shape[1]
             span = int(np.max(sub.high) - np.min(sub.low)) + 1
             if span <= 8:
@@ -360,7 +360,7 @@ class DDPG(Agent):
         self.critic_optimizer = torch.optim.Adam(self.policy.critic.parameters(), lr=config.critic_lr)
         self.has_masks = self._find_masks() is not None
         n_masks = int(space.n) if self.wolpertinger else 1
-        history_len = 0 if self.encoder.history_key is None else int(np.prod(self.env.single_observation_space["items"].shape))
+        history_len = 0 if self.encoder.history_key is None else int(np.prod(self.env.single_observation_space["item_ids"].shape))
         self.buffer = ReplayBuffer(
             config.buffer_size, self.encoder.dim, history_len,
             () if self.wolpertinger else (self.action_dim,), np.int64 if self.wolpertinger else np.float32, n_masks,

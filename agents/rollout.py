@@ -14,6 +14,12 @@ tokens right-aligned; shorter rows, per-step padding and replaced rows leave hol
 the attention mask hides. Positions are passed explicitly, so holes do not shift them.
 Leading columns that are a hole in every row are cropped after each step.
 
+Measured on CPU (1 thread, a 1.7M-parameter GPT-2 with tiny-shop's vocab, TextGeneration,
+64 steps): 16 rows x 48 new tokens: per_row 2,060 tokens/s, rebuild 1,630, no cache (full
+forward each step) 440; 64 rows x 16 new tokens: per_row 1,270, rebuild 430, no cache 250.
+Rebuilding re-runs every row's prompt whenever any row resets, which with many short
+episodes is almost every step; hence ``per_row`` is the default.
+
 For an :class:`~agents.policies.MLPActorCritic` the same loop runs without a cache.
 """
 
@@ -34,6 +40,7 @@ from agents.sampling import log_prob_entropy, sample
 __all__ = ["Rollout", "row_info", "check_same_step"]
 
 Policy = LMActorCritic | MLPActorCritic
+_ActOut = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # actions, logprobs, entropies, values
 
 
 def check_same_step(env: VectorEnv) -> None:
@@ -124,7 +131,7 @@ class _MLPActor:
     def observe(self, obs: Any, reset_rows: np.ndarray) -> None:
         self.x = self.policy.obs_to_tensor(obs)
 
-    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool):
+    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool) -> _ActOut:
         return self.policy.act(self.x, action_mask=mask, generator=generator, deterministic=deterministic)
 
     def current_values(self) -> torch.Tensor:
@@ -241,7 +248,7 @@ class _LMActor:
                 layer.values = layer.values[:, :, first:]
             self.cache_mask = self.cache_mask[:, first:]
 
-    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool):
+    def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool) -> _ActOut:
         logits = self.policy.distribution_logits(self.logits, mask)
         actions = sample(logits, generator=generator, deterministic=deterministic)
         logp, ent = log_prob_entropy(logits, actions)

@@ -239,3 +239,27 @@ def test_token_env_save_load(make_token_vec, make_lm, tmp_path):
     assert after["samples"] == before["samples"] and after["reward_mean"] == before["reward_mean"]
     for p, q in zip(agent.ref_policy.parameters(), loaded.ref_policy.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("baseline", ["moving_average", "none"])
+def test_reinforce_other_baselines(baseline):
+    agent = REINFORCE("CartPole-v1", config=REINFORCEConfig(num_envs=4, baseline=baseline), seed=0).learn(200)
+    m = agent.metrics
+    assert len(m) >= 2 and m["policy_loss"].notna().all()
+    if baseline == "none":
+        assert (m["baseline_mean"] == 0).all()
+    else:
+        assert agent.baseline_value is not None and (m["baseline_mean"] > 0).all()
+
+
+def test_tensorboard_is_optional(tmp_path):
+    agent = A2C("CartPole-v1", config=A2CConfig(num_envs=2), seed=0, tensorboard_log=str(tmp_path / "tb"))
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.warns(UserWarning, match="pip install tensorboard"):
+            agent.learn(20)
+    else:
+        agent.learn(20)
+        assert any((tmp_path / "tb").iterdir())
+    assert len(agent.metrics) == 2

@@ -219,3 +219,23 @@ def test_next_step_vector_envs_are_refused():
     policy = MLPActorCritic(env.single_observation_space, env.single_action_space)
     with pytest.raises(ValueError, match="SAME_STEP"):
         Rollout(env, policy, generator=torch.Generator())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_lm_bootstrap_values_use_the_final_context(make_token_vec, make_lm, native):
+    env = make_token_vec(3) if native else chatty_vec(3)
+    policy = LMActorCritic(make_lm(seed=2, vocab_size=None if native else VOCAB))
+    torch.nn.init.normal_(policy.value_head.weight, std=0.5)
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0), bootstrap_truncated=True)
+    rollout.reset(seed=0)
+    batch, _ = rollout.collect(10)
+    only_trunc = batch.truncated & ~batch.terminated
+    assert only_trunc.any()
+    assert (batch.bootstrap_values[~only_trunc] == 0).all() and (batch.bootstrap_values[only_trunc] != 0).all()
+    # V(final context) = the value at the step's context extended by the action (and any appended tokens)
+    t, n = [int(i) for i in torch.nonzero(only_trunc)[0]]
+    if native:  # the native env appends exactly the action
+        ctx = batch.obs[t, n].clone()
+        ctx[batch.obs_len[t, n]] = batch.actions[t, n]
+        expected = policy.context_values(ctx[None], batch.obs_len[t, n][None] + 1)
+        torch.testing.assert_close(batch.bootstrap_values[t, n], expected[0], atol=1e-4, rtol=1e-4)
