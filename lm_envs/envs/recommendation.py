@@ -126,7 +126,7 @@ class _RecommendationEnv(gym.Env):
         )
         H = self.history_length
         self.observation_space = spaces.Dict({
-            "items": spaces.Box(0, self.n_items, (H,), np.int64),
+            "item_ids": spaces.Box(0, self.n_items, (H,), np.int64),
             "feedback": spaces.Box(0, 3, (H,), np.int64),
             "ratings": spaces.Box(0, 5, (H,), np.int64),
             "user": spaces.Box(-1.0, 1.0, (self.sessions.n_features,), np.float32),
@@ -259,7 +259,8 @@ class ProductRecommendationEnv(_RecommendationEnv):
     shown as unavailable and cannot be clicked). An item repeated within a slate is shown once.
 
     ## Observation Space
-    ``Dict`` of: ``items`` ``Box(0, n_items, (H,), int64)``, the last ``H =
+    ``Dict`` of (no key is called ``items``: SB3's MultiInputPolicy keeps one sub-network
+    per key in an ``nn.ModuleDict``, where ``items`` is a method): ``item_ids`` ``Box(0, n_items, (H,), int64)``, the last ``H =
     history_length`` shown items, most recent first, padded with ``n_items``; ``feedback``
     ``Box(0, 3, (H,), int64)`` on each (0 pad, 1 skip, 2 click, 3 purchase); ``ratings``
     ``Box(0, 5, (H,), int64)`` (0 when not clicked); ``user`` ``Box(-1, 1, (T + 1,),

@@ -477,7 +477,7 @@ class Sessions:
     # ---------------------------------------------------------------- observations
     def row_obs(self, row: int) -> dict[str, np.ndarray]:
         return {
-            "items": self.history[row].copy(),
+            "item_ids": self.history[row].copy(),
             "feedback": self.feedback[row].copy(),
             "ratings": self.ratings[row].copy(),
             "user": self.features[row].copy(),
@@ -486,7 +486,7 @@ class Sessions:
 
     def batch_obs(self) -> dict[str, np.ndarray]:
         return {
-            "items": self.history.copy(),
+            "item_ids": self.history.copy(),
             "feedback": self.feedback.copy(),
             "ratings": self.ratings.copy(),
             "user": self.features.copy(),

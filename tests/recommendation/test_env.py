@@ -46,7 +46,7 @@ def test_spaces():
     assert n == sum(p.stock > 0 for p in make_world(0).products)
     assert env.action_space == gym.spaces.Discrete(n)
     space = env.observation_space
-    assert space["items"] == gym.spaces.Box(0, n, (10,), np.int64)
+    assert space["item_ids"] == gym.spaces.Box(0, n, (10,), np.int64)
     assert space["step"] == gym.spaces.Discrete(41)
     assert space["user"].dtype == np.float32
     slate = ProductRecommendationEnv(slate_size=4)
@@ -61,11 +61,11 @@ def test_spaces():
 def test_history_records_shown_items_most_recent_first():
     env = ProductRecommendationEnv(history_length=3, repurchase=True)
     obs, _ = env.reset(seed=0)
-    assert (obs["items"] == env.pad_item).all() and (obs["feedback"] == 0).all() and obs["step"] == 0
+    assert (obs["item_ids"] == env.pad_item).all() and (obs["feedback"] == 0).all() and obs["step"] == 0
     for item in (4, 7, 9, 11):
         obs, _, terminated, truncated, info = env.step(item)
         assert not (terminated or truncated)
-    assert obs["items"].tolist() == [11, 9, 7]
+    assert obs["item_ids"].tolist() == [11, 9, 7]
     assert obs["step"] == 4
     assert set(obs["feedback"].tolist()) <= {1, 2, 3}
     if info["clicked"] == -1:
@@ -203,3 +203,14 @@ def test_masked_action_skip_mode_shows_an_unclickable_item():
         env.step(env.n_items)  # out of range still raises
     with pytest.raises(ValueError, match="masked_action must be one of"):
         ProductRecommendationEnv(masked_action="clip")
+
+
+@pytest.mark.parametrize("env_id", REC_IDS, ids=REC_IDS)
+def test_sb3_multi_input_policy_builds_and_predicts(env_id):
+    from stable_baselines3 import DDPG, PPO
+
+    env = gym.make(env_id)
+    model = PPO("MultiInputPolicy", env, n_steps=8, batch_size=8) if env_id.endswith("Recommendation-v0") else DDPG("MultiInputPolicy", env)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
