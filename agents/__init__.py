@@ -1,4 +1,17 @@
-"""On-policy agents for lm-envs: REINFORCE (RLOO), A2C and PPO over cached LM rollouts."""
+"""On-policy agents for lm-envs: REINFORCE (RLOO), A2C and PPO over cached LM rollouts.
+
+```python
+from agents import PPO, PPOConfig
+agent = PPO("lm_envs/TextGeneration-v0", policy="tiny-shop",
+            config=PPOConfig(num_envs=8, n_steps=64, minibatch_size=128, kl_coef=0.05, adaptive_kl=True),
+            seed=0, env_kwargs={"max_new_tokens": 24})
+agent.learn(50_000)
+agent.metrics                 # one row per update (pandas)
+agent.evaluate(32)            # reward_mean, reward/<term>, success_rate, samples
+agent.save("runs/ppo"); PPO.load("runs/ppo")
+PPO("CartPole-v1").learn(100_000)   # classic envs get an MLP actor-critic
+```
+"""
 
 from agents.actor_critic import A2C, A2CConfig
 from agents.policies import LMActorCritic, MLPActorCritic, forward_with_cache

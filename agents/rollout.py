@@ -445,7 +445,7 @@ class Rollout:
         return batch
 
     @torch.no_grad()
-    def score(self, policy: Policy, batch: RolloutBatch, *, tokens_per_chunk: int = 2048) -> torch.Tensor:
+    def score(self, policy: Policy, batch: RolloutBatch, *, tokens_per_chunk: int = 512) -> torch.Tensor:
         """``(T, N)`` log-probs of the batch's actions under ``policy`` (0 where invalid)."""
         out = torch.zeros(batch.num_steps * batch.num_envs)
         n_chunks = max(1, math.ceil(int(batch.valid.sum()) / tokens_per_chunk))
