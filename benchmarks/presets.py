@@ -65,6 +65,17 @@ def text_generation(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+def customer_service(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
+    """CustomerServiceQA-v0 scored on the facts alone (no sentence encoder: fast on a CPU);
+    the facts score is at most 1 (every required fact stated, none contradicted)."""
+    return {
+        "id": "lm_envs/CustomerServiceQA-v0",
+        "kwargs": {"reward": {"facts": 1.0}, "max_new_tokens": max_new_tokens},
+        "score": {"low": "initial", "high": 1.0},
+        **extra,
+    }
+
+
 def mlp_agents(steps_per_rollout: int) -> dict[str, dict[str, Any]]:
     """Hyperparameters for the small-observation envs (MLP policies): CleanRL-like defaults."""
     return {
@@ -106,14 +117,14 @@ QUICK_ENVS = [
     text_generation(12),
     recommendation(),
     recommendation(continuous=True),
-    # customer_service(...),
+    customer_service(16),
 ]
 
 FULL_ENVS = [
     text_generation(48),
     recommendation(max_steps=40, steps=500_000, rollout=128),
     recommendation(continuous=True, max_steps=40, steps=500_000, rollout=128),
-    # customer_service(...),
+    customer_service(48),
 ]
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -803,7 +803,8 @@ def run_suite(
     Args:
         config: a preset or config dict (checked by :func:`plan` first).
         out_dir: RESULTS_DIR; created if missing.
-        workers: local worker processes (default: the usable CPU cores).
+        workers: local worker processes (default: the usable CPU cores); 0 runs every
+            spec in this process, one after another (for debugging).
         backend: ``"local"`` (a spawn-context process pool) or ``"ray"``.
         address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); ``None``
             starts or joins a local Ray instance.
@@ -815,8 +816,8 @@ def run_suite(
     """
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; known: local, ray")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1; got {workers}")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--workers must be >= 0 (0: run in this process); got {workers}")
     specs = plan(config)
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -834,7 +835,7 @@ def run_suite(
         "argv": argv if argv is not None else sys.argv,
         "backend": backend,
         "address": address,
-        "workers": workers or default_workers(),
+        "workers": default_workers() if workers is None else workers,
         "n_runs": len(specs),
         "n_skipped": skipped,
     }
@@ -859,6 +860,8 @@ def run_suite(
             from benchmarks.ray_backend import run_ray
 
             run_ray(todo, on_result=on_result, address=address, quiet=quiet)
+        elif workers == 0:
+            _run_serial(todo, on_result=on_result, quiet=quiet)
         else:
             _run_local(todo, on_result=on_result, workers=workers or default_workers(), quiet=quiet)
 
@@ -898,6 +901,16 @@ def _failed_record(spec: RunSpec, err: BaseException) -> dict[str, Any]:
         "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
         "final_return": float("nan"), "curve": [], "wall_time_s": float("nan"), "finished_at": _now(),
     }
+
+
+def _run_serial(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], None], quiet: bool) -> None:
+    runs_bar, _ = _bars(specs, quiet)
+    try:
+        for spec in specs:
+            on_result(execute(spec))
+            runs_bar.update(1)
+    finally:
+        runs_bar.close()
 
 
 def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], None], workers: int, quiet: bool) -> None:

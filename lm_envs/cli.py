@@ -154,6 +154,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm-envs", description="Token-level Gymnasium envs for language models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", help="smoke, quick or full (see `lm-envs list`)")
     source.add_argument("--config", help="a TOML or YAML benchmark config (see benchmarks/presets.py)")
     bench.add_argument("--out", help="RESULTS_DIR (default: results/<config name>); rerunning resumes")
-    bench.add_argument("--workers", type=_positive_int, default=None,
-                       help="parallel worker processes (default: the number of usable CPU cores)")
+    bench.add_argument("--workers", type=_non_negative_int, default=None,
+                       help="parallel worker processes (default: the number of usable CPU cores; "
+                            "0 runs everything in this process, for debugging)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or one Ray task per run (pip install 'lm-envs[ray]')")
     bench.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001")
