@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rec_config(*, seeds: int = 1, steps: int = 256, agents: list[str] | None = None, ppo: dict | None = None) -> dict:
