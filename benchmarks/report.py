@@ -378,10 +378,10 @@ def _samples_blocks(tables: dict[str, Any]) -> list[tuple]:
             if not first and not last:
                 continue
             env_blocks.append(("h", 4, f"{agent} (seed {record['spec']['seed']})"))
-            stages = [("first evaluation", first, record.get("curve_first_step", 0))]
-            if _agent_kind(agent) == "learner":
-                stages.append(("last evaluation", last, None))
-            for label, samples, _ in stages:
+            stages = [("first evaluation (before training)", first), ("last evaluation", last)]
+            if _agent_kind(agent) == "baseline":
+                stages = [("evaluation", first)]
+            for label, samples in stages:
                 text = "\n\n".join(
                     f"PROMPT: {str(s.get('prompt') or '').strip()}\nOUTPUT: {str(s.get('completion') or '').strip()}\n"
                     f"REWARD: {float(s.get('reward', float('nan'))):+.3f}"
