@@ -591,6 +591,14 @@ class DDPG(Agent):
 
     # -- evaluate ----------------------------------------------------------------------------
 
+    def _evaluation_env(self, n_episodes: int) -> VectorEnv:
+        if self.env_id is None:
+            return self.env  # borrowed: learn() resets it afterwards
+        n = max(1, min(n_episodes, self.config.num_envs))
+        if n not in self._eval_envs:
+            self._eval_envs[n] = make_vector_env(self.env_id, num_envs=n, env_kwargs=self.env_kwargs)
+        return self._eval_envs[n]
+
     @torch.no_grad()
     def evaluate(self, n_episodes: int = 10, *, deterministic: bool = True, seed: int | None = None,
                  n_samples: int = 3) -> dict[str, Any]:

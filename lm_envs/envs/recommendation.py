@@ -186,7 +186,8 @@ class _RecommendationEnv(gym.Env):
         if self._last:
             shown = ", ".join(names[i] for i in self._last["slate"])
             clicked = self._last["clicked"]
-            response = "skipped" if clicked < 0 else f"clicked {names[clicked]} (rating {int(s.ratings[0, list(self._last['slate']).index(clicked)])})"
+            rating = int(self._last["reward_terms"]["rating"])
+            response = "skipped" if clicked < 0 else f"clicked {names[clicked]} (rating {rating})"
             text += f": showed {shown}; {response}"
         if self.render_mode == "human":
             print(text)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import lm_envs  # noqa: F401  (registers the ids)
 from agents.base import TIMING_METRICS
 from agents.ddpg import DDPG, DDPGConfig, ObsEncoder, candidate_features
 
@@ -91,3 +92,14 @@ def test_bad_env_and_policy():
         DDPG("CartPole-v1", config=DDPGConfig(**TINY))
     with pytest.raises(ValueError, match="policy must be 'auto' or 'mlp'"):
         DDPG("Pendulum-v1", policy="tiny-shop", config=DDPGConfig(**TINY))
+
+
+def test_env_instance_and_ou_noise():
+    import gymnasium as gym
+
+    env = gym.make("lm_envs/ProductRecommendationContinuous-v0", max_steps=8)
+    agent = DDPG(env, config=DDPGConfig(**{**TINY, "noise": "ou"}), seed=0)
+    agent.learn(300)
+    assert agent.evaluate(2)["n_episodes"] == 2
+    agent.learn(100)  # the borrowed env is reset again after evaluation
+    assert agent.num_timesteps == 400
