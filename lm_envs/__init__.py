@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # id -> (module, env class, native vector env class used by gym.make_vec)
 ENV_ENTRY_POINTS: dict[str, tuple[str, str, str]] = {
     "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv", "TextGenerationVectorEnv"),
+    "lm_envs/CustomerServiceQA-v0": ("lm_envs.envs.customer_service", "CustomerServiceQAEnv", "CustomerServiceQAVectorEnv"),
     "lm_envs/ProductRecommendation-v0": ("lm_envs.envs.recommendation", "ProductRecommendationEnv", "ProductRecommendationVectorEnv"),
     "lm_envs/ProductRecommendationContinuous-v0": ("lm_envs.envs.recommendation", "ProductRecommendationContinuousEnv", "ProductRecommendationContinuousVectorEnv"),
 }

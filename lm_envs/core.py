@@ -6,6 +6,11 @@ end-of-episode ``info`` and rendering. A family (text generation, customer-servi
 only says which tasks exist (`_sample_task`) and, if it needs to, how a finished completion is
 scored (`_score`). The native vector env in `lm_envs.vector` reuses the same hooks, so single
 and vector envs cannot drift apart.
+
+A multi-turn family (the customer-service dialog) also keeps per-episode state
+(`_begin_episode`) and answers after agent tokens (`_after_token`): it may append the other
+speaker's tokens to the context and decide the episode's end. Families that do not override
+these two hooks behave exactly as before.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from gymnasium import spaces
 
 from lm_envs.rewards import make_reward
 
-__all__ = ["REWARD_MODES", "Task", "TokenEnv", "pick_task"]
+__all__ = ["REWARD_MODES", "Task", "TokenEnv", "Turn", "pick_task"]
 
 REWARD_MODES = ("sparse", "dense")
 
@@ -35,6 +40,21 @@ class Task:
     prompt: str
     fields: dict[str, Any] = field(default_factory=dict)
     index: int = -1
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What `TokenEnv._after_token` answers to an agent token: the other side's move.
+
+    ``tokens`` are appended to the context right after the agent's token (the other
+    speaker's turn), so the observation may grow by more than one token in one step; a
+    rollout engine feeds ``input_ids[n_cached:n_now]`` to its cache. ``terminated`` and
+    ``truncated`` replace the default episode-end rule (stop token, ``max_new_tokens``).
+    """
+
+    tokens: tuple[int, ...] = ()
+    terminated: bool = False
+    truncated: bool = False
 
 
 def pick_task(tasks: Sequence[Task], rng: np.random.Generator, options: dict[str, Any] | None) -> Task:
@@ -121,6 +141,7 @@ class TokenEnv(gym.Env):
         self._prompt_len = 0
         self._length = 0
         self._potential = 0.0
+        self._state: Any = None
         self._episode_over = True
         # Prompts repeat across episodes; tokenizing each once keeps reset() cheap.
         self._prompt_cache: dict[str, tuple[int, ...]] = {}
@@ -132,8 +153,31 @@ class TokenEnv(gym.Env):
         """Draw this episode's task with ``rng`` (the env's ``np_random``)."""
         raise NotImplementedError
 
-    def _score(self, tasks: Sequence[Task], completions: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Batched reward of finished (or, in dense mode, partial) completions."""
+    def _begin_episode(self, task: Task, rng: np.random.Generator) -> Any:
+        """Per-episode mutable state (e.g. a simulated customer), made right after `_sample_task`.
+
+        Draw any randomness from ``rng``: the env's ``np_random``, or the vector env row's
+        generator. The default keeps no state (``None``).
+        """
+        return None
+
+    def _after_token(self, state: Any, token: int, n_new: int, rng: np.random.Generator) -> Turn | None:
+        """React to the agent's ``token``, the ``n_new``-th token after the prompt.
+
+        Return ``None`` for the default rule (a stop token terminates, ``max_new_tokens``
+        truncates), or a `Turn` that may append the other speaker's tokens and ends the
+        episode as it says. Appended tokens must fit in the observation
+        (``n_new + len(tokens) <= max_new_tokens``).
+        """
+        return None
+
+    def _score(
+        self, tasks: Sequence[Task], completions: Sequence[str], states: Sequence[Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Batched reward of finished (or, in dense mode, partial) completions.
+
+        ``states`` are the episodes' `_begin_episode` states (``None`` for stateless families).
+        """
         prompts = [task.prompt for task in tasks]
         field_names = sorted({name for task in tasks for name in task.fields})
         fields = {name: [task.fields.get(name) for task in tasks] for name in field_names}
@@ -185,7 +229,10 @@ class TokenEnv(gym.Env):
             raise ValueError(f"invalid action {int(value)}: token ids must lie in [0, {self.vocab_size})")
         return int(value)
 
-    def end_info(self, task: Task, completion: str, terms: dict[str, float], n_tokens: int) -> dict[str, Any]:
+    def end_info(
+        self, task: Task, completion: str, terms: dict[str, float], n_tokens: int, state: Any = None
+    ) -> dict[str, Any]:
+        """The ``info`` of an episode's last step; ``state`` is its `_begin_episode` state."""
         return {
             "prompt": task.prompt,
             "completion": completion,
@@ -210,6 +257,7 @@ class TokenEnv(gym.Env):
         self._attention_mask[: len(prompt_ids)] = 1
         self._prompt_len = self._length = len(prompt_ids)
         self._potential = 0.0
+        self._state = self._begin_episode(task, self.np_random)
         self._episode_over = False
         return self._observation(), {"prompt": task.prompt, "task_index": task.index}
 
@@ -222,25 +270,45 @@ class TokenEnv(gym.Env):
         self._attention_mask[length] = 1
         self._length = length = length + 1
         n_new = length - self._prompt_len
-        terminated = token in self.stop_token_ids
-        truncated = not terminated and n_new >= self.max_new_tokens
+        turn = self._after_token(self._state, token, n_new, self.np_random)
+        if turn is None:
+            terminated = token in self.stop_token_ids
+            truncated = not terminated and n_new >= self.max_new_tokens
+        else:
+            length = self._length = self._append(turn.tokens, length)
+            n_new = length - self._prompt_len
+            terminated, truncated = bool(turn.terminated), bool(turn.truncated) and not turn.terminated
         done = terminated or truncated
 
         reward, info = 0.0, {}
         if done or self.reward_mode == "dense":
             completion = self.decode_completion(self._input_ids[self._prompt_len : length])
-            totals, terms = self._score([self._task], [completion])
+            totals, terms = self._score([self._task], [completion], [self._state])
             score = float(totals[0])
             # Dense: pay the potential difference so the per-step rewards sum to the sparse
             # score and the optimal policy is unchanged (Ng, Harada & Russell, 1999).
             reward = score - self._potential if self.reward_mode == "dense" else score
             self._potential = score
             if done:
-                info = self.end_info(self._task, completion, {k: float(v[0]) for k, v in terms.items()}, n_new)
+                terms = {k: float(v[0]) for k, v in terms.items()}
+                info = self.end_info(self._task, completion, terms, n_new, self._state)
         self._episode_over = done
         if self.render_mode == "human":
             self.render()
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}, reward, terminated, truncated, info
+
+    def _append(self, tokens: Sequence[int], length: int) -> int:
+        """Write the other speaker's ``tokens`` after position ``length``; the new length."""
+        if not tokens:
+            return length
+        if length + len(tokens) > self.max_length:
+            raise RuntimeError(
+                f"{type(self).__name__}._after_token appended {len(tokens)} tokens at length {length}, "
+                f"past the observation length {self.max_length}; keep turns within max_new_tokens"
+            )
+        self._input_ids[length : length + len(tokens)] = tokens
+        self._attention_mask[length : length + len(tokens)] = 1
+        return length + len(tokens)
 
     def render(self):
         if self._task is None:

@@ -10,6 +10,10 @@ trajectories, rewards and infos of ``gymnasium.vector.SyncVectorEnv`` over the s
 Autoreset is ``SAME_STEP``: on the step that ends a row, the returned observation is already
 the next episode's prompt, and the finished episode is in ``info["final_obs"]`` and
 ``info["final_info"]``. A rollout engine can therefore prefill the new prompt right away.
+
+A multi-turn family keeps one `_begin_episode` state per row and answers after each agent
+token (`_after_token`, given the row's generator); only such families pay for the per-row
+Python loop, the others keep the vectorized step.
 """
 
 from __future__ import annotations
@@ -59,8 +63,10 @@ class TokenVectorEnv(VectorEnv):
         self.prompt_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.potentials = np.zeros(self.num_envs, dtype=np.float64)
         self.tasks: list[Task | None] = [None] * self.num_envs
+        self.states: list[Any] = [None] * self.num_envs
         self.row_rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._stop_ids = np.array(sorted(self.env.stop_token_ids), dtype=np.int64)
+        self._turn_hook = type(self.env)._after_token is not TokenEnv._after_token
         self._has_reset = False
 
     # ------------------------------------------------------------------ per-row mechanics
@@ -74,7 +80,27 @@ class TokenVectorEnv(VectorEnv):
         self.attention_mask[row, : len(prompt_ids)] = 1
         self.lengths[row] = self.prompt_lengths[row] = len(prompt_ids)
         self.potentials[row] = 0.0
+        self.states[row] = self.env._begin_episode(task, self.row_rngs[row])
         return {"prompt": task.prompt, "task_index": task.index}
+
+    def _take_turn(self, row: int, token: int, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """Run the family's `_after_token` on one row: append the reply, set the row's end flags."""
+        n_new = int(self.lengths[row] - self.prompt_lengths[row])
+        turn = self.env._after_token(self.states[row], token, n_new, self.row_rngs[row])
+        if turn is None:
+            return
+        length = int(self.lengths[row])
+        if turn.tokens:
+            if length + len(turn.tokens) > self.env.max_length:
+                raise RuntimeError(
+                    f"{type(self.env).__name__}._after_token appended {len(turn.tokens)} tokens at length {length}, "
+                    f"past the observation length {self.env.max_length}; keep turns within max_new_tokens"
+                )
+            self.input_ids[row, length : length + len(turn.tokens)] = turn.tokens
+            self.attention_mask[row, length : length + len(turn.tokens)] = 1
+            self.lengths[row] = length + len(turn.tokens)
+        terminated[row] = bool(turn.terminated)
+        truncated[row] = bool(turn.truncated) and not turn.terminated
 
     def _row_obs(self, row: int) -> dict[str, np.ndarray]:
         return {"input_ids": self.input_ids[row].copy(), "attention_mask": self.attention_mask[row].copy()}
@@ -131,6 +157,9 @@ class TokenVectorEnv(VectorEnv):
         self.lengths += 1
         terminated = np.isin(actions, self._stop_ids)
         truncated = ~terminated & (self.lengths - self.prompt_lengths >= self.env.max_new_tokens)
+        if self._turn_hook:
+            for row in rows:
+                self._take_turn(int(row), int(actions[row]), terminated, truncated)
         done = terminated | truncated
 
         # One batched reward call for every row whose score is needed on this step.
@@ -141,7 +170,9 @@ class TokenVectorEnv(VectorEnv):
         terms_by_row: dict[int, dict[str, float]] = {}
         if len(scored):
             texts = [self.completion_text(int(row)) for row in scored]
-            totals, terms = self.env._score([self.tasks[int(row)] for row in scored], texts)
+            totals, terms = self.env._score(
+                [self.tasks[int(row)] for row in scored], texts, [self.states[int(row)] for row in scored]
+            )
             for position, row in enumerate(scored):
                 row = int(row)
                 score = float(totals[position])
@@ -154,7 +185,7 @@ class TokenVectorEnv(VectorEnv):
         for row in np.flatnonzero(done):
             row = int(row)
             n_new = int(self.lengths[row] - self.prompt_lengths[row])
-            end_info = self.env.end_info(self.tasks[row], completions[row], terms_by_row[row], n_new)
+            end_info = self.env.end_info(self.tasks[row], completions[row], terms_by_row[row], n_new, self.states[row])
             infos = self._add_info(infos, {"final_obs": self._row_obs(row), "final_info": end_info}, row)
             infos = self._add_info(infos, self._start_episode(row, None), row)
         return self._observations(), rewards, terminated, truncated, infos

@@ -551,6 +551,18 @@ class CustomerServiceQAEnv(TokenEnv):
             cached = self._prompt_cache[task.prompt] = tuple(list(ids)[-self.max_prompt_tokens :])
         return cached
 
+    def _score(
+        self, tasks: Sequence[Task], completions: Sequence[str], states: Sequence[Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        # MiniLM embeddings move by ~1e-7 with the padding of the batch they are computed in,
+        # so rows are scored one at a time: the native vector env then pays exactly what
+        # SyncVectorEnv pays. Few rows end on the same step, so little batching is lost.
+        if len(tasks) <= 1:
+            return super()._score(tasks, completions, states)
+        parts = [super(CustomerServiceQAEnv, self)._score([task], [text]) for task, text in zip(tasks, completions)]
+        totals = np.concatenate([total for total, _ in parts])
+        return totals, {name: np.concatenate([terms[name] for _, terms in parts]) for name in parts[0][1]}
+
     def end_info(self, task: Task, completion: str, terms: dict[str, float], n_tokens: int, state: Any = None) -> dict[str, Any]:
         from lm_envs.rewards.facts import check_facts
 

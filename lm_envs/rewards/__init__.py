@@ -18,6 +18,10 @@ Built-ins (``name``: kwargs; task fields read):
 | ``rouge`` | ``rouge_type="rougeL", use_stemmer=False`` | ``references`` | [0, 1] |
 | ``fluency`` | ``model="tiny-shop", tokenizer=None, device="cpu", batch_size=16, floor=-20.0`` | | [floor, 0] |
 | ``similarity`` | ``encoder=None, batch_size=64`` | ``references`` | [-1, 1] |
+| ``facts`` | ``penalty=1.0`` | ``facts`` | [-1, 1] |
+| ``wrong_facts`` | ``cap=5`` | ``facts`` | [0, cap] (a penalty: weight it < 0) |
+| ``outcome`` | ``success=1.0, failure=-1.0, truncated=0.0`` | ``outcome`` | one of those |
+| ``turns`` | | ``turns`` | [0, inf) (a cost: weight it < 0) |
 
 Every reward function ignores keyword arguments it does not read, as TRL requires.
 """
@@ -26,7 +30,7 @@ from lm_envs.rewards.base import RewardFunction, as_text_list, check_texts, task
 from lm_envs.rewards.registry import REWARDS, CompositeReward, RewardFactory, RewardSpec, make_reward, register_reward
 
 # Importing the built-in modules registers their rewards; none imports torch or loads a model.
-from lm_envs.rewards import lexical, model_based, overlap, sentiment  # noqa: E402,F401  isort: skip
+from lm_envs.rewards import dialog, facts, lexical, model_based, overlap, sentiment  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "REWARDS",
