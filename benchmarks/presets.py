@@ -109,7 +109,7 @@ def recommendation(continuous: bool = False, *, max_steps: int = 20, steps: int 
 _LM = {"policy": "tiny-shop", "num_envs": 8, "learning_rate": 2e-5, "kl_coef": 0.02}
 
 SMOKE_ENVS = [
-    text_generation(6, agents=["ppo", "reinforce", "random"]),
+    text_generation(6, agents=["ppo", "reinforce", "random"], score={"low": "random", "high": 1.0}),
     recommendation(max_steps=10, steps=512, rollout=16, agents=["ppo", "random", "oracle"], eval_episodes=16),
 ]
 

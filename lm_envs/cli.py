@@ -76,7 +76,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{len(specs)} runs ({config.get('name')}) -> {out}", file=sys.stderr)
     summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
-                        quiet=args.quiet, report=False, argv=["lm-envs", *sys.argv[1:]])
+                        quiet=args.quiet, report=False, argv=args.command_line)
     from benchmarks.report import write_report
 
     tables = write_report(out)
@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["lm-envs", *(sys.argv[1:] if argv is None else argv)]
     from benchmarks.presets import ConfigError
 
     try:
