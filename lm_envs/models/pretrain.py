@@ -1,0 +1,299 @@
+"""Pretrain the tiny-shop tokenizer and GPT-2 model on the shop world's corpus.
+
+Reads top to bottom: config, corpus, tokenizer, packing, model, training loop, save.
+
+    python -m lm_envs.models.pretrain --steps 3000 --out lm_envs/models/tiny_shop
+
+The output folder holds ``tokenizer.json``, ``tokenizer_config.json``, ``config.json``,
+``generation_config.json``, ``model.safetensors`` and ``training.json`` (this config plus
+the final losses), and loads with ``load_tokenizer(path)`` / ``load_policy(path)``.
+Given the same arguments and thread count the result is identical run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lm_envs.models.tiny_shop import make_model_config, train_tokenizer
+
+__all__ = ["PretrainConfig", "PretrainResult", "load_corpus", "main", "pack", "pretrain"]
+
+
+@dataclass
+class PretrainConfig:
+    out: str = "runs/tiny_shop"
+    """Output folder (created if missing; files in it are overwritten)."""
+    steps: int = 3000
+    """Optimizer steps."""
+    seed: int = 0
+    """Seed of model init, data split and batch sampling."""
+    world_seed: int = 0
+    """Seed of the shop world whose corpus is the training text."""
+    corpus_seed: int = 0
+    """Seed passed to ``world.corpus(seed=...)``."""
+    corpus_file: str | None = None
+    """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
+    ``.txt`` with one text per line."""
+    max_docs: int | None = None
+    """Keep only the first ``max_docs`` texts (for quick runs and tests)."""
+    vocab_size: int = 3000
+    """Tokenizer vocabulary size, including 256 byte tokens and the special tokens."""
+    n_embd: int = 160
+    """Model width."""
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block."""
+    n_positions: int = 512
+    """Maximum context length of the model."""
+    seq_len: int = 256
+    """Tokens per training window (at most ``n_positions``)."""
+    batch_size: int = 16
+    """Windows per optimizer step."""
+    lr: float = 2e-3
+    """Peak learning rate of AdamW."""
+    min_lr_ratio: float = 0.1
+    """The cosine schedule decays to ``lr * min_lr_ratio``."""
+    warmup_steps: int = 100
+    """Linear warmup steps before the cosine decay."""
+    weight_decay: float = 0.1
+    """AdamW weight decay, on matrices only (not biases, norms, embeddings)."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value."""
+    val_fraction: float = 0.02
+    """Fraction of texts held out for the validation loss."""
+    eval_every: int = 250
+    """Evaluate the validation loss every this many steps (and at the end)."""
+    threads: int | None = None
+    """Torch CPU threads; defaults to the number of cores (at most 8). Results are
+    reproducible for a fixed thread count."""
+    samples: int = 3
+    """Texts to sample and print after training."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+
+
+@dataclass
+class PretrainResult:
+    out: Path
+    """Folder the tokenizer and model were saved to."""
+    train_loss: float
+    """Mean training loss over the last steps (at most 50)."""
+    val_loss: float
+    """Validation loss at the end (nan without validation texts)."""
+    samples: list[str]
+    """Sampled texts from the trained model."""
+
+
+def load_corpus(cfg: PretrainConfig) -> list[str]:
+    """Training texts: the shop world's corpus, or ``cfg.corpus_file`` if given."""
+    if cfg.corpus_file is not None:
+        path = Path(cfg.corpus_file)
+        with path.open(encoding="utf-8") as f:
+            if path.suffix == ".jsonl":
+                texts = [json.loads(line)["text"] for line in f if line.strip()]
+            else:
+                texts = [line.rstrip("\n") for line in f if line.strip()]
+    else:
+        from lm_envs.world import make_world
+
+        texts = list(make_world(seed=cfg.world_seed).corpus(seed=cfg.corpus_seed))
+    texts = [t for t in texts if t]
+    if cfg.max_docs is not None:
+        texts = texts[: cfg.max_docs]
+    if not texts:
+        raise ValueError("the training corpus is empty")
+    return texts
+
+
+def pack(token_ids: list[list[int]], eos_id: int) -> torch.Tensor:
+    """Concatenate token sequences into one stream, each text preceded by EOS.
+
+    ``[eos, t1..., eos, t2..., eos]``: EOS marks both the start (BOS) and the end of every
+    text, so the model learns to start from EOS and to stop with it.
+
+    Returns:
+        int64 tensor of shape ``(total_tokens,)``.
+    """
+    stream: list[int] = []
+    for ids in token_ids:
+        stream.append(eos_id)
+        stream.extend(ids)
+    stream.append(eos_id)
+    return torch.tensor(stream, dtype=torch.long)
+
+
+def _windows(stream: torch.Tensor, starts: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Rows ``stream[s : s + seq_len]`` for each start; shape ``(len(starts), seq_len)``."""
+    return stream[starts[:, None] + torch.arange(seq_len)[None, :]]
+
+
+def _lr_at(step: int, cfg: PretrainConfig) -> float:
+    """Linear warmup then cosine decay to ``lr * min_lr_ratio`` (Loshchilov & Hutter, 2017)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    ratio = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return cfg.lr * ratio
+
+
+@torch.no_grad()
+def _val_loss(model, stream: torch.Tensor, seq_len: int, batch_size: int) -> float:
+    """Mean loss over non-overlapping windows of ``stream`` (at most 64 windows)."""
+    n = (len(stream) - 1) // seq_len
+    if n == 0:
+        return float("nan")
+    starts = torch.arange(min(n, 64)) * seq_len
+    model.eval()
+    losses = []
+    for i in range(0, len(starts), batch_size):
+        x = _windows(stream, starts[i : i + batch_size], seq_len)
+        losses.append(model(input_ids=x, labels=x).loss.item() * len(x))
+    model.train()
+    return sum(losses) / len(starts)
+
+
+def pretrain(cfg: PretrainConfig) -> PretrainResult:
+    """Train the tokenizer and the model as configured and save both to ``cfg.out``."""
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig, GPT2LMHeadModel
+
+    if cfg.seq_len > cfg.n_positions:
+        raise ValueError(f"seq_len ({cfg.seq_len}) must be <= n_positions ({cfg.n_positions})")
+    torch.set_num_threads(cfg.threads or min(8, os.cpu_count() or 1))
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    # 1. corpus, split by text so validation windows are unseen text
+    texts = load_corpus(cfg)
+    order = torch.randperm(len(texts), generator=gen).tolist()
+    n_val = int(len(texts) * cfg.val_fraction)
+    val_texts = [texts[i] for i in order[:n_val]]
+    train_texts = [texts[i] for i in order[n_val:]]
+
+    # 2. tokenizer, trained on the training texts only
+    tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
+    eos = tokenizer.eos_token_id
+    train_stream = pack(tokenizer(train_texts)["input_ids"], eos)
+    val_stream = pack(tokenizer(val_texts)["input_ids"], eos) if val_texts else torch.zeros(0, dtype=torch.long)
+    seq_len = min(cfg.seq_len, len(train_stream) - 1)
+    if seq_len < 2:
+        raise ValueError("the training corpus is too short to make a single window")
+    print(
+        f"corpus: {len(train_texts)} train / {len(val_texts)} val texts, "
+        f"{len(train_stream)} train tokens, vocab {len(tokenizer)}",
+        file=sys.stderr,
+    )
+
+    # 3. model
+    model = GPT2LMHeadModel(
+        make_model_config(
+            tokenizer, n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head, n_positions=cfg.n_positions
+        )
+    )
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params / 1e6:.2f}M parameters", file=sys.stderr)
+    # weight decay on matrices only, as in GPT-2/nanoGPT; embeddings (tied with the head) excluded
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wte" not in n and "wpe" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wte" not in n and "wpe" not in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+
+    # 4. training loop: random windows of the packed stream
+    recent: list[float] = []
+    val_loss = float("nan")
+    bar = tqdm(range(cfg.steps), desc="pretrain", disable=not cfg.progress, mininterval=2.0)
+    t0 = time.perf_counter()
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        starts = torch.randint(0, len(train_stream) - seq_len + 1, (cfg.batch_size,), generator=gen)
+        x = _windows(train_stream, starts, seq_len)
+        loss = model(input_ids=x, labels=x).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        recent = (recent + [loss.item()])[-50:]
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            val_loss = _val_loss(model, val_stream, seq_len, cfg.batch_size)
+            bar.write(f"step {step + 1}: train loss {sum(recent) / len(recent):.4f}, val loss {val_loss:.4f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    bar.close()
+    train_loss = sum(recent) / len(recent) if recent else float("nan")
+    elapsed = time.perf_counter() - t0
+
+    # 5. save: tokenizer, model (safetensors only), provenance
+    model.eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=eos, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id
+    )
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # the chat template goes into tokenizer_config.json: package data ships *.json only
+    tokenizer.save_pretrained(out, save_jinja_files=False)
+    model.save_pretrained(out, safe_serialization=True)
+    for f in out.iterdir():  # transformers writes some files 0600; package data must be readable
+        f.chmod(0o644)
+    info = {
+        "config": dataclasses.asdict(cfg) | {"out": None},
+        "n_params": n_params,
+        "train_tokens": len(train_stream),
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "seconds": round(elapsed, 1),
+        "torch": torch.__version__,
+    }
+    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    # 6. a few samples, to eyeball fluency
+    samples = []
+    sample_gen = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.samples):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=sample_gen)))
+        with torch.no_grad():
+            y = model.generate(
+                torch.tensor([[eos]]), do_sample=True, top_k=50, max_new_tokens=60, pad_token_id=tokenizer.pad_token_id
+            )
+        samples.append(tokenizer.decode(y[0, 1:], skip_special_tokens=True))
+    print(f"done in {elapsed:.0f}s: train loss {train_loss:.4f}, val loss {val_loss:.4f}; saved to {out}")
+    for s in samples:
+        print("sample:", repr(s))
+    return PretrainResult(out=out, train_loss=train_loss, val_loss=val_loss, samples=samples)
+
+
+def _parse(argv: list[str] | None) -> PretrainConfig:
+    p = argparse.ArgumentParser(prog="python -m lm_envs.models.pretrain", description=__doc__.split("\n")[0])
+    defaults = PretrainConfig()
+    for f in dataclasses.fields(PretrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            continue
+        kind = {"int": int, "float": float, "str": str}[f.type.split(" |")[0]]
+        p.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
+    return PretrainConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> PretrainResult:
+    """Command-line entry point; ``argv`` defaults to ``sys.argv[1:]``."""
+    return pretrain(_parse(argv))
+
+
+if __name__ == "__main__":
+    main()
