@@ -39,7 +39,8 @@ class A2CConfig:
     n_steps: int = 5
     """Steps per env per update (the "n" of n-step returns)."""
     learning_rate: float = 7e-4
-    """Optimizer step size."""
+    """Optimizer step size, for classic control; fine-tuning an LM wants ~1e-5
+    (tiny-shop: 1e-5 to 3e-5)."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over the ``learn`` call."""
     optimizer: str = "rmsprop"

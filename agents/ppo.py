@@ -47,7 +47,8 @@ class PPOConfig:
     update_epochs: int = 4
     """Passes over each batch."""
     learning_rate: float = 2.5e-4
-    """Adam step size."""
+    """Adam step size, for classic control; fine-tuning an LM wants ~1e-5
+    (tiny-shop: 1e-5 to 3e-5; at 2.5e-4 PPO's first update moves the policy ~4 nats)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the ``learn`` call."""
     gamma: float = 0.99

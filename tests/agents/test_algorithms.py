@@ -263,3 +263,23 @@ def test_tensorboard_is_optional(tmp_path):
         agent.learn(20)
         assert any((tmp_path / "tb").iterdir())
     assert len(agent.metrics) == 2
+
+
+def _tiny_shop_available() -> bool:
+    from lm_envs.models.tiny_shop import SHIPPED_DIR
+
+    return (SHIPPED_DIR / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(not _tiny_shop_available(), reason="the tiny-shop model is not shipped in this checkout")
+def test_tiny_shop_policy_by_name_roundtrip(tmp_path):
+    kwargs = {"max_new_tokens": 4, "max_prompt_tokens": 48, "reward": {"length": 1.0}}
+    cfg = PPOConfig(num_envs=2, n_steps=4, minibatch_size=8, update_epochs=1, learning_rate=1e-5)
+    agent = PPO("lm_envs/TextGeneration-v0", policy="auto", config=cfg, seed=0, env_kwargs=kwargs)
+    assert agent.policy.vocab_size == agent.env.single_action_space.n
+    agent.learn(8)
+    assert agent.metrics["approx_kl"].iloc[0] < 0.01
+    before = agent.evaluate(2, deterministic=True)
+    agent.save(tmp_path / "tiny")
+    loaded = PPO.load(tmp_path / "tiny")  # the env id and JSON env_kwargs rebuild the env
+    assert loaded.evaluate(2, deterministic=True)["samples"] == before["samples"]

@@ -239,3 +239,24 @@ def test_lm_bootstrap_values_use_the_final_context(make_token_vec, make_lm, nati
         ctx[batch.obs_len[t, n]] = batch.actions[t, n]
         expected = policy.context_values(ctx[None], batch.obs_len[t, n][None] + 1)
         torch.testing.assert_close(batch.bootstrap_values[t, n], expected[0], atol=1e-4, rtol=1e-4)
+
+
+def test_cached_rollout_with_rotary_positions():
+    # Llama-style models rotate keys by position: holes in the cache must not shift them
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128,
+    )
+    policy = LMActorCritic(LlamaForCausalLM(config).eval())
+    torch.nn.init.normal_(policy.value_head.weight, std=0.5)
+    rollout = Rollout(chatty_vec(4), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=5)
+    batch, _ = rollout.collect(25)
+    assert int(batch.dones.sum()) >= 8
+    with torch.no_grad():
+        logp, _, values = policy.evaluate_actions(batch, torch.arange(100))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(values, batch.flat(batch.values), atol=1e-4, rtol=1e-4)
