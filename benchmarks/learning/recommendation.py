@@ -7,13 +7,15 @@ PPO on `ProductRecommendation-v0`, with the same env steps and seeds, measured i
 | name | agent | env | evaluated |
 |---|---|---|---|
 | ``ddpg`` | ``agents.DDPG`` (Wolpertinger, k = 20) | ProductRecommendation-v0 | deterministic |
+| ``ddpg-continuous`` | ``agents.DDPG`` (plain DDPG) | ProductRecommendationContinuous-v0 | deterministic |
 | ``ppo`` | ``agents.PPO``, MLP actor-critic, action masks | ProductRecommendation-v0 | stochastic |
 | ``sb3-ddpg`` | SB3 ``DDPG("MultiInputPolicy")`` | ProductRecommendationContinuous-v0 | deterministic |
 | ``sb3-ppo`` | SB3 ``PPO("MultiInputPolicy")`` (no masks) | ProductRecommendation-v0 | stochastic |
 
 All runs use ``difficulty="default"`` and ``masked_action="skip"`` (SB3's PPO has no action
 masks; the other agents never pick a masked item, so for them the setting changes nothing).
-Both DDPGs and both PPOs share their hyperparameters. Deterministic policies are evaluated
+The three DDPGs and the two PPOs share their hyperparameters; ``ddpg-continuous`` is the
+like-for-like comparison with SB3's DDPG (same env, same algorithm). Deterministic policies are evaluated
 greedily, stochastic ones by sampling (the argmax of a PPO policy repeats items and tires
 the user). The normalised score is 0 for the random policy and 1 for the myopic oracle;
 its CI is a percentile bootstrap (``scipy.stats.bootstrap``) over the seeds' scores. Steps/s
@@ -34,7 +36,7 @@ import torch
 ENV_ID = "lm_envs/ProductRecommendation-v0"
 CONTINUOUS_ID = "lm_envs/ProductRecommendationContinuous-v0"
 ENV_KWARGS: dict[str, Any] = {"difficulty": "default", "masked_action": "skip"}
-ALGOS = ("ddpg", "ppo", "sb3-ddpg", "sb3-ppo")
+ALGOS = ("ddpg", "ddpg-continuous", "ppo", "sb3-ddpg", "sb3-ppo")
 NUM_ENVS = 8
 # shared hyperparameters: each pair (ours, SB3) gets the same ones
 DDPG_HP = dict(buffer_size=100_000, batch_size=256, learning_starts=2_000, gamma=0.95, tau=0.01,
@@ -48,10 +50,11 @@ def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[fl
     from agents import PPO, PPOConfig
     from agents.ddpg import DDPG, DDPGConfig
 
-    if algo == "ddpg":
+    if algo.startswith("ddpg"):
         hp = dict(DDPG_HP)
         config = DDPGConfig(num_envs=NUM_ENVS, hidden_sizes=hp.pop("hidden"), log_interval=10_000, **hp)
-        agent: Any = DDPG(ENV_ID, config=config, seed=seed, env_kwargs=ENV_KWARGS)
+        env_id = CONTINUOUS_ID if algo == "ddpg-continuous" else ENV_ID
+        agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS)
         deterministic = True
     else:
         hp = dict(PPO_HP)
@@ -142,7 +145,8 @@ def table(results: list[dict[str, Any]], baselines: dict[str, list[float]], refe
         "| policy | env | normalised score | 95% CI | per seed | mean return | env steps/s |",
         "|---|---|---|---|---|---|---|",
     ]
-    names = {"ddpg": ("ours: DDPG (Wolpertinger)", "discrete"), "ppo": ("ours: PPO (MLP, masks)", "discrete"),
+    names = {"ddpg": ("ours: DDPG (Wolpertinger)", "discrete"), "ddpg-continuous": ("ours: DDPG (plain)", "continuous"),
+             "ppo": ("ours: PPO (MLP, masks)", "discrete"),
              "sb3-ddpg": ("SB3 DDPG", "continuous"), "sb3-ppo": ("SB3 PPO (MultiInputPolicy)", "discrete")}
     for algo in ALGOS:
         rows = [r for r in results if r["algo"] == algo]
@@ -167,7 +171,8 @@ def table(results: list[dict[str, Any]], baselines: dict[str, list[float]], refe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning recommendation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=40_000, help="env steps per run (all rows together)")
