@@ -1,0 +1,6 @@
+"""Shared test setup: everything runs offline, as CI does."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
