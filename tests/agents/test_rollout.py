@@ -260,3 +260,36 @@ def test_cached_rollout_with_rotary_positions():
         logp, _, values = policy.evaluate_actions(batch, torch.arange(100))
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(values, batch.flat(batch.values), atol=1e-4, rtol=1e-4)
+
+
+def _token_env_ids() -> list[str]:
+    import lm_envs
+
+    return [i for i in lm_envs.ENV_IDS if "Recommendation" not in i]
+
+
+CHEAP_REWARDS = {"lm_envs/TextGeneration-v0": {"length": 1.0}, "lm_envs/CustomerServiceQA-v0": {"facts": 1.0}}
+
+
+@pytest.mark.parametrize("env_id", _token_env_ids(), ids=_token_env_ids())
+def test_cached_rollout_on_registered_token_envs(env_id):
+    """Every registered token env (multi-turn ones append the customer's reply in a step)."""
+    from lm_envs.models import load_policy
+    from lm_envs.models.tiny_shop import SHIPPED_DIR
+
+    if not (SHIPPED_DIR / "model.safetensors").is_file():
+        pytest.skip("the tiny-shop model is not shipped in this checkout")
+    kwargs = {"max_new_tokens": 8}
+    if env_id in CHEAP_REWARDS:
+        kwargs["reward"] = CHEAP_REWARDS[env_id]
+    env = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
+    policy = LMActorCritic(load_policy("tiny-shop"))
+    torch.nn.init.normal_(policy.value_head.weight, std=0.1)
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, episodes = rollout.collect(20)
+    assert episodes and all(e.reward_terms for e in episodes)
+    with torch.no_grad():
+        logp, _, values = policy.evaluate_actions(batch, torch.arange(60))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(values, batch.flat(batch.values), atol=1e-4, rtol=1e-4)
