@@ -87,7 +87,7 @@ def test_a_changed_spec_is_rerun(tmp_path):
 
 
 def test_sigkill_midway_then_resume(tmp_path, subprocess_env):
-    config = rec_config(seeds=4, steps=2000, agents=["ppo"])
+    config = rec_config(seeds=3, steps=1200, agents=["ppo"])
     path = tmp_path / "c.json"
     path.write_text(json.dumps(config))
     out = tmp_path / "out"
@@ -103,7 +103,7 @@ def test_sigkill_midway_then_resume(tmp_path, subprocess_env):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     before = {p.name: p.read_bytes() for p in runs.glob("*.json")}
-    assert 1 <= len(before) < 4, "the benchmark finished before it was killed: make the runs longer"
+    assert 1 <= len(before) < 3, "the benchmark finished before it was killed: make the runs longer"
     for name, data in before.items():
         assert json.loads(data)["status"] == "ok", name  # every file that looks like a result is one
 
@@ -113,7 +113,7 @@ def test_sigkill_midway_then_resume(tmp_path, subprocess_env):
     for name, data in before.items():
         assert (runs / name).read_bytes() == data  # finished runs were not rerun
     records = load_results(out)
-    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    assert len(records) == 3 and all(r["status"] == "ok" for r in records)
     assert not list(runs.glob(".*.tmp"))
     meta = json.loads((out / "metadata.json").read_text())
     assert len(meta["invocations"]) == 2 and meta["invocations"][1]["n_skipped"] == len(before)
