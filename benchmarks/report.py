@@ -358,6 +358,25 @@ def _plot_aggregate(tables: dict[str, Any], path: Path) -> Path | None:
 # ---------------------------------------------------------------------------------------
 
 
+def _sample_text(sample: dict[str, Any]) -> str:
+    """A generation (prompt, output) or, when the sample carries one, a dialog transcript
+    (a string, or a list of ``{"role", "text"}`` turns or of strings)."""
+    reward = f"REWARD: {float(sample.get('reward', float('nan'))):+.3f}"
+    transcript = sample.get("transcript")
+    if transcript:
+        if isinstance(transcript, str):
+            lines = transcript.strip()
+        else:
+            lines = "\n".join(
+                f"{str(t.get('role', '?')).upper()}: {str(t.get('text', t.get('content', ''))).strip()}"
+                if isinstance(t, dict) else str(t).strip()
+                for t in transcript
+            )
+        return f"{lines}\n{reward}"
+    return (f"PROMPT: {str(sample.get('prompt') or '').strip()}\n"
+            f"OUTPUT: {str(sample.get('completion') or '').strip()}\n{reward}")
+
+
 def _samples_blocks(tables: dict[str, Any]) -> list[tuple]:
     blocks: list[tuple] = []
     by_pair: dict[tuple[str, str], dict[str, Any]] = {}
@@ -382,11 +401,7 @@ def _samples_blocks(tables: dict[str, Any]) -> list[tuple]:
             if _agent_kind(agent) == "baseline":
                 stages = [("evaluation", first)]
             for label, samples in stages:
-                text = "\n\n".join(
-                    f"PROMPT: {str(s.get('prompt') or '').strip()}\nOUTPUT: {str(s.get('completion') or '').strip()}\n"
-                    f"REWARD: {float(s.get('reward', float('nan'))):+.3f}"
-                    for s in samples
-                )
+                text = "\n\n".join(_sample_text(s) for s in samples)
                 env_blocks.append(("p", f"*{label}*"))
                 env_blocks.append(("pre", text or "(no samples)"))
         if env_blocks:

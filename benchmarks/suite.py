@@ -472,13 +472,27 @@ def _dumps(data: Any, **kw: Any) -> str:
 # executing one run (in a worker process, a Ray task or the CLI's `train`)
 # ---------------------------------------------------------------------------------------
 
-_progress_queue: Any = None
+_progress_queue: Any = None  # anything with put_nowait((run key, new steps))
+_initialised = False
+
+
+class ProgressSink:
+    """Feeds a tqdm bar in this process from :func:`execute`'s step reports."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def put_nowait(self, item: tuple[str, int]) -> None:
+        self.bar.update(item[1])
 
 
 def init_worker(progress_queue: Any = None) -> None:
     """Per-process setup: one torch thread (runs are the parallel unit), offline hub."""
-    global _progress_queue
+    global _progress_queue, _initialised
     _progress_queue = progress_queue
+    if _initialised:
+        return
+    _initialised = True
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -579,7 +593,10 @@ def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
             for name, value in (info.get("reward_terms") or info.get("episode_reward_terms") or {}).items():
                 terms.setdefault(name, []).append(float(value))
             if "completion" in info and len(samples) < 3:
-                samples.append({"prompt": info.get("prompt"), "completion": info["completion"], "reward": total})
+                sample = {"prompt": info.get("prompt"), "completion": info["completion"], "reward": total}
+                if info.get("transcript"):
+                    sample["transcript"] = info["transcript"]
+                samples.append(sample)
     finally:
         env.close()
     ev = {
@@ -631,8 +648,8 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
     ``first``/``last`` evaluations (with ``samples``), the ``curve`` rows, timings and host.
     """
     spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
-    if _progress_queue is None:  # a Ray task or an in-process call: same thread policy
-        init_worker(None)
+    if not _initialised:  # a Ray task or an in-process call: same thread policy
+        init_worker(_progress_queue)
     started = time.time()
     record: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
@@ -912,13 +929,16 @@ def _failed_record(spec: RunSpec, err: BaseException) -> dict[str, Any]:
 
 
 def _run_serial(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], None], quiet: bool) -> None:
-    runs_bar, _ = _bars(specs, quiet)
+    runs_bar, steps_bar = _bars(specs, quiet)
+    init_worker(ProgressSink(steps_bar))
     try:
         for spec in specs:
             on_result(execute(spec))
             runs_bar.update(1)
     finally:
+        init_worker(None)
         runs_bar.close()
+        steps_bar.close()
 
 
 def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], None], workers: int, quiet: bool) -> None:

@@ -125,7 +125,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     (spec,) = plan(config)
     out = Path(args.out)
     print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}", file=sys.stderr)
-    record = execute(spec, save_dir=str(out / "model"))
+    from tqdm.auto import tqdm
+
+    from benchmarks.suite import ProgressSink, init_worker
+
+    with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
+        init_worker(ProgressSink(bar))
+        record = execute(spec, save_dir=str(out / "model"))
+        init_worker(None)
     write_result(out, record)
     if record["status"] != "ok":
         print(record.get("traceback", record.get("error")), file=sys.stderr)
@@ -198,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between evaluations")
     train.add_argument("--eval-episodes", type=_positive_int, default=16)
     train.add_argument("--out", required=True, help="folder for model/, runs/<run>.json and the curve")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
 
     report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")

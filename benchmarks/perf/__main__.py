@@ -9,6 +9,7 @@ import sys
 # name -> module with a main(argv) function
 BENCHMARKS = {
     "env": "benchmarks.perf.env_speed",
+    "rollout": "benchmarks.perf.rollout",
 }
 
 
