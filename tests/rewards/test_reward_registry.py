@@ -27,14 +27,14 @@ def test_unknown_name_lists_the_known_names_sorted():
         make_reward("sentimnt")
     message = str(err.value)
     assert message == f"unknown reward 'sentimnt'; known: {', '.join(sorted(REWARDS))}"
-    assert message.startswith("unknown reward 'sentimnt'; known: bleu, fluency, keywords, length")
+    assert {"bleu", "fluency", "keywords", "length", "repetition", "rouge", "sentiment", "similarity"} <= set(REWARDS)
 
 
 @pytest.mark.parametrize(
     "spec", [{"sentimnt": 1.0}, [{"name": "sentimnt"}], ["sentimnt"], {3: 1.0}], ids=["dict", "list", "bare", "int"]
 )
 def test_unknown_name_in_every_spec_form(spec):
-    with pytest.raises(ValueError, match=r"unknown reward .*; known: bleu, fluency"):
+    with pytest.raises(ValueError, match=r"unknown reward .*; known: bleu, .*keywords, .*sentiment"):
         make_reward(spec)
 
 
