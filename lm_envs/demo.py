@@ -7,7 +7,7 @@ an agent would, sampling from the policy with a seeded generator.
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
+from gymnasium.envs.registration import load_env_creator
 
 import lm_envs
 
@@ -32,15 +32,28 @@ def _sample_episode(env: gym.Env, policy, *, seed: int, temperature: float) -> t
             return info["prompt"], info["completion"], total, info["reward_terms"]
 
 
+def _demo_recommender(env_id: str, *, episodes: int, seed: int) -> None:
+    from agents.baselines import BASELINES, evaluate_baseline
+
+    print(f"=== {env_id} (built-in policies; items are actions, no text) ===")
+    for name in BASELINES:
+        result = evaluate_baseline(name, n_episodes=max(episodes, 8), seed=seed, num_envs=8)
+        print(f"{name:<8} mean return {result.mean:7.3f} over {len(result.returns)} sessions")
+    print()
+
+
 def run_demo(*, policy_name: str = "tiny-shop", episodes: int = 2, seed: int = 0, temperature: float = 0.9) -> None:
+    from lm_envs.core import TokenEnv
     from lm_envs.models import load_policy
 
     policy = load_policy(policy_name)
     for env_id in lm_envs.ENV_IDS:
+        env_class = load_env_creator(gym.spec(env_id).entry_point)
+        if not issubclass(env_class, TokenEnv):
+            if env_id == "lm_envs/ProductRecommendation-v0":
+                _demo_recommender(env_id, episodes=episodes, seed=seed)
+            continue  # the continuous recommender shares that simulator
         env = gym.make(env_id, tokenizer=policy_name)
-        if not isinstance(env.action_space, gym.spaces.Discrete) or env.action_space.n != policy.config.vocab_size:
-            env.close()
-            continue  # not a token env (e.g. the recommender): nothing for an LM to write
         print(f"=== {env_id} ({policy_name}) ===")
         for episode in range(episodes):
             prompt, completion, total, terms = _sample_episode(env, policy, seed=seed + episode, temperature=temperature)
