@@ -10,10 +10,14 @@ agent.metrics                 # one row per update (pandas)
 agent.evaluate(32)            # reward_mean, reward/<term>, success_rate, samples
 agent.save("runs/ppo"); PPO.load("runs/ppo")
 PPO("CartPole-v1").learn(100_000)   # classic envs get an MLP actor-critic
+DDPG("lm_envs/ProductRecommendation-v0").learn(40_000)   # Wolpertinger over item embeddings
 ```
+
+Recommender baselines (random, most popular, myopic oracle, planner) live in `agents.baselines`.
 """
 
 from agents.actor_critic import A2C, A2CConfig
+from agents.ddpg import DDPG, DDPGConfig
 from agents.policies import LMActorCritic, MLPActorCritic, forward_with_cache
 from agents.ppo import PPO, PPOConfig
 from agents.reinforce import REINFORCE, REINFORCEConfig
@@ -24,6 +28,8 @@ from agents.sampling import process_logits, sample_inverse_cdf
 __all__ = [
     "A2C",
     "A2CConfig",
+    "DDPG",
+    "DDPGConfig",
     "PPO",
     "PPOConfig",
     "REINFORCE",

@@ -81,7 +81,10 @@ def row_info(info: dict[str, Any] | list[dict[str, Any]], i: int) -> dict[str, A
 
 
 def _episode(env_index: int, ret: float, length: int, info: dict[str, Any]) -> Episode:
-    terms = {k: float(v) for k, v in (info.get("reward_terms") or {}).items()}
+    # Envs that pay per step (the recommender) total their terms over the episode in
+    # "episode_reward_terms"; token envs report the finished episode's "reward_terms".
+    terms_info = info.get("episode_reward_terms") or info.get("reward_terms") or {}
+    terms = {k: float(v) for k, v in terms_info.items()}
     success = info.get("success", info.get("is_success"))
     return Episode(
         env_index=env_index,
