@@ -1,0 +1,245 @@
+"""Customer-service baselines: the reference oracle, tiny-shop before and after PPO, SmolLM2 zero-shot.
+
+    python -m benchmarks.learning customer_service                 # PPO seeds 0 1 2
+    python -m benchmarks.learning customer_service --seeds 0 --ppo-steps 20000 --policies oracle untrained ppo
+
+| row | policy | QA env | dialog env |
+|---|---|---|---|
+| ``oracle`` | writes the reference answer / `customer_sim.oracle_turn` | tiny-shop | tiny-shop |
+| ``untrained`` | tiny-shop as pretrained (generic shop text only) | tiny-shop | tiny-shop |
+| ``smollm2`` | SmolLM2-135M-Instruct zero-shot, greedy, chat template | smollm2-135m | smollm2-135m |
+| ``ppo`` | tiny-shop after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
+
+Every policy is scored on the same evaluation episodes (env seed 10_000) with each env's
+default reward: QA ``{"facts": 1.0, "similarity": 0.3, "length": 0.1}``, dialog
+``{"outcome": 1.0, "turns": -0.05, "wrong_facts": -0.25}``. *Fact accuracy* is the mean
+fraction of an answer's required facts that it states (``info["fact_check"]["recall"]``);
+the ``facts`` term also subtracts contradicted facts. *Success* is the dialog success rate.
+tiny-shop is evaluated by sampling (temperature 1, the distribution PPO trains) and
+greedily; SmolLM2 greedily. The PPO gain is the per-seed difference in sampled fact
+accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
+(``benchmarks.stats.bootstrap_ci``).
+
+PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
+is about 5 CPU minutes per seed (one torch thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+QA_ID = "lm_envs/CustomerServiceQA-v0"
+DIALOG_ID = "lm_envs/CustomerServiceDialog-v0"
+POLICIES = ("oracle", "untrained", "smollm2", "ppo")
+EVAL_SEED = 10_000
+NUM_ENVS = 16
+PPO_HP: dict[str, Any] = dict(
+    num_envs=NUM_ENVS, n_steps=64, minibatch_size=256, update_epochs=4, learning_rate=3e-4, gamma=1.0,
+    gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, kl_coef=0.0,
+)
+
+
+# ---------------------------------------------------------------------------- evaluation
+def _summary(infos: list[dict[str, Any]], returns: list[float]) -> dict[str, Any]:
+    out: dict[str, Any] = {"episodes": len(returns), "reward": float(np.mean(returns))}
+    if infos and "fact_check" in infos[0]:
+        out["fact_accuracy"] = float(np.mean([i["fact_check"]["recall"] for i in infos]))
+        out["facts"] = float(np.mean([i["reward_terms"]["facts"] for i in infos]))
+        out["wrong_rate"] = float(np.mean([bool(i["fact_check"]["wrong"]) for i in infos]))
+    if infos and "success" in infos[0]:
+        out["success_rate"] = float(np.mean([bool(i["success"]) for i in infos]))
+    return out
+
+
+def _scripted(env_id: str, n: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The oracle: each row writes the reference answer (QA) or `oracle_turn` (dialog), then EOS/EOT."""
+    import gymnasium as gym
+
+    import lm_envs  # noqa: F401
+    from agents.rollout import row_info
+    from lm_envs.envs.customer_sim import oracle_turn
+
+    venv: Any = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", **env_kwargs)
+    venv.reset(seed=EVAL_SEED)
+    env, dialog = venv.env, env_id == DIALOG_ID
+    targets = np.array([(n + i) // NUM_ENVS for i in range(NUM_ENVS)])
+    counts = np.zeros(NUM_ENVS, dtype=np.int64)
+    queues: list[list[int]] = [[] for _ in range(NUM_ENVS)]
+    infos, returns, running = [], [], np.zeros(NUM_ENVS)
+    while (counts < targets).any():
+        actions = []
+        for row in range(NUM_ENVS):
+            if not queues[row]:
+                if dialog:
+                    customer = venv.states[row].customer
+                    text, stop = " " + oracle_turn(customer.goal, customer.revealed), env.eot_token_id
+                else:
+                    text, stop = " " + venv.tasks[row].fields["references"][0], env.eos_token_id
+                queues[row] = env.tokenizer.encode(text, add_special_tokens=False)[: env.max_new_tokens - 1] + [stop]
+            actions.append(queues[row].pop(0))
+        _, rewards, terminated, truncated, info = venv.step(np.array(actions))
+        running += rewards
+        for row in np.flatnonzero(terminated | truncated):
+            queues[row] = []
+            if counts[row] < targets[row]:
+                counts[row] += 1
+                infos.append(row_info(info["final_info"], int(row)))
+                returns.append(float(running[row]))
+            running[row] = 0.0
+    venv.close()
+    return _summary(infos, returns)
+
+
+def _lm(env_id: str, n: int, policy: Any, env_kwargs: dict[str, Any], *, greedy: bool, seed: int) -> dict[str, Any]:
+    """Episodes of an `LMActorCritic` through the agents' cached rollout."""
+    from agents.base import make_vector_env
+    from agents.rollout import Rollout
+
+    env = make_vector_env(env_id, num_envs=NUM_ENVS, env_kwargs=env_kwargs)
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
+    policy.eval()
+    with torch.no_grad():
+        episodes = rollout.run_episodes(n, deterministic=greedy, seed=EVAL_SEED)
+    env.close()
+    return _summary([e.info for e in episodes], [e.episode_return for e in episodes])
+
+
+def _policy(name: str) -> Any:
+    from agents.policies import LMActorCritic
+    from lm_envs.models import load_policy
+
+    return LMActorCritic(load_policy(name))
+
+
+# -------------------------------------------------------------------------------- runs
+def run_baselines(policies: list[str], n: int, dialog: bool) -> dict[str, dict[str, Any]]:
+    envs = [("qa", QA_ID)] + ([("dialog", DIALOG_ID)] if dialog else [])
+    out: dict[str, dict[str, Any]] = {}
+    for name in policies:
+        if name == "ppo":
+            continue
+        start = time.perf_counter()
+        results: dict[str, Any] = {}
+        for key, env_id in envs:
+            if name == "oracle":
+                results[key] = _scripted(env_id, n, {})
+            elif name == "untrained":
+                policy = _policy("tiny-shop")
+                results[key] = _lm(env_id, n, policy, {}, greedy=False, seed=EVAL_SEED)
+                results[key + "_greedy"] = _lm(env_id, n, policy, {}, greedy=True, seed=EVAL_SEED)
+            elif name == "smollm2":
+                kwargs = {"tokenizer": "smollm2-135m"} | ({"chat_template": True} if key == "qa" else {})
+                results[key + "_greedy"] = _lm(env_id, n, _policy("smollm2-135m"), kwargs, greedy=True, seed=EVAL_SEED)
+        results["seconds"] = time.perf_counter() - start
+        out[name] = results
+        print(f"{name}: {json.dumps(_round(results))}", flush=True)
+    return out
+
+
+def run_ppo(seed: int, steps: int, n: int) -> dict[str, Any]:
+    from agents import PPO, PPOConfig
+
+    torch.manual_seed(seed)
+    agent = PPO(QA_ID, policy="tiny-shop", config=PPOConfig(**PPO_HP), seed=seed)
+    start = time.perf_counter()
+    agent.learn(steps)
+    seconds = time.perf_counter() - start
+    result = {
+        "seed": seed, "steps": agent.num_timesteps, "train_seconds": seconds,
+        "qa": _lm(QA_ID, n, agent.policy, {}, greedy=False, seed=EVAL_SEED),
+        "qa_greedy": _lm(QA_ID, n, agent.policy, {}, greedy=True, seed=EVAL_SEED),
+        "curve": agent.metrics[["timesteps", "reward_mean"]].to_dict("list") if len(agent.metrics) else {},
+    }
+    print(f"ppo seed {seed}: {json.dumps(_round({k: v for k, v in result.items() if k != 'curve'}))}", flush=True)
+    return result
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return round(value, 3) if isinstance(value, float) else value
+
+
+# ------------------------------------------------------------------------------ report
+def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    from benchmarks.stats import bootstrap_ci
+
+    def cell(result: dict[str, Any] | None, key: str) -> str:
+        return "-" if result is None or key not in result else f"{result[key]:.3f}"
+
+    lines = [
+        f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
+        "default rewards. Sampled = temperature 1; greedy = argmax.",
+        "",
+        "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    labels = {"oracle": "reference oracle (upper bound)", "untrained": "tiny-shop, untrained", "smollm2": "SmolLM2-135M zero-shot"}
+    for name, results in baselines.items():
+        for suffix, decoding in (("", "sampled" if name != "oracle" else "scripted"), ("_greedy", "greedy")):
+            qa, dialog = results.get("qa" + suffix), results.get("dialog" + suffix)
+            if qa is None and dialog is None:
+                continue
+            lines.append(f"| {labels[name]} | {decoding} | {cell(qa, 'reward')} | {cell(qa, 'facts')} | "
+                         f"{cell(qa, 'fact_accuracy')} | {cell(dialog, 'reward')} | {cell(dialog, 'success_rate')} |")
+    for suffix, decoding in (("", "sampled"), ("_greedy", "greedy")):
+        if not ppo:
+            break
+        rows = [r["qa" + suffix] for r in ppo]
+        acc = [r["fact_accuracy"] for r in rows]
+        point, low, high = bootstrap_ci(acc, statistic="mean")
+        ci = f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) else ""
+        lines.append(
+            f"| tiny-shop + PPO ({len(ppo)} seeds) | {decoding} | {np.mean([r['reward'] for r in rows]):.3f} | "
+            f"{np.mean([r['facts'] for r in rows]):.3f} | {point:.3f}{ci} | - | - |"
+        )
+    if ppo and "untrained" in baselines:
+        base = baselines["untrained"]["qa"]["fact_accuracy"]
+        gains = [r["qa"]["fact_accuracy"] - base for r in ppo]
+        point, low, high = bootstrap_ci(gains, statistic="mean")
+        minutes = np.mean([r["train_seconds"] for r in ppo]) / 60
+        verdict = "PASS" if np.isfinite(low) and low >= 0.2 else ("pass (point estimate only)" if point >= 0.2 else "FAIL")
+        lines += [
+            "",
+            f"PPO gain in sampled QA fact accuracy over the untrained policy: {point:+.3f} "
+            f"(95% CI [{low:+.3f}, {high:+.3f}] over seeds {' '.join(str(r['seed']) for r in ppo)}; "
+            f"per seed {', '.join(f'{g:+.3f}' for g in gains)}); {ppo[0]['steps']:,} env steps, "
+            f"{minutes:.1f} CPU minutes per seed. Required: >= +0.2: {verdict}.",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning customer_service", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="PPO seeds")
+    parser.add_argument("--ppo-steps", type=int, default=30_720, help="QA env steps (tokens) per PPO run")
+    parser.add_argument("--eval-episodes", type=int, default=128)
+    parser.add_argument("--no-dialog", action="store_true", help="skip the dialog env")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
+    parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog)
+    ppo = [run_ppo(seed, args.ppo_steps, args.eval_episodes) for seed in args.seeds] if "ppo" in args.policies else []
+    text = table(baselines, ppo, args)
+    print()
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps({"baselines": baselines, "ppo": ppo}, indent=1, default=float))
+        (args.out / "table.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
