@@ -263,9 +263,25 @@ def format_table(df: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _eval_curve(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _eval_curve(rows: list[dict[str, Any]], spec: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The evaluations of one run, at their nominal steps.
+
+    A run evaluates at the first update that crosses each multiple of ``eval_every``, and
+    agents that collect whole episodes cross it at a different step in every seed; snapping
+    to the multiple (the last evaluation to ``steps``) lines the seeds up for averaging.
+    """
     evals = [r for r in rows if r.get("kind") == "eval"]
-    return pd.DataFrame(evals, columns=["step", "return"]) if evals else pd.DataFrame(columns=["step", "return"])
+    df = pd.DataFrame(evals, columns=["step", "return"]) if evals else pd.DataFrame(columns=["step", "return"])
+    every, total = (spec or {}).get("eval_every"), (spec or {}).get("steps")
+    if len(df) > 1 and every and total:
+        nominal = (df["step"].to_numpy(dtype=np.int64) // int(every)) * int(every)
+        nominal[-1] = int(total)
+        df["step"] = np.minimum(nominal, int(total))
+    return df
+
+
+_BASELINE_STYLE = {"random": "tab:gray", "initial": "black", "popular": "tab:olive", "oracle": "tab:purple",
+                   "planner": "tab:brown"}
 
 
 def _plot_learning_curves(tables: dict[str, Any], path: Path) -> Path | None:
@@ -279,18 +295,25 @@ def _plot_learning_curves(tables: dict[str, Any], path: Path) -> Path | None:
     envs = sorted(ok.env_id.unique())
     if not envs:
         return None
-    fig, axes = plt.subplots(1, len(envs), figsize=(5.2 * len(envs), 3.8), squeeze=False)
+    cols = min(len(envs), 2)
+    rows = math.ceil(len(envs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 3.9 * rows), squeeze=False)
+    for ax in axes.flat[len(envs):]:
+        ax.set_visible(False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     agents = _order_agents(list(ok.agent.unique()))
-    color_of = {a: colors[i % len(colors)] for i, a in enumerate(agents)}
-    for ax, env in zip(axes[0], envs):
+    learners = [a for a in agents if _agent_kind(a) == "learner"]
+    color_of = {a: colors[i % len(colors)] for i, a in enumerate(learners)}
+    color_of.update({a: _BASELINE_STYLE.get(a, "tab:cyan") for a in agents if a not in color_of})
+    specs = {r["key"]: r.get("spec", {}) for r in tables["records"]}
+    for ax, env in zip(axes.flat, envs):
         sub = ok[ok.env_id == env]
         max_step = 1
         for agent in agents:
             keys = sub[sub.agent == agent].key.tolist()
             if not keys:
                 continue
-            curves = [_eval_curve(tables["curves"].get(k, [])) for k in keys]
+            curves = [_eval_curve(tables["curves"].get(k, []), specs.get(k)) for k in keys]
             curves = [c for c in curves if len(c)]
             if not curves:
                 continue
@@ -333,9 +356,13 @@ def _plot_aggregate(tables: dict[str, Any], path: Path) -> Path | None:
     envs = sorted(summary.env_id.unique())
     panels = [("normalised score, all envs", aggregate)] if not aggregate.empty else []
     panels += [(env.split("/")[-1] + " (return)", summary[summary.env_id == env]) for env in envs]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.45 * max(len(p[1]) for p in panels) + 1.6),
-                             squeeze=False)
-    for ax, (title, df) in zip(axes[0], panels):
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    height = 0.42 * max(len(p[1]) for p in panels) + 1.4
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, height * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, df) in zip(axes.flat, panels):
         df = df.iloc[::-1]
         y = np.arange(len(df))
         iqm, lo, hi = df.iqm.to_numpy(float), df.iqm_ci_low.to_numpy(float), df.iqm_ci_high.to_numpy(float)

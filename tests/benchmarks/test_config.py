@@ -142,3 +142,12 @@ def test_cli_refuses_a_bad_config_before_any_run(tmp_path, subprocess_env):
 def test_registry_kinds():
     assert {n for n, e in AGENTS.items() if e.kind == "learner"} == {"reinforce", "a2c", "ppo", "ddpg"}
     assert {n for n, e in AGENTS.items() if e.kind == "baseline"} == {"random", "initial", "oracle", "popular"}
+
+
+def test_the_example_config_and_every_preset_plan():
+    from bench_helpers import ROOT
+
+    specs = plan(load_config(ROOT / "benchmarks" / "configs" / "example.toml"))
+    assert {s.agent for s in specs} == {"ppo", "reinforce", "random", "initial", "oracle", "popular"}
+    for name in PRESETS:
+        assert plan(get_preset(name))

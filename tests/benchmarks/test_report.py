@@ -114,3 +114,13 @@ def test_html_renders_in_headless_chromium(results, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "lm-envs benchmark: rec-test" in dom.stdout and dom.stdout.count("<img") == 2
     assert "<table" in dom.stdout
+
+
+def test_eval_steps_snap_to_the_nominal_grid():
+    from benchmarks.report import _eval_curve
+
+    rows = [{"kind": "eval", "step": 0, "return": 0.0}, {"kind": "train", "step": 96, "return": 9.0},
+            {"kind": "eval", "step": 112, "return": 1.0}, {"kind": "eval", "step": 208, "return": 2.0},
+            {"kind": "eval", "step": 304, "return": 3.0}]
+    curve = _eval_curve(rows, {"eval_every": 100, "steps": 300})
+    assert curve["step"].tolist() == [0, 100, 200, 300] and curve["return"].tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -1,0 +1,265 @@
+"""REINFORCE (RLOO), A2C and PPO fine-tune the tiny-shop LM on TextGeneration-v0.
+
+The reward is ``{"sentiment": 1.0, "repetition": -0.5}``: VADER's compound score of the
+completion, signed towards the prompt's target (a positive or a negative review, a
+positive blurb), minus half the fraction of repeated word bigrams (so "great great great"
+does not pay). Every agent starts from the same pretrained tiny-shop model.
+
+    python -m benchmarks.learning text                         # 3 agents x seeds 0 1 2, ~10 CPU minutes
+    python -m benchmarks.learning text --agents ppo --seeds 0 1 2 --steps 20000
+    python -m benchmarks.learning text --quick                 # seconds: settings of the smoke test
+
+Each run evaluates the initial policy, learns ``--steps`` tokens, then evaluates again with
+the same evaluation seed (``10_000 + seed``: the same prompts and the same sampler stream):
+``--eval-episodes`` sampled episodes (``deterministic=False``, temperature 1), mean reward.
+The KL to the frozen reference (the initial policy) is then measured on as many fresh
+episodes: ``sum_t log pi(a_t|s_t) - log pi_ref(a_t|s_t)`` with ``a_t ~ pi``, the sampled
+(unbiased) estimate of ``KL(pi || pi_ref)`` per episode, in nats. That is the quantity
+PPO's adaptive controller steers to ``PPOConfig.kl_target`` (Ziegler et al., 2019).
+
+Confidence intervals are over seeds (each seed's mean evaluation reward is one value):
+a Student-t interval by default, because with 3 values a percentile bootstrap can only
+return one of the 10 distinct resample means and its interval is too narrow;
+``--ci bootstrap`` uses ``benchmarks.stats.bootstrap_ci`` instead.
+
+Required result: every agent's end reward beats its start with non-overlapping 95% CIs,
+and PPO's final KL stays under its ``kl_target``. Exit status 1 when not (except ``--quick``).
+Torch runs on ``--threads`` threads (default 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats as sps
+
+from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig, Rollout
+from agents.base import make_vector_env
+from benchmarks.stats import bootstrap_ci
+
+ENV_ID = "lm_envs/TextGeneration-v0"
+POLICY = "tiny-shop"
+REWARD = {"sentiment": 1.0, "repetition": -0.5}
+MAX_NEW_TOKENS = 32
+STEPS = 30_000
+
+# Learning rates for an LM: 3e-5 (the config defaults are for classic control).
+# REINFORCE: 4 prompts x 4 samples per update, leave-one-out baseline (Ahmadian et al., 2024);
+# gamma 1 because the reward is paid once, at the end of the text.
+# A2C / PPO: gamma 1 for the same reason; GAE lambda 0.95 (Schulman et al., 2016).
+# PPO: per-token KL penalty to the reference with the adaptive controller of Ziegler et al.,
+# 2019, on a horizon short enough (1,000 episodes) to act within a run of ~1,000 episodes.
+CONFIGS: dict[str, tuple[type, Any]] = {
+    "reinforce": (
+        REINFORCE,
+        REINFORCEConfig(num_envs=16, group_size=4, learning_rate=3e-5, gamma=1.0, baseline="rloo"),
+    ),
+    "a2c": (
+        A2C,
+        A2CConfig(num_envs=16, n_steps=16, learning_rate=3e-5, optimizer="adam", gamma=1.0, gae_lambda=0.95, norm_adv=True),
+    ),
+    "ppo": (
+        PPO,
+        PPOConfig(
+            num_envs=16,
+            n_steps=32,
+            minibatch_size=128,
+            update_epochs=4,
+            learning_rate=3e-5,
+            gamma=1.0,
+            gae_lambda=0.95,
+            kl_coef=0.05,
+            adaptive_kl=True,
+            kl_target=3.0,
+            kl_horizon=1_000,
+        ),
+    ),
+}
+LABELS = {"reinforce": "REINFORCE (RLOO)", "a2c": "A2C", "ppo": "PPO (KL to ref)"}
+
+# --quick: a few updates of short texts, for the smoke test
+QUICK = {
+    "reinforce": {"num_envs": 4, "group_size": 2},
+    "a2c": {"num_envs": 4, "n_steps": 4},
+    "ppo": {"num_envs": 4, "n_steps": 4, "minibatch_size": 8, "update_epochs": 1},
+}
+
+
+def evaluate(agent: Any, env: Any, seed: int) -> dict[str, Any]:
+    """One sampled episode per row of ``env`` (reset with ``seed``): reward, terms, length,
+    KL to the reference per episode, share of distinct completions, and the texts.
+
+    A fixed ``seed`` gives the same prompts and the same sampler stream to the policy before
+    and after training, so the two evaluations differ only by the policy.
+    """
+    rollout = Rollout(
+        env, agent.policy, generator=torch.Generator(device=agent.device).manual_seed(seed), ref_policy=agent.ref_policy
+    )
+    agent.policy.eval()
+    batch, episodes = rollout.collect_episodes(seed=seed, deterministic=False)
+    # sum_t log pi(a_t) - log pi_ref(a_t), a_t ~ pi: the sampled estimate of KL(pi || pi_ref)
+    kl = (batch.logprobs - batch.ref_logprobs) * batch.valid
+    completions = [e.completion or "" for e in episodes]
+    endings = Counter(_last_sentence(c) for c in completions)
+    ending, count = endings.most_common(1)[0]
+    return {
+        "reward": float(np.mean([e.episode_return for e in episodes])),
+        "terms": {k: float(np.mean([e.reward_terms[k] for e in episodes])) for k in sorted(episodes[0].reward_terms)},
+        "length": float(np.mean([e.length for e in episodes])),
+        "kl": float(kl.sum(dim=0).mean()),
+        "distinct": len(set(completions)) / len(completions),
+        "top_ending": (ending, count / len(completions)),
+        "samples": [{"prompt": e.prompt, "completion": e.completion, "reward": e.episode_return} for e in episodes],
+    }
+
+
+def _last_sentence(text: str) -> str:
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
+    return parts[-1] if parts else ""
+
+
+def run(name: str, seed: int, *, steps: int, eval_episodes: int, max_new_tokens: int, quick: bool,
+        out: Path | None) -> dict[str, Any]:
+    cls, config = CONFIGS[name]
+    if quick:
+        config = dataclasses.replace(config, **QUICK[name])
+    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD}
+    agent = cls(ENV_ID, policy=POLICY, config=config, seed=seed, env_kwargs=env_kwargs)
+    # evaluation: its own env with one row per episode, seeded apart from training
+    eval_env = make_vector_env(ENV_ID, num_envs=eval_episodes, env_kwargs=env_kwargs)
+    eval_seed = 10_000 + seed
+    before = evaluate(agent, eval_env, eval_seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    agent.learn(steps)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = evaluate(agent, eval_env, eval_seed)
+    eval_env.close()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        agent.metrics_to_csv(out / f"{name}_seed{seed}.csv")
+    return {
+        "agent": name,
+        "seed": seed,
+        "before": before,
+        "after": after,
+        "start": before["reward"],
+        "end": after["reward"],
+        "kl": after["kl"],
+        "kl_target": config.kl_target if getattr(config, "adaptive_kl", False) else None,
+        "timesteps": agent.num_timesteps,
+        "updates": agent.num_updates,
+        "wall_s": wall,
+        "cpu_s": cpu,
+    }
+
+
+def interval(values: list[float], method: str) -> tuple[float, float, float]:
+    """``(mean, low, high)``: 95% CI of the mean over seeds (``nan`` bounds for one seed)."""
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    if method == "bootstrap":
+        return bootstrap_ci(x, statistic="mean", confidence_level=0.95)
+    half = float(sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def fmt_ci(point: float, low: float, high: float) -> str:
+    if np.isnan(low):
+        return f"{point:+.3f}"
+    return f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning text", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=None, help=f"tokens of training per run (default {STEPS:,}; --quick: 64)")
+    parser.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default 128; --quick: 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help=f"token budget of a text (default {MAX_NEW_TOKENS}; --quick: 8)")
+    parser.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="CI over seeds: Student-t or percentile bootstrap")
+    parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
+    args = parser.parse_args(argv)
+    steps = args.steps if args.steps is not None else (64 if args.quick else STEPS)
+    eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 128)
+    max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else (8 if args.quick else MAX_NEW_TOKENS)
+    torch.set_num_threads(args.threads)
+    print(
+        f"TextGeneration-v0, policy {POLICY}, reward {REWARD}, max_new_tokens {max_new_tokens}, {steps:,} training "
+        f"tokens per run, eval {eval_episodes} sampled episodes (eval seed 10000 + seed), seeds {args.seeds}, "
+        f"{args.threads} torch thread(s)",
+        flush=True,
+    )
+
+    # 1. train every agent on every seed
+    results: list[dict[str, Any]] = []
+    total_wall, total_cpu = time.perf_counter(), time.process_time()
+    for name in args.agents:
+        for seed in args.seeds:
+            r = run(name, seed, steps=steps, eval_episodes=eval_episodes, max_new_tokens=max_new_tokens,
+                    quick=args.quick, out=args.out)
+            results.append(r)
+            b, e = r["before"], r["after"]
+            terms = ", ".join(f"{k} {b['terms'][k]:+.3f} -> {e['terms'][k]:+.3f}" for k in b["terms"])
+            print(
+                f"{name:9s} seed {seed}: reward {r['start']:+.3f} -> {r['end']:+.3f} ({terms}; length "
+                f"{b['length']:.1f} -> {e['length']:.1f}; distinct texts {b['distinct']:.0%} -> {e['distinct']:.0%}; "
+                f"commonest last sentence {e['top_ending'][0]!r} in {e['top_ending'][1]:.0%}), KL to ref "
+                f"{r['kl']:.2f} nats/episode; {r['updates']} updates, {r['timesteps']:,} tokens in "
+                f"{r['wall_s']:.0f} s wall / {r['cpu_s']:.0f} s CPU",
+                flush=True,
+            )
+    total_wall, total_cpu = time.perf_counter() - total_wall, time.process_time() - total_cpu
+
+    # 2. samples: the same prompts before and after (first seed)
+    for name in args.agents:
+        first = next(r for r in results if r["agent"] == name)
+        print(f"\n{LABELS[name]}, seed {first['seed']}: samples before -> after training (same prompts)")
+        # row i of the evaluation env starts from the same prompt before and after training
+        for before, after in list(zip(first["before"]["samples"], first["after"]["samples"]))[:3]:
+            print(f"  PROMPT: {before['prompt'].strip()}")
+            print(f"    before ({before['reward']:+.2f}): {before['completion']!r}")
+            print(f"    after  ({after['reward']:+.2f}): {after['completion']!r}")
+
+    # 3. table and verdict
+    ci_label = "Student-t" if args.ci == "t" else "percentile bootstrap"
+    print(f"\n95% CIs over {len(args.seeds)} seeds ({ci_label}); KL = sampled KL(pi || pi_ref) per episode, nats\n")
+    print("| agent | start reward [95% CI] | end reward [95% CI] | final KL | wall s |")
+    print("|---|---|---|---|---|")
+    verdicts = []
+    for name in args.agents:
+        rs = [r for r in results if r["agent"] == name]
+        start = interval([r["start"] for r in rs], args.ci)
+        end = interval([r["end"] for r in rs], args.ci)
+        kl = float(np.mean([r["kl"] for r in rs]))
+        target = rs[0]["kl_target"]
+        kl_text = f"{kl:.2f}" + (f" (target {target:g})" if target is not None else "")
+        wall = float(np.mean([r["wall_s"] for r in rs]))
+        print(f"| {LABELS[name]} | {fmt_ci(*start)} | {fmt_ci(*end)} | {kl_text} | {wall:.0f} |")
+        improved = bool(end[1] > start[2]) if not np.isnan(start[1]) else bool(end[0] > start[0])
+        verdicts.append((name, improved, target is None or max(r["kl"] for r in rs) < target))
+    print(f"\n(wall s: mean training time of one run; all {len(results)} runs took {total_wall:.0f} s wall, "
+          f"{total_cpu:.0f} s CPU including evaluations)")
+    ok = True
+    for name, improved, kl_ok in verdicts:
+        ok &= improved and kl_ok
+        kl_note = "" if name != "ppo" else f"; KL under kl_target on every seed: {'yes' if kl_ok else 'NO'}"
+        print(f"{LABELS[name]}: end reward above start with non-overlapping CIs: {'yes' if improved else 'NO'}{kl_note}")
+    print(f"result: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok or args.quick else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
