@@ -464,8 +464,9 @@ def _document(out: Path, tables: dict[str, Any], images: dict[str, Path | None])
 
     doc.append(("h", 2, "Results per env"))
     doc.append(("p", "Final evaluation return per (env, agent): mean and interquartile mean (IQM, the 25% trimmed "
-                     "mean) over seeds with 95% percentile-bootstrap CIs (scipy.stats.bootstrap); `normalised` maps "
-                     "the env's low reference to 0 and its high one to 1."))
+                     "mean) over seeds with 95% percentile-bootstrap CIs (scipy.stats.bootstrap); with fewer than 4 "
+                     "seeds the IQM trims nothing and equals the mean. `normalised` maps the env's low reference "
+                     "to 0 and its high one to 1."))
     doc.append(("table", _summary_view(tables["summary"])))
     refs = tables["references"]
     if refs:
