@@ -306,7 +306,6 @@ def plan(config: dict[str, Any]) -> list[RunSpec]:
     if not isinstance(agents_cfg, dict):
         errors.append(f"agents must be a mapping of agent name -> hyperparameters; got {type(agents_cfg).__name__}")
         agents_cfg = {}
-    learners = {name: entry for name, entry in AGENTS.items() if entry.kind == "learner"}
     for name in agents_cfg:
         if name not in AGENTS:
             errors.append(_unknown("agent", name, AGENTS) + " (in agents)")
@@ -389,6 +388,11 @@ def plan(config: dict[str, Any]) -> list[RunSpec]:
                               f"{', token env' if info.token_env else ''})")
                 continue
             merged = {**(agents_cfg.get(name) or {}), **(overrides.get(name) or {})}
+            if name == "initial" and "policy" not in merged:
+                # the baseline is the learners' starting point: the LM they fine-tune here
+                policies = [({**(agents_cfg.get(n) or {}), **(overrides.get(n) or {})}).get("policy")
+                            for n in names if n in AGENTS and AGENTS[n].kind == "learner"]
+                merged["policy"] = next((p for p in policies if p not in (None, "auto", "mlp")), "tiny-shop")
             if name in overrides:
                 _agent_config(agent, merged, f"{where}.agent_config.{name}", errors)
             elif agent.kind == "learner" and name not in agents_cfg:
@@ -836,6 +840,9 @@ def run_suite(
         quiet: no progress bars, warnings only.
         report: write the CSVs, plots, ``report.md`` and ``report.html`` at the end.
 
+    A run counts as finished when ``runs/<key>.json`` holds ``status: ok`` for the same
+    spec (same digest); failed runs and runs whose spec changed are run again.
+
     Returns:
         A summary: ``n_runs``, ``n_skipped``, ``n_ok``, ``n_failed``, ``wall_time_s``.
     """
@@ -946,7 +953,7 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
     runs with one torch thread, and reports steps on a queue for the progress bar."""
     import multiprocessing as mp
     import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
@@ -965,20 +972,38 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
                                  initargs=(progress,)) as pool:
             futures = {pool.submit(execute, s.to_dict()): s for s in specs}
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                drain()
-                for future in done:
-                    spec = futures[future]
-                    try:
-                        record = future.result()
-                    except Exception as err:  # the worker process died (e.g. out of memory)
-                        record = _failed_record(spec, err)
-                    on_result(record)
-                    runs_bar.update(1)
-                    runs_bar.set_postfix_str(spec.key, refresh=False)
+            try:
+                _wait_all(pending, futures, on_result, runs_bar, drain)
+            except KeyboardInterrupt:
+                # finished runs are on disk already; drop the queue instead of waiting for it
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         drain()
     finally:
         runs_bar.close()
         steps_bar.close()
         progress.close()
+
+
+def _wait_all(
+    pending: set[Any],
+    futures: dict[Any, RunSpec],
+    on_result: Callable[[dict[str, Any]], None],
+    runs_bar: Any,
+    drain: Callable[[], None],
+) -> None:
+    """Hand each result to ``on_result`` as its future completes, draining step reports."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        drain()
+        for future in done:
+            spec = futures[future]
+            try:
+                record = future.result()
+            except Exception as err:  # the worker process died (e.g. out of memory)
+                record = _failed_record(spec, err)
+            on_result(record)
+            runs_bar.update(1)
+            runs_bar.set_postfix_str(spec.key, refresh=False)

@@ -151,3 +151,12 @@ def test_the_example_config_and_every_preset_plan():
     assert {s.agent for s in specs} == {"ppo", "reinforce", "random", "initial", "oracle", "popular"}
     for name in PRESETS:
         assert plan(get_preset(name))
+
+
+def test_the_initial_baseline_starts_from_the_learners_lm():
+    config = {"seeds": 1, "steps": 8, "baselines": ["initial", "random"],
+              "agents": {"ppo": {"policy": "tiny-shop", "num_envs": 4, "n_steps": 2, "minibatch_size": 8}},
+              "envs": [{"id": "lm_envs/TextGeneration-v0", "kwargs": {"max_new_tokens": 4}}]}
+    specs = {s.agent: s for s in plan(config)}
+    assert set(specs) == {"ppo", "initial", "random"}
+    assert specs["initial"].agent_config == {"policy": "tiny-shop"} and specs["initial"].steps == 0

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import trim_mean
 
 from bench_helpers import cli, rec_config
-from benchmarks.report import format_table, write_report
+from benchmarks.report import format_table
 from benchmarks.suite import run_suite
 
 CHROMIUM_FLAGS = [
