@@ -7,167 +7,78 @@ specs = plan(get_preset("smoke"))          # validates everything; raises Config
 run_suite(get_preset("smoke"), "results/smoke", workers=2)
 ```
 
-A run is a :class:`RunSpec`. :func:`execute` trains it (evaluating every ``eval_every``
-steps for the learning curve), evaluates it a last time and returns a JSON-able result;
-it never raises: a crash is a ``"failed"`` result with its traceback. The driver writes
+A run is a :class:`RunSpec`; :func:`benchmarks.runs.execute` trains it (evaluating every
+``eval_every`` steps for the learning curve), evaluates it a last time and returns a
+JSON-able result; it never raises: a crash is a ``"failed"`` result with its traceback.
+This module checks configs (:func:`plan`) and drives the runs; the driver writes
 each result atomically (temp file in the same folder, fsync, ``os.replace``) to
 ``RESULTS_DIR/runs/<env>__<agent>__seed<k>.json`` with the curve beside it
 (``.curve.jsonl``), so a rerun skips finished runs and a killed run leaves nothing that
-reads as a result.
+reads as a result (``benchmarks.results``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 import logging
 import os
-import platform
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from benchmarks.presets import ConfigError, get_preset, load_config
+from benchmarks.results import (
+    _clean_temp_files,
+    _dumps,
+    _finished,
+    atomic_write_text,
+    environment_metadata,
+    load_results,
+    result_path,
+    write_result,
+)
+from benchmarks.runs import (
+    AGENTS,
+    RECOMMENDER_ENVS,
+    RESULT_SCHEMA,
+    AgentEntry,
+    EnvInfo,
+    ProgressSink,
+    RunSpec,
+    _make_config,
+    _now,
+    execute,
+    init_worker,
+)
 
 __all__ = [
     "AGENTS",
     "AgentEntry",
     "ConfigError",
+    "ProgressSink",
     "RunSpec",
     "atomic_write_text",
     "execute",
+    "init_worker",
     "load_results",
     "plan",
     "resolve_config",
+    "result_path",
     "run_suite",
+    "write_result",
 ]
 
 log = logging.getLogger("lm_envs.bench")
-RESULT_SCHEMA = 1
 
 
 # ---------------------------------------------------------------------------------------
-# the agent registry: learners from agents/, baselines through thin adapters below
+# config checking
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EnvInfo:
-    """What the registry needs to know about an env to say which agents apply."""
-
-    env_id: str
-    token_env: bool
-    action_space: str  # "Discrete", "Box", "MultiDiscrete", ...
-    recommender: bool
-
-
-@dataclass(frozen=True)
-class AgentEntry:
-    """A name the benchmark accepts: a learning agent (``target`` is ``module:Class``)
-    or a fixed baseline policy (evaluated, never trained)."""
-
-    name: str
-    kind: str  # "learner" or "baseline"
-    target: str
-    description: str
-    applies: Callable[[EnvInfo], bool] = lambda env: True
-
-    def load(self) -> Any:
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-
-def _not_token(env: EnvInfo) -> bool:
-    return not env.token_env
-
-
-AGENTS: dict[str, AgentEntry] = {
-    entry.name: entry
-    for entry in (
-        AgentEntry("reinforce", "learner", "agents.reinforce:REINFORCE", "REINFORCE with a leave-one-out baseline"),
-        AgentEntry("a2c", "learner", "agents.actor_critic:A2C", "synchronous advantage actor-critic"),
-        AgentEntry("ppo", "learner", "agents.ppo:PPO", "PPO, clipped surrogate + KL to the initial policy"),
-        AgentEntry(
-            "ddpg", "learner", "agents.ddpg:DDPG", "DDPG (Box) / Wolpertinger DDPG (item ids)", applies=_not_token
-        ),
-        AgentEntry("random", "baseline", "benchmarks.suite:_run_random", "uniformly random actions (available items)"),
-        AgentEntry(
-            "initial",
-            "baseline",
-            "benchmarks.suite:_run_initial",
-            "the untrained LM policy (RL's starting point)",
-            applies=lambda env: env.token_env,
-        ),
-        AgentEntry(
-            "oracle",
-            "baseline",
-            "benchmarks.suite:_run_recommender_baseline",
-            "myopic oracle reading the simulated user's hidden state",
-            applies=lambda env: env.recommender,
-        ),
-        AgentEntry(
-            "popular",
-            "baseline",
-            "benchmarks.suite:_run_recommender_baseline",
-            "most-popular available items",
-            applies=lambda env: env.recommender,
-        ),
-    )
-}
-"""Agent names accepted in configs, ``--agent`` and presets."""
-
-# envs whose fixed policies live in agents.baselines (discrete and continuous share them)
-RECOMMENDER_ENVS = ("lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0")
-
-
-# ---------------------------------------------------------------------------------------
-# run specs and config checking
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One (agent, env, seed) run and everything that determines its result."""
-
-    agent: str
-    env_id: str
-    seed: int
-    steps: int
-    eval_every: int
-    eval_episodes: int
-    deterministic: bool = False
-    agent_config: dict[str, Any] = field(default_factory=dict)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def env_name(self) -> str:
-        return self.env_id.split("/")[-1]
-
-    @property
-    def key(self) -> str:
-        """File stem of the run: ``<env>__<agent>__seed<k>``."""
-        return f"{self.env_name}__{self.agent}__seed{self.seed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
-        return cls(**data)
-
-    def digest(self) -> str:
-        """A hash of the spec: a stored result counts only for the same spec."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 _TOP_KEYS = ("name", "description", "seeds", "steps", "eval_every", "eval_episodes", "deterministic", "baselines", "agents", "envs")
@@ -253,11 +164,6 @@ def _agent_config(entry: AgentEntry, raw: dict[str, Any], where: str, errors: li
         _make_config(config_cls, options)
     except (TypeError, ValueError) as err:
         errors.append(f"{where}: {err}")
-
-
-def _make_config(config_cls: type, options: dict[str, Any]) -> Any:
-    # TOML/YAML/JSON give lists where the dataclasses want tuples (hidden_sizes)
-    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
 
 
 def resolve_config(preset: str | None = None, config: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:
@@ -421,387 +327,6 @@ def plan(config: dict[str, Any]) -> list[RunSpec]:
     if not specs:
         raise ConfigError("the config expands to no runs (no agent applies to any env)")
     return specs
-
-
-# ---------------------------------------------------------------------------------------
-# atomic writes
-# ---------------------------------------------------------------------------------------
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one.
-
-    A temp file in the same folder (so ``os.replace`` is a rename on one filesystem) is
-    written, fsync'ed and renamed over ``path``; the folder is fsync'ed so the rename
-    survives a crash. Temp names start with ``.`` and end with ``.tmp``: never a result.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _json_default(value: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)
-
-
-def _dumps(data: Any, **kw: Any) -> str:
-    return json.dumps(data, default=_json_default, allow_nan=True, **kw)
-
-
-# ---------------------------------------------------------------------------------------
-# executing one run (in a worker process, a Ray task or the CLI's `train`)
-# ---------------------------------------------------------------------------------------
-
-_progress_queue: Any = None  # anything with put_nowait((run key, new steps))
-_initialised = False
-
-
-class ProgressSink:
-    """Feeds a tqdm bar in this process from :func:`execute`'s step reports."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def put_nowait(self, item: tuple[str, int]) -> None:
-        self.bar.update(item[1])
-
-
-def init_worker(progress_queue: Any = None) -> None:
-    """Per-process setup: one torch thread (runs are the parallel unit), offline hub."""
-    global _progress_queue, _initialised
-    _progress_queue = progress_queue
-    if _initialised:
-        return
-    _initialised = True
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import torch
-
-    torch.set_num_threads(1)
-    try:  # weight-loading bars of every run would bury the benchmark's own
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
-
-
-def _report_progress(key: str, steps: int) -> None:
-    if _progress_queue is not None and steps > 0:
-        try:
-            _progress_queue.put_nowait((key, steps))
-        except Exception:  # progress is best effort; a full or closed queue must not fail a run
-            pass
-
-
-def _scalars(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if isinstance(v, (int, float, str, bool)) or v is None}
-
-
-def _eval_row(step: int, ev: dict[str, Any]) -> dict[str, Any]:
-    out = {"kind": "eval", "step": int(step)}
-    out.update({k: v for k, v in _scalars(ev).items() if k != "time_s"})
-    out["return"] = float(ev["reward_mean"])
-    return out
-
-
-def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
-    entry = AGENTS[spec.agent]
-    cls = entry.load()
-    options = dict(spec.agent_config)
-    policy = options.pop("policy", "auto")
-    config = _make_config(cls.config_class, options)
-    agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs)
-    curve: list[dict[str, Any]] = []
-    evaluations: list[dict[str, Any]] = []
-
-    def evaluate() -> None:
-        ev = agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic)
-        evaluations.append(ev)
-        curve.append(_eval_row(agent.num_timesteps, ev))
-
-    evaluate()
-    state = {"next_eval": spec.eval_every, "reported": 0}
-
-    def callback(ag: Any, metrics: dict[str, Any]) -> bool:
-        done = min(int(ag.num_timesteps), spec.steps)
-        _report_progress(spec.key, done - state["reported"])
-        state["reported"] = done
-        curve.append({"kind": "train", "step": int(ag.num_timesteps), **_scalars(metrics)})
-        if ag.num_timesteps >= state["next_eval"] and ag.num_timesteps < spec.steps:
-            evaluate()
-            while state["next_eval"] <= ag.num_timesteps:
-                state["next_eval"] += spec.eval_every
-        return True
-
-    agent.learn(spec.steps, callback=callback)
-    _report_progress(spec.key, spec.steps - state["reported"])
-    evaluate()
-    if save_dir is not None:
-        agent.save(save_dir)
-    return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "train_steps": int(agent.num_timesteps)}
-
-
-def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
-    """Uniformly random actions; on a recommender, a random *available* item (as
-    ``agents.baselines``), since unavailable ids are invalid actions there."""
-    if spec.env_id in RECOMMENDER_ENVS:
-        return _run_recommender_baseline(spec, save_dir)
-    import gymnasium as gym
-    import numpy as np
-
-    env = gym.make(spec.env_id, **spec.env_kwargs)
-    env.action_space.seed(spec.seed)
-    returns, lengths, samples = [], [], []
-    terms: dict[str, list[float]] = {}
-    try:
-        for episode in range(spec.eval_episodes):
-            _, info = env.reset(seed=spec.seed + 10_000 + episode)
-            total, length, done = 0.0, 0, False
-            while not done:
-                _, reward, terminated, truncated, info = env.step(env.action_space.sample())
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-            returns.append(total)
-            lengths.append(length)
-            for name, value in (info.get("reward_terms") or info.get("episode_reward_terms") or {}).items():
-                terms.setdefault(name, []).append(float(value))
-            if "completion" in info and len(samples) < 3:
-                sample = {"prompt": info.get("prompt"), "completion": info["completion"], "reward": total}
-                if info.get("transcript"):
-                    sample["transcript"] = info["transcript"]
-                samples.append(sample)
-    finally:
-        env.close()
-    ev = {
-        "n_episodes": len(returns),
-        "reward_mean": float(np.mean(returns)),
-        "reward_std": float(np.std(returns)),
-        "episode_length": float(np.mean(lengths)),
-        **{f"reward/{k}": float(np.mean(v)) for k, v in sorted(terms.items())},
-        "samples": samples,
-    }
-    return _baseline_result(ev)
-
-
-def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
-    """The untrained LM policy, evaluated exactly as the learners are (``Agent.evaluate``)."""
-    from agents.ppo import PPO, PPOConfig
-
-    policy = spec.agent_config.get("policy", "tiny-shop")
-    n = max(1, min(spec.eval_episodes, 16))
-    agent = PPO(spec.env_id, policy=policy, config=PPOConfig(num_envs=n, n_steps=1, minibatch_size=n),
-                seed=spec.seed, env_kwargs=spec.env_kwargs)
-    return _baseline_result(agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic))
-
-
-def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
-    """``agents.baselines`` policies act on the discrete env; the continuous env shares its
-    simulator and so its references (see ``agents.baselines.reference_returns``)."""
-    import numpy as np
-
-    from agents.baselines import evaluate_baseline
-
-    result = evaluate_baseline(spec.agent, spec.env_kwargs, n_episodes=spec.eval_episodes,
-                               seed=spec.seed + 10_000, num_envs=min(16, spec.eval_episodes))
-    returns = np.asarray(result.returns, dtype=float)
-    ev = {"n_episodes": int(returns.size), "reward_mean": float(returns.mean()), "reward_std": float(returns.std()),
-          "samples": []}
-    return _baseline_result(ev)
-
-
-def _baseline_result(ev: dict[str, Any]) -> dict[str, Any]:
-    return {"curve": [_eval_row(0, ev)], "first": ev, "last": ev, "train_steps": 0}
-
-
-def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None) -> dict[str, Any]:
-    """Run one spec and return its result record; never raises for a crash in the run.
-
-    The record holds the spec and its digest, ``status`` (``"ok"`` or ``"failed"`` with
-    ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation),
-    ``first``/``last`` evaluations (with ``samples``), the ``curve`` rows, timings and host.
-    """
-    spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
-    if not _initialised:  # a Ray task or an in-process call: same thread policy
-        init_worker(_progress_queue)
-    started = time.time()
-    record: dict[str, Any] = {
-        "schema": RESULT_SCHEMA,
-        "key": spec.key,
-        "digest": spec.digest(),
-        "spec": spec.to_dict(),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started_at": _now(),
-    }
-    try:
-        import torch
-
-        torch.manual_seed(spec.seed)
-        entry = AGENTS[spec.agent]
-        if entry.kind == "learner":
-            out = _run_learner(spec, save_dir)
-        else:
-            out = entry.load()(spec, save_dir)
-        record.update(
-            status="ok",
-            final_return=float(out["last"]["reward_mean"]),
-            first=out["first"],
-            last=out["last"],
-            curve=out["curve"],
-            train_steps=out["train_steps"],
-        )
-    except Exception as err:
-        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                      final_return=float("nan"), curve=[])
-    record["wall_time_s"] = time.time() - started
-    record["finished_at"] = _now()
-    return record
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# ---------------------------------------------------------------------------------------
-# results on disk
-# ---------------------------------------------------------------------------------------
-
-
-def result_path(out_dir: str | Path, spec: RunSpec) -> Path:
-    return Path(out_dir) / "runs" / f"{spec.key}.json"
-
-
-def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
-    """Curve first, then the result: a result file always has its curve beside it."""
-    runs = Path(out_dir) / "runs"
-    curve = record.get("curve", [])
-    atomic_write_text(runs / f"{record['key']}.curve.jsonl", "".join(_dumps(row) + "\n" for row in curve))
-    lean = {k: v for k, v in record.items() if k != "curve"}
-    path = runs / f"{record['key']}.json"
-    atomic_write_text(path, _dumps(lean, indent=1))
-    return path
-
-
-def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every result record in ``out_dir/runs`` (temp files and unreadable files skipped)."""
-    records = []
-    for path in sorted((Path(out_dir) / "runs").glob("*.json")):
-        if path.name.startswith("."):
-            continue
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            log.warning("skipping unreadable result %s", path)
-    return records
-
-
-def _finished(out_dir: Path, spec: RunSpec) -> bool:
-    path = result_path(out_dir, spec)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return record.get("status") == "ok" and record.get("digest") == spec.digest()
-
-
-def _clean_temp_files(out_dir: Path) -> None:
-    for tmp in (out_dir / "runs").glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------------------------------
-# metadata: versions, commit, hardware, seeds, wall times
-# ---------------------------------------------------------------------------------------
-
-
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
-def _git_commit() -> dict[str, Any]:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    if commit.returncode != 0:
-        return {"commit": None, "dirty": None}
-    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment_metadata() -> dict[str, Any]:
-    import lm_envs
-
-    packages = ("torch", "transformers", "gymnasium", "numpy", "scipy", "pandas", "matplotlib", "tokenizers", "ray")
-    hardware: dict[str, Any] = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
-    try:
-        hardware["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        pass
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            hardware["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except ImportError:  # pragma: no cover
-        pass
-    return {
-        "lm_envs": lm_envs.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": {name: _version(name) for name in packages},
-        "git": _git_commit(),
-        "hardware": hardware,
-        "host": socket.gethostname(),
-    }
 
 
 # ---------------------------------------------------------------------------------------

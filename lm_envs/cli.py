@@ -225,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, FileNotFoundError) as err:
         print(f"lm-envs {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command == "bench":
+            print("\nlm-envs bench: interrupted; finished runs are saved: rerun the same command to resume",
+                  file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

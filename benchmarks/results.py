@@ -1,0 +1,185 @@
+"""Results on disk: atomic writes, per-run result files, and the run metadata.
+
+Every file is written atomically (a temp file in the same folder, fsync, ``os.replace``,
+fsync of the folder), so a reader, or a rerun deciding what is finished, sees either the
+old file or the whole new one; temp files start with ``.`` and end with ``.tmp`` and are
+never taken for a result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.runs import RunSpec
+
+__all__ = ["atomic_write_text", "environment_metadata", "load_results", "result_path", "write_result"]
+
+log = logging.getLogger("lm_envs.bench")
+
+# ---------------------------------------------------------------------------------------
+# atomic writes
+# ---------------------------------------------------------------------------------------
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one.
+
+    A temp file in the same folder (so ``os.replace`` is a rename on one filesystem) is
+    written, fsync'ed and renamed over ``path``; the folder is fsync'ed so the rename
+    survives a crash. Temp names start with ``.`` and end with ``.tmp``: never a result.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _dumps(data: Any, **kw: Any) -> str:
+    return json.dumps(data, default=_json_default, allow_nan=True, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# results on disk
+# ---------------------------------------------------------------------------------------
+
+
+def result_path(out_dir: str | Path, spec: RunSpec) -> Path:
+    return Path(out_dir) / "runs" / f"{spec.key}.json"
+
+
+def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Curve first, then the result: a result file always has its curve beside it."""
+    runs = Path(out_dir) / "runs"
+    curve = record.get("curve", [])
+    atomic_write_text(runs / f"{record['key']}.curve.jsonl", "".join(_dumps(row) + "\n" for row in curve))
+    lean = {k: v for k, v in record.items() if k != "curve"}
+    path = runs / f"{record['key']}.json"
+    atomic_write_text(path, _dumps(lean, indent=1))
+    return path
+
+
+def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every result record in ``out_dir/runs`` (temp files and unreadable files skipped)."""
+    records = []
+    for path in sorted((Path(out_dir) / "runs").glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            log.warning("skipping unreadable result %s", path)
+    return records
+
+
+def _finished(out_dir: Path, spec: RunSpec) -> bool:
+    path = result_path(out_dir, spec)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return record.get("status") == "ok" and record.get("digest") == spec.digest()
+
+
+def _clean_temp_files(out_dir: Path) -> None:
+    for tmp in (out_dir / "runs").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------
+# metadata: versions, commit, hardware, seeds, wall times
+# ---------------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if commit.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_metadata() -> dict[str, Any]:
+    import lm_envs
+
+    packages = ("torch", "transformers", "gymnasium", "numpy", "scipy", "pandas", "matplotlib", "tokenizers", "ray")
+    hardware: dict[str, Any] = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    try:
+        hardware["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            hardware["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:  # pragma: no cover
+        pass
+    return {
+        "lm_envs": lm_envs.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in packages},
+        "git": _git_commit(),
+        "hardware": hardware,
+        "host": socket.gethostname(),
+    }

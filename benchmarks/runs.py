@@ -1,0 +1,374 @@
+"""One benchmark run: the agent registry, the run spec, and :func:`execute`.
+
+:func:`execute` trains a :class:`RunSpec` (evaluating every ``eval_every`` steps for the
+learning curve), evaluates it a last time and returns a JSON-able record; it never raises: a
+crash is a ``"failed"`` record with its traceback. It runs in a worker process of the local
+pool, in a Ray task, or in-process (``lm-envs train``, ``--workers 0``).
+
+Learners come from ``agents/``; the fixed baselines go through the thin adapters below
+(``random``: uniform actions; ``initial``: the untrained LM through ``Agent.evaluate``;
+``oracle``/``popular``: ``agents.baselines`` on the recommenders).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["AGENTS", "AgentEntry", "EnvInfo", "ProgressSink", "RunSpec", "execute", "init_worker"]
+
+RESULT_SCHEMA = 1
+
+# ---------------------------------------------------------------------------------------
+# the agent registry: learners from agents/, baselines through thin adapters below
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the registry needs to know about an env to say which agents apply."""
+
+    env_id: str
+    token_env: bool
+    action_space: str  # "Discrete", "Box", "MultiDiscrete", ...
+    recommender: bool
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """A name the benchmark accepts: a learning agent (``target`` is ``module:Class``)
+    or a fixed baseline policy (evaluated, never trained)."""
+
+    name: str
+    kind: str  # "learner" or "baseline"
+    target: str
+    description: str
+    applies: Callable[[EnvInfo], bool] = lambda env: True
+
+    def load(self) -> Any:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _not_token(env: EnvInfo) -> bool:
+    return not env.token_env
+
+
+AGENTS: dict[str, AgentEntry] = {
+    entry.name: entry
+    for entry in (
+        AgentEntry("reinforce", "learner", "agents.reinforce:REINFORCE", "REINFORCE with a leave-one-out baseline"),
+        AgentEntry("a2c", "learner", "agents.actor_critic:A2C", "synchronous advantage actor-critic"),
+        AgentEntry("ppo", "learner", "agents.ppo:PPO", "PPO, clipped surrogate + KL to the initial policy"),
+        AgentEntry(
+            "ddpg", "learner", "agents.ddpg:DDPG", "DDPG (Box) / Wolpertinger DDPG (item ids)", applies=_not_token
+        ),
+        AgentEntry("random", "baseline", "benchmarks.runs:_run_random", "uniformly random actions (available items)"),
+        AgentEntry(
+            "initial",
+            "baseline",
+            "benchmarks.runs:_run_initial",
+            "the untrained LM policy (RL's starting point)",
+            applies=lambda env: env.token_env,
+        ),
+        AgentEntry(
+            "oracle",
+            "baseline",
+            "benchmarks.runs:_run_recommender_baseline",
+            "myopic oracle reading the simulated user's hidden state",
+            applies=lambda env: env.recommender,
+        ),
+        AgentEntry(
+            "popular",
+            "baseline",
+            "benchmarks.runs:_run_recommender_baseline",
+            "most-popular available items",
+            applies=lambda env: env.recommender,
+        ),
+    )
+}
+"""Agent names accepted in configs, ``--agent`` and presets."""
+
+# envs whose fixed policies live in agents.baselines (discrete and continuous share them)
+RECOMMENDER_ENVS = ("lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0")
+
+
+
+def _make_config(config_cls: type, options: dict[str, Any]) -> Any:
+    # TOML/YAML/JSON give lists where the dataclasses want tuples (hidden_sizes)
+    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
+# ---------------------------------------------------------------------------------------
+# run specs
+# ---------------------------------------------------------------------------------------
+
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (agent, env, seed) run and everything that determines its result."""
+
+    agent: str
+    env_id: str
+    seed: int
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    deterministic: bool = False
+    agent_config: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_name(self) -> str:
+        return self.env_id.split("/")[-1]
+
+    @property
+    def key(self) -> str:
+        """File stem of the run: ``<env>__<agent>__seed<k>``."""
+        return f"{self.env_name}__{self.agent}__seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(**data)
+
+    def digest(self) -> str:
+        """A hash of the spec: a stored result counts only for the same spec."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+
+# ---------------------------------------------------------------------------------------
+# executing one run (in a worker process, a Ray task or the CLI's `train`)
+# ---------------------------------------------------------------------------------------
+
+_progress_queue: Any = None  # anything with put_nowait((run key, new steps))
+_initialised = False
+
+
+class ProgressSink:
+    """Feeds a tqdm bar in this process from :func:`execute`'s step reports."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def put_nowait(self, item: tuple[str, int]) -> None:
+        self.bar.update(item[1])
+
+
+def init_worker(progress_queue: Any = None) -> None:
+    """Per-process setup: one torch thread (runs are the parallel unit), offline hub."""
+    global _progress_queue, _initialised
+    _progress_queue = progress_queue
+    if _initialised:
+        return
+    _initialised = True
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    try:  # weight-loading bars of every run would bury the benchmark's own
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def _report_progress(key: str, steps: int) -> None:
+    if _progress_queue is not None and steps > 0:
+        try:
+            _progress_queue.put_nowait((key, steps))
+        except Exception:  # progress is best effort; a full or closed queue must not fail a run
+            pass
+
+
+def _scalars(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _eval_row(step: int, ev: dict[str, Any]) -> dict[str, Any]:
+    out = {"kind": "eval", "step": int(step)}
+    out.update({k: v for k, v in _scalars(ev).items() if k != "time_s"})
+    out["return"] = float(ev["reward_mean"])
+    return out
+
+
+def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    entry = AGENTS[spec.agent]
+    cls = entry.load()
+    options = dict(spec.agent_config)
+    policy = options.pop("policy", "auto")
+    config = _make_config(cls.config_class, options)
+    agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs)
+    curve: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+
+    def evaluate() -> None:
+        ev = agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic)
+        evaluations.append(ev)
+        curve.append(_eval_row(agent.num_timesteps, ev))
+
+    evaluate()
+    state = {"next_eval": spec.eval_every, "reported": 0}
+
+    def callback(ag: Any, metrics: dict[str, Any]) -> bool:
+        done = min(int(ag.num_timesteps), spec.steps)
+        _report_progress(spec.key, done - state["reported"])
+        state["reported"] = done
+        curve.append({"kind": "train", "step": int(ag.num_timesteps), **_scalars(metrics)})
+        if ag.num_timesteps >= state["next_eval"] and ag.num_timesteps < spec.steps:
+            evaluate()
+            while state["next_eval"] <= ag.num_timesteps:
+                state["next_eval"] += spec.eval_every
+        return True
+
+    agent.learn(spec.steps, callback=callback)
+    _report_progress(spec.key, spec.steps - state["reported"])
+    evaluate()
+    if save_dir is not None:
+        agent.save(save_dir)
+    return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "train_steps": int(agent.num_timesteps)}
+
+
+def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """Uniformly random actions; on a recommender, a random *available* item (as
+    ``agents.baselines``), since unavailable ids are invalid actions there."""
+    if spec.env_id in RECOMMENDER_ENVS:
+        return _run_recommender_baseline(spec, save_dir)
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(spec.env_id, **spec.env_kwargs)
+    env.action_space.seed(spec.seed)
+    returns, lengths, samples = [], [], []
+    terms: dict[str, list[float]] = {}
+    try:
+        for episode in range(spec.eval_episodes):
+            _, info = env.reset(seed=spec.seed + 10_000 + episode)
+            total, length, done = 0.0, 0, False
+            while not done:
+                _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+            for name, value in (info.get("reward_terms") or info.get("episode_reward_terms") or {}).items():
+                terms.setdefault(name, []).append(float(value))
+            if "completion" in info and len(samples) < 3:
+                sample = {"prompt": info.get("prompt"), "completion": info["completion"], "reward": total}
+                if info.get("transcript"):
+                    sample["transcript"] = info["transcript"]
+                samples.append(sample)
+    finally:
+        env.close()
+    ev = {
+        "n_episodes": len(returns),
+        "reward_mean": float(np.mean(returns)),
+        "reward_std": float(np.std(returns)),
+        "episode_length": float(np.mean(lengths)),
+        **{f"reward/{k}": float(np.mean(v)) for k, v in sorted(terms.items())},
+        "samples": samples,
+    }
+    return _baseline_result(ev)
+
+
+def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """The untrained LM policy, evaluated exactly as the learners are (``Agent.evaluate``)."""
+    from agents.ppo import PPO, PPOConfig
+
+    policy = spec.agent_config.get("policy", "tiny-shop")
+    n = max(1, min(spec.eval_episodes, 16))
+    agent = PPO(spec.env_id, policy=policy, config=PPOConfig(num_envs=n, n_steps=1, minibatch_size=n),
+                seed=spec.seed, env_kwargs=spec.env_kwargs)
+    return _baseline_result(agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic))
+
+
+def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+    """``agents.baselines`` policies act on the discrete env; the continuous env shares its
+    simulator and so its references (see ``agents.baselines.reference_returns``)."""
+    import numpy as np
+
+    from agents.baselines import evaluate_baseline
+
+    result = evaluate_baseline(spec.agent, spec.env_kwargs, n_episodes=spec.eval_episodes,
+                               seed=spec.seed + 10_000, num_envs=min(16, spec.eval_episodes))
+    returns = np.asarray(result.returns, dtype=float)
+    ev = {"n_episodes": int(returns.size), "reward_mean": float(returns.mean()), "reward_std": float(returns.std()),
+          "samples": []}
+    return _baseline_result(ev)
+
+
+def _baseline_result(ev: dict[str, Any]) -> dict[str, Any]:
+    return {"curve": [_eval_row(0, ev)], "first": ev, "last": ev, "train_steps": 0}
+
+
+def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None) -> dict[str, Any]:
+    """Run one spec and return its result record; never raises for a crash in the run.
+
+    The record holds the spec and its digest, ``status`` (``"ok"`` or ``"failed"`` with
+    ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation),
+    ``first``/``last`` evaluations (with ``samples``), the ``curve`` rows, timings and host.
+    """
+    spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
+    if not _initialised:  # a Ray task or an in-process call: same thread policy
+        init_worker(_progress_queue)
+    started = time.time()
+    record: dict[str, Any] = {
+        "schema": RESULT_SCHEMA,
+        "key": spec.key,
+        "digest": spec.digest(),
+        "spec": spec.to_dict(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": _now(),
+    }
+    try:
+        import torch
+
+        torch.manual_seed(spec.seed)
+        entry = AGENTS[spec.agent]
+        if entry.kind == "learner":
+            out = _run_learner(spec, save_dir)
+        else:
+            out = entry.load()(spec, save_dir)
+        record.update(
+            status="ok",
+            final_return=float(out["last"]["reward_mean"]),
+            first=out["first"],
+            last=out["last"],
+            curve=out["curve"],
+            train_steps=out["train_steps"],
+        )
+    except Exception as err:
+        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
+                      final_return=float("nan"), curve=[])
+    record["wall_time_s"] = time.time() - started
+    record["finished_at"] = _now()
+    return record
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
