@@ -10,6 +10,9 @@ import sys
 BENCHMARKS = {
     "env": "benchmarks.perf.env_speed",
     "rollout": "benchmarks.perf.rollout",
+    "memory": "benchmarks.perf.memory",
+    "scale": "benchmarks.perf.scale",
+    "peers": "benchmarks.perf.peers",
 }
 
 

@@ -9,9 +9,9 @@ figures are medians over the rounds.
 - **ours**: ``Rollout(gym.make_vec("lm_envs/TextGeneration-v0", num_envs=B,
   vectorization_mode="vector_entry_point", max_new_tokens=T), LMActorCritic(lm))``,
   ``reset(seed)`` then ``collect(T)``: ``B * T`` generated tokens, each one sampled,
-  stepped through the env, scored by the reward at episode ends (the reward is
-  ``{"length": 1.0}``, so the reward's own cost does not weigh on the comparison), and
-  fed back through the KV cache. A row that emits EOS starts its next episode in the same
+  stepped through the env, scored at episode ends by the env's default reward
+  (sentiment + keywords + repetition, one batched call per step) and fed back through the
+  KV cache. A row that emits EOS starts its next episode in the same
   step (its new prompt is prefilled and spliced into the batch cache), so ours also pays
   for resets that ``generate`` never does. The value head and the per-token log-prob and
   entropy of the sampled action are computed too (the agents need them).
@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         vectorization_mode="vector_entry_point",
         tokenizer=args.model,
         max_new_tokens=args.max_new_tokens,
-        reward={"length": 1.0},
     )
     template = env.unwrapped.env if hasattr(env.unwrapped, "env") else env
     pad_id = int(template.pad_token_id)
