@@ -150,7 +150,6 @@ class RunSpec:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-
 # ---------------------------------------------------------------------------------------
 # executing one run (in a worker process, a Ray task or the CLI's `train`)
 # ---------------------------------------------------------------------------------------
@@ -169,22 +168,25 @@ class ProgressSink:
         self.bar.update(item[1])
 
 
-def init_worker(progress_queue: Any = None) -> None:
-    """Per-process setup: one torch thread (runs are the parallel unit), offline hub."""
+def init_worker(progress_queue: Any = None, *, threads: int | None = 1) -> None:
+    """Per-process setup: ``threads`` torch threads (1 where runs are the parallel unit;
+    ``None`` leaves torch's default, as ``lm-envs train`` does), offline hub, quiet loaders."""
     global _progress_queue, _initialised
     _progress_queue = progress_queue
     if _initialised:
         return
     _initialised = True
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    if threads is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
 
-    torch.set_num_threads(1)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:  # weight-loading bars of every run would bury the benchmark's own
         from transformers.utils import logging as hf_logging
 

@@ -130,7 +130,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.suite import ProgressSink, init_worker
 
     with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
-        init_worker(ProgressSink(bar))
+        init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
         record = execute(spec, save_dir=str(out / "model"))
         init_worker(None)
     write_result(out, record)
