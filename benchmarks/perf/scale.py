@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=8192, help="rollout tokens per setting per round that still get all rounds")
     parser.add_argument("--env-steps", type=int, default=20_000, help="env-only row-steps per setting per round")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait and run ~10x slower)")
     parser.add_argument("--model", default="tiny-shop")
     parser.add_argument("--out", default="results/perf/scale.png")
     args = parser.parse_args(argv)
