@@ -226,7 +226,8 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    env = make_vec_env(env_id, n_envs=8, seed=0)
+    # SB3 defaults render_mode to "rgb_array", which the recommender does not offer
+    env = make_vec_env(env_id, n_envs=8, seed=0, env_kwargs={"render_mode": None})
     policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
     if algo == "PPO":
         # CleanRL/our defaults: 8 x 128 steps, minibatch 256, 4 epochs, lr 2.5e-4 annealed
@@ -239,7 +240,7 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float
     start = time.perf_counter()
     model.learn(args.classic_steps)
     rate = model.num_timesteps / (time.perf_counter() - start)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=1000)
+    eval_env = make_vec_env(env_id, n_envs=1, seed=1000, env_kwargs={"render_mode": None})
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
     return rate, float(mean)
 
