@@ -45,6 +45,9 @@ import lm_envs  # noqa: F401  (registers the ids)
 
 TEXT_ID = "lm_envs/TextGeneration-v0"
 REWARD = {"sentiment": 1.0}
+# SB3's PPO/A2C cannot mask actions; with "skip" a masked item is shown as nothing instead of
+# raising. Both sides get the same env (ours still masks, so the option never fires for ours).
+CLASSIC_ENV_KWARGS = {"lm_envs/ProductRecommendation-v0": {"masked_action": "skip"}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,9 +215,9 @@ def _ours(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, floa
 
     if algo == "PPO":
         cfg: Any = PPOConfig(num_envs=8, n_steps=128, minibatch_size=256, update_epochs=4, learning_rate=2.5e-4)
-        agent: Any = PPO(env_id, config=cfg, seed=0)
+        agent: Any = PPO(env_id, config=cfg, seed=0, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
     else:
-        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=0)
+        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=0, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
     start = time.perf_counter()
     agent.learn(args.classic_steps)
     rate = agent.num_timesteps / (time.perf_counter() - start)
@@ -227,7 +230,7 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float
     from stable_baselines3.common.evaluation import evaluate_policy
 
     # SB3 defaults render_mode to "rgb_array", which the recommender does not offer
-    env = make_vec_env(env_id, n_envs=8, seed=0, env_kwargs={"render_mode": None})
+    env = make_vec_env(env_id, n_envs=8, seed=0, env_kwargs={"render_mode": None, **CLASSIC_ENV_KWARGS.get(env_id, {})})
     policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
     if algo == "PPO":
         # CleanRL/our defaults: 8 x 128 steps, minibatch 256, 4 epochs, lr 2.5e-4 annealed
@@ -240,7 +243,7 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float
     start = time.perf_counter()
     model.learn(args.classic_steps)
     rate = model.num_timesteps / (time.perf_counter() - start)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=1000, env_kwargs={"render_mode": None})
+    eval_env = make_vec_env(env_id, n_envs=1, seed=1000, env_kwargs={"render_mode": None, **CLASSIC_ENV_KWARGS.get(env_id, {})})
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
     return rate, float(mean)
 
