@@ -76,6 +76,17 @@ def customer_service(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+def customer_dialog(max_new_tokens: int, max_turn_tokens: int, **extra: Any) -> dict[str, Any]:
+    """CustomerServiceDialog-v0 with its default ConvLab-style reward (+1 success, -1
+    failure, a cost per turn): 1 is a first-turn success, 0 the untrained LM."""
+    return {
+        "id": "lm_envs/CustomerServiceDialog-v0",
+        "kwargs": {"max_new_tokens": max_new_tokens, "max_turn_tokens": max_turn_tokens},
+        "score": {"low": "initial", "high": 1.0},
+        **extra,
+    }
+
+
 def mlp_agents(steps_per_rollout: int) -> dict[str, dict[str, Any]]:
     """Hyperparameters for the small-observation envs (MLP policies): CleanRL-like defaults."""
     return {
@@ -124,9 +135,10 @@ SMOKE_ENVS = [
 
 QUICK_ENVS = [
     text_generation(12),
-    recommendation(),
-    recommendation(continuous=True),
-    customer_service(16, steps=2048, eval_every=512),
+    recommendation(steps=16_000),
+    recommendation(continuous=True, steps=16_000),
+    customer_service(16, steps=1536, eval_every=384),
+    customer_dialog(96, 24, steps=1536, eval_every=384),
 ]
 
 FULL_ENVS = [
@@ -134,6 +146,7 @@ FULL_ENVS = [
     recommendation(max_steps=40, steps=500_000, rollout=128),
     recommendation(continuous=True, max_steps=40, steps=500_000, rollout=128),
     customer_service(48),
+    customer_dialog(192, 48),
 ]
 
 PRESETS: dict[str, dict[str, Any]] = {
