@@ -9,18 +9,23 @@ does not pay). Every agent starts from the same pretrained tiny-shop model.
     python -m benchmarks.learning text --agents ppo --seeds 0 1 2 --steps 20000
     python -m benchmarks.learning text --quick                 # seconds: settings of the smoke test
 
-Each run evaluates the initial policy, learns ``--steps`` tokens, then evaluates again with
-the same evaluation seed (``10_000 + seed``: the same prompts and the same sampler stream):
-``--eval-episodes`` sampled episodes (``deterministic=False``, temperature 1), mean reward.
-The KL to the frozen reference (the initial policy) is then measured on as many fresh
-episodes: ``sum_t log pi(a_t|s_t) - log pi_ref(a_t|s_t)`` with ``a_t ~ pi``, the sampled
-(unbiased) estimate of ``KL(pi || pi_ref)`` per episode, in nats. That is the quantity
-PPO's adaptive controller steers to ``PPOConfig.kl_target`` (Ziegler et al., 2019).
+Evaluation: one fixed set for every run and both ends of it. ``--eval-episodes`` episodes
+(default 360: each of the env's 180 prompts twice, in order, so the prompt mix is not part
+of the noise), sampled at temperature 1 (``deterministic=False``) from a sampler seeded with
+``EVAL_SEED``. The initial policy is the same pretrained model for every run, so it is
+evaluated once. On the end evaluation, the KL to the frozen reference (the initial policy)
+is ``sum_t log pi(a_t|s_t) - log pi_ref(a_t|s_t)`` with ``a_t ~ pi``: the sampled (unbiased)
+estimate of ``KL(pi || pi_ref)`` per episode, in nats, the quantity PPO's adaptive
+controller steers to ``PPOConfig.kl_target`` (Ziegler et al., 2019). Each run also reports
+its reward terms, text length, share of distinct texts and commonest last sentence: a
+policy that collapses onto one stock phrase shows there, not only in the samples.
 
-Confidence intervals are over seeds (each seed's mean evaluation reward is one value):
-a Student-t interval by default, because with 3 values a percentile bootstrap can only
+Confidence intervals are over seeds (each run's mean evaluation reward is one value): a
+Student-t interval by default, because with 3 values a percentile bootstrap can only
 return one of the 10 distinct resample means and its interval is too narrow;
-``--ci bootstrap`` uses ``benchmarks.stats.bootstrap_ci`` instead.
+``--ci bootstrap`` uses ``benchmarks.stats.bootstrap_ci`` instead. The start reward has no
+spread over seeds (one policy, one evaluation set); the noise of the evaluation set itself
+is common to start and end and is not in the intervals.
 
 Required result: every agent's end reward beats its start with non-overlapping 95% CIs,
 and PPO's final KL stays under its ``kl_target``. Exit status 1 when not (except ``--quick``).
@@ -44,43 +49,53 @@ from scipy import stats as sps
 from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig, Rollout
 from agents.base import make_vector_env
 from benchmarks.stats import bootstrap_ci
+from lm_envs.envs.text_generation import world_prompts
 
 ENV_ID = "lm_envs/TextGeneration-v0"
 POLICY = "tiny-shop"
 REWARD = {"sentiment": 1.0, "repetition": -0.5}
 MAX_NEW_TOKENS = 32
-STEPS = 30_000
+EVAL_SEED = 10_000  # one evaluation set for every run: the same sampler stream and env seeds
+N_PROMPTS = len(world_prompts(0))  # the env's prompts: a positive review, a negative review and a blurb per product
 
-# Learning rates for an LM: 3e-5 (the config defaults are for classic control).
-# REINFORCE: 4 prompts x 4 samples per update, leave-one-out baseline (Ahmadian et al., 2024);
-# gamma 1 because the reward is paid once, at the end of the text.
-# A2C / PPO: gamma 1 for the same reason; GAE lambda 0.95 (Schulman et al., 2016).
-# PPO: per-token KL penalty to the reference with the adaptive controller of Ziegler et al.,
-# 2019, on a horizon short enough (1,000 episodes) to act within a run of ~1,000 episodes.
-CONFIGS: dict[str, tuple[type, Any]] = {
+# Learning rate 3e-5 for every agent: an LM fine-tunes at 1e-5..3e-5 (the config defaults
+# are for classic control). gamma 1: the reward is paid once, at the end of the text.
+# REINFORCE: 4 prompts x 4 samples per update, leave-one-out baseline (Kool et al., 2019;
+# Ahmadian et al., 2024). A2C / PPO: GAE lambda 0.95 (Schulman et al., 2016), Adam, and
+# rollouts of 64 / 128 steps per row: the critic explains ~none of this reward's variance
+# in a run this short, so the tokens of an episode cut by the end of a rollout learn
+# little, and longer rollouts cut fewer episodes. PPO: 4 epochs of 8 minibatches, no lr
+# annealing (the runs are short), and a per-token KL penalty to the reference, beta 0.05,
+# with the adaptive controller of Ziegler et al., 2019 at its defaults (kl_target 6 nats
+# per episode; its 10,000-episode horizon moves beta by a few percent in a run).
+# Tokens of training per run differ by agent so that each gets a similar CPU budget (PPO's
+# 4 epochs cost ~4x REINFORCE's single pass per token); --steps sets one value for all.
+CONFIGS: dict[str, tuple[type, Any, int]] = {
     "reinforce": (
         REINFORCE,
         REINFORCEConfig(num_envs=16, group_size=4, learning_rate=3e-5, gamma=1.0, baseline="rloo"),
+        50_000,
     ),
     "a2c": (
         A2C,
-        A2CConfig(num_envs=16, n_steps=16, learning_rate=3e-5, optimizer="adam", gamma=1.0, gae_lambda=0.95, norm_adv=True),
+        A2CConfig(num_envs=8, n_steps=64, learning_rate=3e-5, optimizer="adam", gamma=1.0, gae_lambda=0.95, norm_adv=True),
+        40_000,
     ),
     "ppo": (
         PPO,
         PPOConfig(
-            num_envs=16,
-            n_steps=32,
+            num_envs=8,
+            n_steps=128,
             minibatch_size=128,
             update_epochs=4,
             learning_rate=3e-5,
+            anneal_lr=False,
             gamma=1.0,
             gae_lambda=0.95,
             kl_coef=0.05,
             adaptive_kl=True,
-            kl_target=3.0,
-            kl_horizon=1_000,
         ),
+        24_000,
     ),
 }
 LABELS = {"reinforce": "REINFORCE (RLOO)", "a2c": "A2C", "ppo": "PPO (KL to ref)"}
@@ -94,24 +109,32 @@ QUICK = {
 
 
 def evaluate(agent: Any, env: Any, seed: int) -> dict[str, Any]:
-    """One sampled episode per row of ``env`` (reset with ``seed``): reward, terms, length,
-    KL to the reference per episode, share of distinct completions, and the texts.
+    """One sampled episode per row of ``env``, row ``i`` on prompt ``i % N_PROMPTS``: mean
+    reward, its terms, the reward on positive- and on negative-target prompts, length, KL
+    to the reference per episode, share of distinct texts, the commonest last sentence,
+    and the texts (in row order).
 
-    A fixed ``seed`` gives the same prompts and the same sampler stream to the policy before
-    and after training, so the two evaluations differ only by the policy.
+    Going through the prompts in order (rather than drawing them) takes the prompt mix out
+    of the evaluation noise; a fixed ``seed`` gives the policy the same sampler stream
+    before and after training, so the two evaluations differ only by the policy.
     """
+    options = {"task_index": np.arange(env.num_envs) % N_PROMPTS}
     rollout = Rollout(
         env, agent.policy, generator=torch.Generator(device=agent.device).manual_seed(seed), ref_policy=agent.ref_policy
     )
     agent.policy.eval()
-    batch, episodes = rollout.collect_episodes(seed=seed, deterministic=False)
+    batch, episodes = rollout.collect_episodes(seed=seed, options=options, deterministic=False)
     # sum_t log pi(a_t) - log pi_ref(a_t), a_t ~ pi: the sampled estimate of KL(pi || pi_ref)
     kl = (batch.logprobs - batch.ref_logprobs) * batch.valid
     completions = [e.completion or "" for e in episodes]
     endings = Counter(_last_sentence(c) for c in completions)
     ending, count = endings.most_common(1)[0]
+    targets = np.array([(e.info.get("task") or {}).get("sentiment_target") for e in episodes])
+    returns = np.array([e.episode_return for e in episodes])
     return {
-        "reward": float(np.mean([e.episode_return for e in episodes])),
+        "reward": float(returns.mean()),
+        # does the policy follow the prompt's polarity, or write positive text everywhere?
+        "by_target": {t: float(returns[targets == t].mean()) for t in ("positive", "negative") if (targets == t).any()},
         "terms": {k: float(np.mean([e.reward_terms[k] for e in episodes])) for k in sorted(episodes[0].reward_terms)},
         "length": float(np.mean([e.length for e in episodes])),
         "kl": float(kl.sum(dim=0).mean()),
@@ -126,22 +149,20 @@ def _last_sentence(text: str) -> str:
     return parts[-1] if parts else ""
 
 
-def run(name: str, seed: int, *, steps: int, eval_episodes: int, max_new_tokens: int, quick: bool,
-        out: Path | None) -> dict[str, Any]:
-    cls, config = CONFIGS[name]
+def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[str, Any] | None, quick: bool,
+        env_kwargs: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """Train one agent on one seed; evaluate it on ``eval_env`` before (unless ``start``,
+    the evaluation of the same initial policy, is given) and after."""
+    cls, config, default_steps = CONFIGS[name]
+    steps = default_steps if steps is None else steps
     if quick:
         config = dataclasses.replace(config, **QUICK[name])
-    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD}
     agent = cls(ENV_ID, policy=POLICY, config=config, seed=seed, env_kwargs=env_kwargs)
-    # evaluation: its own env with one row per episode, seeded apart from training
-    eval_env = make_vector_env(ENV_ID, num_envs=eval_episodes, env_kwargs=env_kwargs)
-    eval_seed = 10_000 + seed
-    before = evaluate(agent, eval_env, eval_seed)
+    before = evaluate(agent, eval_env, EVAL_SEED) if start is None else start
     wall, cpu = time.perf_counter(), time.process_time()
     agent.learn(steps)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    after = evaluate(agent, eval_env, eval_seed)
-    eval_env.close()
+    after = evaluate(agent, eval_env, EVAL_SEED)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         agent.metrics_to_csv(out / f"{name}_seed{seed}.csv")
@@ -184,35 +205,45 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=None, help=f"tokens of training per run (default {STEPS:,}; --quick: 64)")
-    parser.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default 128; --quick: 8)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="tokens of training per run, for every agent (default: REINFORCE 50,000, A2C 40,000, PPO 24,000; --quick: 64)")
+    parser.add_argument("--eval-episodes", type=int, default=None,
+                        help=f"episodes per evaluation, row i on prompt i mod {N_PROMPTS} (default {2 * N_PROMPTS}: every prompt twice; --quick: 8)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help=f"token budget of a text (default {MAX_NEW_TOKENS}; --quick: 8)")
     parser.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="CI over seeds: Student-t or percentile bootstrap")
     parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
-    steps = args.steps if args.steps is not None else (64 if args.quick else STEPS)
-    eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 128)
+    steps = args.steps if args.steps is not None else (64 if args.quick else None)
+    eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 2 * N_PROMPTS)
     max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else (8 if args.quick else MAX_NEW_TOKENS)
+    if eval_episodes < 1 or max_new_tokens < 1:
+        parser.error("--eval-episodes and --max-new-tokens must be >= 1")
     torch.set_num_threads(args.threads)
     print(
-        f"TextGeneration-v0, policy {POLICY}, reward {REWARD}, max_new_tokens {max_new_tokens}, {steps:,} training "
-        f"tokens per run, eval {eval_episodes} sampled episodes (eval seed 10000 + seed), seeds {args.seeds}, "
-        f"{args.threads} torch thread(s)",
+        f"TextGeneration-v0, policy {POLICY}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate 3e-5; "
+        f"eval: {eval_episodes} sampled episodes (temperature 1) over the {N_PROMPTS} prompts in order, eval seed "
+        f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s)",
         flush=True,
     )
 
     # 1. train every agent on every seed
+    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD}
+    # one row per evaluation episode; every run is evaluated on the same prompts and seed
+    eval_env = make_vector_env(ENV_ID, num_envs=eval_episodes, env_kwargs=env_kwargs)
     results: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None  # every run starts from the same pretrained policy: evaluate it once
     total_wall, total_cpu = time.perf_counter(), time.process_time()
     for name in args.agents:
         for seed in args.seeds:
-            r = run(name, seed, steps=steps, eval_episodes=eval_episodes, max_new_tokens=max_new_tokens,
-                    quick=args.quick, out=args.out)
+            r = run(name, seed, steps=steps, eval_env=eval_env, start=start, quick=args.quick,
+                    env_kwargs=env_kwargs, out=args.out)
+            start = r["before"]
             results.append(r)
             b, e = r["before"], r["after"]
             terms = ", ".join(f"{k} {b['terms'][k]:+.3f} -> {e['terms'][k]:+.3f}" for k in b["terms"])
+            terms += "".join(f", {t} prompts {b['by_target'][t]:+.3f} -> {e['by_target'][t]:+.3f}" for t in b["by_target"])
             print(
                 f"{name:9s} seed {seed}: reward {r['start']:+.3f} -> {r['end']:+.3f} ({terms}; length "
                 f"{b['length']:.1f} -> {e['length']:.1f}; distinct texts {b['distinct']:.0%} -> {e['distinct']:.0%}; "
@@ -221,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['wall_s']:.0f} s wall / {r['cpu_s']:.0f} s CPU",
                 flush=True,
             )
+    eval_env.close()
     total_wall, total_cpu = time.perf_counter() - total_wall, time.process_time() - total_cpu
 
     # 2. samples: the same prompts before and after (first seed)
@@ -250,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {LABELS[name]} | {fmt_ci(*start)} | {fmt_ci(*end)} | {kl_text} | {wall:.0f} |")
         improved = bool(end[1] > start[2]) if not np.isnan(start[1]) else bool(end[0] > start[0])
         verdicts.append((name, improved, target is None or max(r["kl"] for r in rs) < target))
-    print(f"\n(wall s: mean training time of one run; all {len(results)} runs took {total_wall:.0f} s wall, "
-          f"{total_cpu:.0f} s CPU including evaluations)")
+    print(f"\nstart: the pretrained policy, the same for every run, on the same evaluation set, so it has no spread "
+          f"over seeds; end: the trained policies on that set. wall s: mean training time of one run; all "
+          f"{len(results)} runs took {total_wall:.0f} s wall, {total_cpu:.0f} s CPU including evaluations.")
     ok = True
     for name, improved, kl_ok in verdicts:
         ok &= improved and kl_ok

@@ -1,0 +1,31 @@
+"""`python -m benchmarks.learning text --quick`: all three agents train, and the report prints."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from benchmarks.learning.__main__ import main
+
+
+def test_learning_text_quick_prints_runs_samples_table_and_verdict(capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main(["text", "--quick", "--seeds", "0", "1"]) == 0  # --quick never fails on the verdict
+    finally:
+        torch.set_num_threads(threads)  # the script sets the process-wide thread count
+    out = capsys.readouterr().out
+    for name in ("reinforce", "a2c", "ppo"):
+        for seed in (0, 1):
+            assert re.search(rf"^{name}\s+seed {seed}: reward [+-]\d\.\d+ -> [+-]\d\.\d+ .*KL to ref", out, re.M), out
+    # three before/after samples per agent, for the same prompts
+    assert out.count("  PROMPT: ") == 9
+    assert out.count("    before (") == 9 and out.count("    after  (") == 9
+    # the markdown table: header, separator, one row per agent with CIs over the two seeds
+    assert "| agent | start reward [95% CI] | end reward [95% CI] | final KL | wall s |" in out
+    for label in ("REINFORCE (RLOO)", "A2C", "PPO (KL to ref)"):
+        assert re.search(rf"^\| {re.escape(label)} \| [+-]\d\.\d{{3}} \[[+-]\d\.\d{{3}}, [+-]\d\.\d{{3}}\] \| ", out, re.M), out
+    assert re.search(r"^\| PPO \(KL to ref\) \|.*\(target \d", out, re.M), out
+    assert "Student-t" in out
+    assert re.search(r"^result: (PASS|FAIL)$", out, re.M), out
