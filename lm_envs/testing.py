@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["check_lm_env", "rollout_trace"]
+__all__ = ["check_lm_env", "results_equal", "rollout_trace"]
 
 
 def _fail_on_warnings(label: str, check: Any, *args: Any, **kwargs: Any) -> None:
@@ -66,13 +66,17 @@ def _disturb_global_rngs() -> None:
         pass
 
 
-def _equal(a: Any, b: Any) -> bool:
+def results_equal(a: Any, b: Any) -> bool:
+    """Deep equality of env results: dicts, sequences, numpy arrays (values and dtype, object
+    arrays element by element, as vector-env infos hold them) and floats (NaN equals NaN)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(results_equal(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) and a.dtype == object:
+        return isinstance(b, np.ndarray) and a.shape == b.shape and all(results_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(results_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
+        return np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (np.isnan(a) and np.isnan(b))
     return a == b
@@ -99,5 +103,5 @@ def check_lm_env(env: gym.Env, *, seed: int = 0, episodes: int = 2, skip_sb3: bo
     if len(first) != len(second):
         raise AssertionError(f"same-seed rollouts differ in length: {len(first)} vs {len(second)} records")
     for position, (a, b) in enumerate(zip(first, second)):
-        if not _equal(a, b):
+        if not results_equal(a, b):
             raise AssertionError(f"same-seed rollouts differ at record {position}: {a!r} != {b!r}")

@@ -11,6 +11,7 @@ import lm_envs  # noqa: F401
 from lm_envs.envs.customer_dialog import CustomerServiceDialogVectorEnv
 from lm_envs.envs.customer_service import CustomerServiceQAVectorEnv
 from lm_envs.envs.customer_sim import oracle_turn
+from lm_envs.testing import results_equal
 
 # cheap exact rewards: the point is the env mechanics (MiniLM is checked in tests/envs)
 CASES = {
@@ -19,16 +20,6 @@ CASES = {
 }
 
 
-def same(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) and a.dtype == object:
-        return isinstance(b, np.ndarray) and a.shape == b.shape and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 @pytest.mark.parametrize("env_id", list(CASES))
@@ -39,7 +30,7 @@ def test_native_matches_sync(env_id, reward_mode):
     sync = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)
     assert isinstance(native, (CustomerServiceQAVectorEnv, CustomerServiceDialogVectorEnv))
     assert native.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
-    assert same(native.reset(seed=3), sync.reset(seed=3))
+    assert results_equal(native.reset(seed=3), sync.reset(seed=3))
     env = native.env
     eot = max(env.stop_token_ids - {env.eos_token_id}, default=env.eos_token_id)
     rng = np.random.default_rng(0)
@@ -50,7 +41,7 @@ def test_native_matches_sync(env_id, reward_mode):
         actions = np.where(u < 0.1, env.eos_token_id, np.where(u < 0.35, eot, rng.integers(0, env.vocab_size, 4)))
         lengths = native.lengths.copy()
         results = [venv.step(actions) for venv in (native, sync)]
-        assert same(results[0], results[1])
+        assert results_equal(results[0], results[1])
         finished += int(results[0][2].sum() + results[0][3].sum())
         grew += int(((native.lengths - lengths) > 1).sum())
     assert finished >= 10

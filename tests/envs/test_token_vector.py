@@ -9,6 +9,7 @@ from gymnasium.vector import AutoresetMode
 
 import lm_envs
 from lm_envs.vector import TokenVectorEnv
+from lm_envs.testing import results_equal
 
 TOKEN_ENV_IDS = [env_id for env_id in lm_envs.ENV_IDS if "Recommendation" not in env_id]
 # The equality check is about mechanics; a model-based reward (MiniLM) per row and step would
@@ -16,16 +17,6 @@ TOKEN_ENV_IDS = [env_id for env_id in lm_envs.ENV_IDS if "Recommendation" not in
 CHEAP_REWARDS = {"lm_envs/CustomerServiceQA-v0": {"facts": 1.0, "length": 0.1}}
 
 
-def same(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) and a.dtype == object:
-        return isinstance(b, np.ndarray) and a.shape == b.shape and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 @pytest.mark.parametrize("env_id", TOKEN_ENV_IDS, ids=TOKEN_ENV_IDS)
@@ -41,7 +32,7 @@ def test_native_matches_sync(env_id, reward_mode):
     assert native.single_observation_space == sync.single_observation_space
 
     results = [env.reset(seed=7) for env in (native, sync)]
-    assert same(*results)
+    assert results_equal(*results)
     eos = native.env.eos_token_id
     rng = np.random.default_rng(0)
     finished = 0
@@ -49,7 +40,7 @@ def test_native_matches_sync(env_id, reward_mode):
         # EOS now and then so rows end at different steps and autoreset mid-batch.
         actions = np.where(rng.random(4) < 0.15, eos, rng.integers(0, native.env.vocab_size, 4))
         results = [env.step(actions) for env in (native, sync)]
-        assert same(results[0], results[1])
+        assert results_equal(results[0], results[1])
         finished += int(results[0][2].sum() + results[0][3].sum())
     assert finished >= 8
 

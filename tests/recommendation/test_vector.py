@@ -8,18 +8,9 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from lm_envs.envs.recommendation import RecommendationVectorEnv
+from lm_envs.testing import results_equal
 
 
-def same(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) and a.dtype == object:
-        return isinstance(b, np.ndarray) and a.shape == b.shape and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype
-    return a == b
 
 
 CASES = [
@@ -38,12 +29,12 @@ def test_native_matches_sync(env_id, kwargs):
     assert native.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert native.single_observation_space == sync.single_observation_space
     assert native.single_action_space == sync.single_action_space
-    assert same(native.reset(seed=3), sync.reset(seed=3))
+    assert results_equal(native.reset(seed=3), sync.reset(seed=3))
     rng = np.random.default_rng(0)
     finished = 0
     for _ in range(60):
         masks = np.stack(native.call("action_masks"))
-        assert same(masks, np.stack(sync.call("action_masks")))
+        assert results_equal(masks, np.stack(sync.call("action_masks")))
         if env_id.endswith("Continuous-v0"):
             actions = rng.uniform(-1, 1, native.action_space.shape).astype(np.float32)
         else:
@@ -52,7 +43,7 @@ def test_native_matches_sync(env_id, kwargs):
             actions = np.stack([rng.choice(np.flatnonzero(m[:n]), size=k) for m in masks])
             actions = actions[:, 0] if k == 1 else actions
         results = [env.step(actions) for env in (native, sync)]
-        assert same(results[0], results[1])
+        assert results_equal(results[0], results[1])
         finished += int(results[0][2].sum() + results[0][3].sum())
     assert finished >= 6
 
