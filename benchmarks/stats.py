@@ -74,6 +74,24 @@ def _strata(samples: ArrayLike | Sequence[ArrayLike]) -> list[np.ndarray]:
     return out
 
 
+def _percentile_interval(
+    samples: Sequence[np.ndarray], statistic: Callable[..., Any], n_resamples: int, confidence_level: float, seed: int
+) -> tuple[float, float]:
+    """Percentile CI of ``statistic`` with each sample resampled on its own (``scipy.stats.bootstrap``)."""
+    res = sps.bootstrap(
+        tuple(samples),
+        statistic,
+        n_resamples=n_resamples,
+        vectorized=True,
+        paired=False,
+        axis=-1,
+        confidence_level=confidence_level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def bootstrap_ci(
     samples: ArrayLike | Sequence[ArrayLike],
     *,
@@ -117,18 +135,8 @@ def bootstrap_ci(
             parts.append(np.broadcast_to(fixed, parts[0].shape[:-1] + fixed.shape))
         return fn(np.concatenate(parts, axis=-1), axis=-1)
 
-    res = sps.bootstrap(
-        tuple(varying),
-        pooled_statistic,
-        n_resamples=n_resamples,
-        vectorized=True,
-        paired=False,
-        axis=-1,
-        confidence_level=confidence_level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    low, high = _percentile_interval(varying, pooled_statistic, n_resamples, confidence_level, seed)
+    return point, low, high
 
 
 def _poi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -179,18 +187,8 @@ def probability_of_improvement(
         r = [np.moveaxis(a, axis, -1) for a in resampled]
         return np.mean([_poi(r[2 * i], r[2 * i + 1]) for i in range(len(pairs))], axis=0)
 
-    res = sps.bootstrap(
-        tuple(data),
-        statistic,
-        n_resamples=n_resamples,
-        vectorized=True,
-        paired=False,
-        axis=-1,
-        confidence_level=confidence_level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    low, high = _percentile_interval(data, statistic, n_resamples, confidence_level, seed)
+    return point, low, high
 
 
 def normalised_scores(scores: ArrayLike, *, low: float, high: float) -> np.ndarray:
