@@ -30,7 +30,7 @@ from agents.base import (
 from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
 from agents.returns import gae
 
-__all__ = ["PPO", "PPOConfig", "adaptive_kl_coef"]
+__all__ = ["PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_batch"]
 
 
 @dataclass
@@ -122,6 +122,17 @@ def adaptive_kl_coef(beta: float, kl: float, n_episodes: int, *, target: float, 
     return beta * (1.0 + error * n_episodes / horizon)
 
 
+def episodes_in_batch(valid_tokens: int, finished_lengths: list[int]) -> float:
+    """How many whole episodes ``valid_tokens`` amount to, at the finished episodes' mean length.
+
+    A rollout of fixed size cuts episodes at its edges, so counting pieces overcounts; with
+    no finished episode the whole batch counts as one (long) episode.
+    """
+    if not finished_lengths:
+        return 1.0
+    return max(1.0, valid_tokens / float(np.mean(finished_lengths)))
+
+
 class PPO(Agent):
     """PPO with clipped surrogate, GAE, clipped value loss, entropy bonus, KL control.
 
@@ -156,7 +167,6 @@ class PPO(Agent):
             # 1. collect rollout
             batch, episodes = self._collect(cfg.n_steps)
             self.num_timesteps += batch_size
-            n_segments = int(batch.num_envs + (batch.dones[:-1] > 0).sum())
 
             # 2. advantages
             # per-token KL penalty to the reference, added to the env rewards (Ziegler et al., 2019)
@@ -217,10 +227,14 @@ class PPO(Agent):
             if batch.ref_logprobs is not None:
                 kl_tokens = batch.logprobs - batch.ref_logprobs
                 kl_ref = float(masked_mean(kl_tokens, batch.valid))
-                kl_per_episode = float(kl_tokens[batch.valid].sum()) / max(n_segments, 1)
+                # the controller wants KL per whole episode; pieces cut at the rollout edges would
+                # undercount it, so scale by the mean length of the episodes that finished
+                n_episodes = episodes_in_batch(int(batch.valid.sum()), [e.length for e in episodes])
+                kl_per_episode = float(kl_tokens[batch.valid].sum()) / n_episodes
                 if cfg.adaptive_kl:
                     self.kl_coef = adaptive_kl_coef(
-                        self.kl_coef, kl_per_episode, n_segments, target=cfg.kl_target, horizon=cfg.kl_horizon
+                        self.kl_coef, kl_per_episode, max(1, round(n_episodes)), target=cfg.kl_target,
+                        horizon=cfg.kl_horizon,
                     )
             row = self._base_metrics(episodes, batch_size, time.perf_counter() - start)
             row.update(

@@ -12,7 +12,7 @@ import torch
 
 from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig
 from agents.base import TIMING_METRICS
-from agents.ppo import adaptive_kl_coef
+from agents.ppo import adaptive_kl_coef, episodes_in_batch
 
 ALGOS = {
     "PPO": (PPO, PPOConfig(num_envs=4, n_steps=16, minibatch_size=32, update_epochs=2)),
@@ -79,6 +79,15 @@ def test_adaptive_kl_coef_moves_towards_target():
     assert adaptive_kl_coef(0.1, 12.0, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 + 0.2 * 0.1))
     assert adaptive_kl_coef(0.1, 3.0, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 - 0.2 * 0.1))
     assert adaptive_kl_coef(0.1, 6.6, 100, target=6.0, horizon=1000) == pytest.approx(0.1 * (1 + 0.1 * 0.1))
+
+
+def test_episodes_in_batch_counts_whole_episodes_not_pieces():
+    # 4 rows x 64 steps of 48-token episodes: 256 tokens are 5.33 episodes, although the rollout
+    # edges cut them into 4 + (finished) pieces
+    assert episodes_in_batch(256, [48, 48, 48]) == pytest.approx(256 / 48)
+    assert episodes_in_batch(100, [10, 30]) == pytest.approx(5.0)
+    assert episodes_in_batch(256, []) == 1.0  # nothing finished: the batch is one long episode
+    assert episodes_in_batch(5, [48]) == 1.0
 
 
 # -- classic control ----------------------------------------------------------------------
