@@ -397,6 +397,151 @@ def small_talk(rng: np.random.Generator) -> str:
     return " ".join(parts).format(**fill)
 
 
+# ------------------------------------------------------- copy exercises (other domains)
+# A record line, then questions whose replies restate the record's values. The values are
+# random codes, numbers, names and times from domains that are not the shop (a library, a
+# hotel, a train, ...), so this teaches one skill, copying a value from the context into
+# the reply, and no fact of any shop world.
+_SURNAMES = ("Chen", "Ortiz", "Reyes", "Park", "Haddad", "Novak", "Silva", "Kowalski", "Ito",
+             "Mensah", "Larsen", "Rossi", "Dubois", "Nguyen", "Okafor", "Varga")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_TITLE_WORDS = (("The Quiet", "A Distant", "The Last", "Under the", "The Silver", "Beyond the",
+                 "The Hidden", "A Winter"),
+                ("River", "Garden", "Harbor", "Lantern", "Mountain", "Orchard", "Station",
+                 "Meadow", "Compass", "Island"))
+_COLORS = ("teal", "amber", "crimson", "navy", "olive", "coral", "ivory", "plum")
+_MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
+_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
+_BANNED_CODES = ("ORD", "UPS", "DHL")  # would look like the support world's ids or carriers
+
+
+def _code(rng: np.random.Generator, prefix: str) -> str:
+    """``"LB-40213"``: a domain prefix and 3 to 6 random digits."""
+    digits = int(rng.integers(3, 7))
+    return f"{prefix}-{int(rng.integers(10 ** (digits - 1), 10 ** digits))}"
+
+
+def _reference(rng: np.random.Generator) -> str:
+    """``"K7Q2XZ"``: six random letters and digits, never spelling a carrier or an order id."""
+    while True:
+        ref = "".join(pick(rng, _CODE_LETTERS + "23456789") for _ in range(6))
+        if not any(banned in ref for banned in _BANNED_CODES):
+            return ref
+
+
+def _number_groups(rng: np.random.Generator) -> str:
+    """``"4821 3907 5512"``: 2 to 4 groups of four digits (never one 10+ digit run)."""
+    return " ".join(f"{int(rng.integers(10_000)):04d}" for _ in range(int(rng.integers(2, 5))))
+
+
+def _time(rng: np.random.Generator) -> str:
+    return f"{int(rng.integers(1, 13))}:{pick(rng, ('00', '15', '30', '45'))} {pick(rng, ('am', 'pm'))}"
+
+
+def _person(rng: np.random.Generator) -> tuple[str, str, str]:
+    """(first name, full name, e-mail on a reserved ``.test`` host)."""
+    first, last = pick(rng, _FIRST_NAMES), pick(rng, _SURNAMES)
+    return first, f"{first} {last}", f"{first.lower()}.{last.lower()}@{pick(rng, _MAIL_HOSTS)}"
+
+
+def _library(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    first, name, _ = _person(rng)
+    code, card, day = _code(rng, "LB"), str(int(rng.integers(10**6, 10**9))), pick(rng, _WEEKDAYS)
+    title = f"{pick(rng, _TITLE_WORDS[0])} {pick(rng, _TITLE_WORDS[1])}"
+    record = f"Loan {code}: {title}, reader {name}, card {card}, due back {day}."
+    return record, ("Reader", "Librarian"), [
+        (f"When is {title} due?", f"{title} is due back on {day}, {first}."),
+        ("What is my card number?", f"Your library card number is {card}."),
+        ("Which loan is this?", f"This is loan {code}, for {title}."),
+        ("Can you read me my loan details?", f"Loan {code}: {title}, card {card}, due back {day}."),
+    ]
+
+
+def _hotel(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    first, name, email = _person(rng)
+    code, room, nights = _code(rng, "HT"), int(rng.integers(101, 950)), int(rng.integers(1, 9))
+    check_in = _time(rng)
+    record = (f"Booking {code}: {name}, room {room}, {nights} nights, check-in {check_in}, "
+              f"{email}.")
+    return record, ("Guest", "Front desk"), [
+        ("Which room am I in?", f"You are in room {room}, {first}."),
+        ("How many nights did I book?", f"Booking {code} is for {nights} nights."),
+        ("When can I check in?", f"Check-in for booking {code} is at {check_in}."),
+        ("Where will you send the receipt?", f"We will send it to {email}."),
+    ]
+
+
+def _train(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    first, name, _ = _person(rng)
+    code, coach = _reference(rng), int(rng.integers(1, 13))
+    seat, platform = f"{int(rng.integers(1, 80))}{pick(rng, 'ABCD')}", int(rng.integers(1, 20))
+    departs = _time(rng)
+    record = (f"Ticket {code}: {name}, coach {coach}, seat {seat}, platform {platform}, "
+              f"departs {departs}.")
+    return record, ("Traveler", "Agent"), [
+        ("Where is my seat?", f"You have seat {seat} in coach {coach}, {first}."),
+        ("Which platform do I need?", f"Your train leaves from platform {platform} at {departs}."),
+        ("What is my ticket reference?", f"Your ticket reference is {code}."),
+        ("When does my train leave?", f"Ticket {code} departs at {departs} from platform {platform}."),
+    ]
+
+
+def _restaurant(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    first, name, _ = _person(rng)
+    code, table, guests = _code(rng, "RS"), int(rng.integers(1, 40)), int(rng.integers(2, 11))
+    day, at = pick(rng, _WEEKDAYS), _time(rng)
+    record = f"Reservation {code}: {name}, table {table}, {guests} guests, {day} at {at}."
+    return record, ("Guest", "Host"), [
+        ("What time is my table?", f"Your table is booked for {day} at {at}, {first}."),
+        ("How many people is the reservation for?", f"Reservation {code} is for {guests} guests."),
+        ("Which table do we have?", f"You have table {table}."),
+        ("Can you confirm my reservation?", f"Reservation {code}: table {table}, {guests} guests, "
+                                            f"{day} at {at}."),
+    ]
+
+
+def _gym(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    first, name, email = _person(rng)
+    code, locker, color = _code(rng, "GM"), int(rng.integers(1, 300)), pick(rng, _COLORS)
+    pin = _number_groups(rng)
+    record = f"Member {code}: {name}, locker {locker}, {color} band, key {pin}, {email}."
+    return record, ("Member", "Staff"), [
+        ("Which locker is mine?", f"Your locker is number {locker}, {first}."),
+        ("What is my key number?", f"Your key number is {pin}."),
+        ("What is my membership number?", f"Your membership number is {code}."),
+        ("What email do you have for me?", f"We have {email} on file for member {code}."),
+    ]
+
+
+def _lab(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    code, shelf = _code(rng, "SM"), f"{pick(rng, 'ABCDEFGH')}{int(rng.integers(1, 10))}"
+    mass, batch = f"{rng.uniform(0.1, 50):.2f} kg", _number_groups(rng)
+    color = pick(rng, _COLORS)
+    record = f"Sample {code}: {mass}, {color} label, shelf {shelf}, batch {batch}."
+    return record, ("Student", "Technician"), [
+        ("How heavy is the sample?", f"Sample {code} weighs {mass}."),
+        ("Where is it stored?", f"It is on shelf {shelf}, with a {color} label."),
+        ("Which batch is it from?", f"Sample {code} is from batch {batch}."),
+        ("What is the sample code?", f"The sample code is {code}."),
+    ]
+
+
+_COPY_DOMAINS = (_library, _hotel, _train, _restaurant, _gym, _lab)
+
+
+def copy_exercise(rng: np.random.Generator) -> str:
+    """A record from a non-shop domain and one to three exchanges that restate its values.
+
+    ``"Booking HT-4471: Maya Chen, room 314, 3 nights, ...\\nGuest: Which room am I in?\\n
+    Front desk: You are in room 314, Maya."``
+    """
+    record, (asker, answerer), exchanges = pick(rng, _COPY_DOMAINS)(rng)
+    lines = [record]
+    for question, answer in sample(rng, exchanges, 1 + int(rng.integers(3))):
+        lines += [f"{asker}: {question}", f"{answerer}: {answer}"]
+    return "\n".join(lines)
+
+
 # ------------------------------------------- grounded answers: NEVER used by the corpus
 def order_status_sentence(order: Order) -> str:
     """The grounded answer to "where is my order?" for one order of one world.

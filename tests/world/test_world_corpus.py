@@ -21,7 +21,7 @@ from lm_envs.world import (
     order_status_sentence,
     policy_sentences,
 )
-from lm_envs.world.text import SENTIMENTS, join_words, review
+from lm_envs.world.text import SENTIMENTS, copy_exercise, join_words, review
 
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
           "December")
@@ -67,7 +67,7 @@ def test_corpus_size_and_variety(world_and_corpus: tuple[ShopWorld, list[str]]) 
     text = "\n".join(docs)
     # every kind of document is there
     for marker in ("Rating:", "Thanks for reaching out", "Comparing the", "in our catalog:",
-                   "How to choose", "Highlights:"):
+                   "How to choose", "Highlights:", "Librarian:", "Front desk:"):
         assert marker in text, marker
     assert all(p.name in text for p in world.products)
     assert all(format_price(p.price) in text for p in world.products)
@@ -81,7 +81,7 @@ def test_corpus_is_fast() -> None:
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons"])
+@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises"])
 def test_corpus_counts_are_validated(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make_world(0).corpus(0, **{field: -1})
@@ -90,7 +90,7 @@ def test_corpus_counts_are_validated(field: str) -> None:
 
 
 def test_corpus_counts_are_respected() -> None:
-    small = make_world(0).corpus(0, n_reviews=10, n_small_talk=0, n_comparisons=0)
+    small = make_world(0).corpus(0, n_reviews=10, n_small_talk=0, n_comparisons=0, n_copy_exercises=0)
     assert len(small) < 600
 
 
@@ -170,6 +170,25 @@ def test_reviews_carry_their_sentiment() -> None:
             for i in range(300)
         ])
         assert (sign * scores > 0.05).mean() > 0.95, sentiment
+
+
+def test_copy_exercises_restate_values_of_their_record() -> None:
+    # the skill they teach: every number or code in a reply was shown in the record line
+    rng = np.random.default_rng(3)
+    value = re.compile(r"[A-Z]{2}-\d+|\b[A-Z0-9]{6}\b|\d+(?:[.:]\d+)*|[\w.]+@[\w.]+\w")
+    kinds = set()
+    for _ in range(300):
+        record, *exchanges = copy_exercise(rng).split("\n")
+        kinds.add(record.split(" ")[0])
+        replies = exchanges[1::2]
+        assert 1 <= len(replies) <= 3 and len(exchanges) == 2 * len(replies)
+        for reply in replies:
+            values = value.findall(reply.split(": ", 1)[1])
+            values += [day for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                       "Saturday", "Sunday") if day in reply]
+            assert values, reply
+            assert all(v in record for v in values), (record, reply)
+    assert len(kinds) == 6  # every domain shows up
 
 
 def test_review_rejects_unknown_sentiment() -> None:
