@@ -64,14 +64,14 @@ def left_padded_prompts(obs: dict[str, np.ndarray], pad_id: int) -> tuple[torch.
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[float, int, int]:
-    """Seconds, generated tokens and finished episodes of one reset + collect."""
+def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[float, int, int, int]:
+    """Seconds, generated tokens, finished episodes and re-prefilled rows of one reset + collect."""
     rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
     start = time.perf_counter()
     rollout.reset(seed=seed)
     _, episodes = rollout.collect(new_tokens)
     seconds = time.perf_counter() - start
-    return seconds, env.num_envs * new_tokens, len(episodes)
+    return seconds, env.num_envs * new_tokens, len(episodes), rollout.actor.reprefilled_rows
 
 
 def hf_generate(lm: Any, ids: torch.Tensor, mask: torch.Tensor, seed: int, new_tokens: int, stop_ids: list[int], pad_id: int) -> tuple[float, int]:
@@ -129,15 +129,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rates: dict[str, list[float]] = {"ours": [], "generate": []}
     resets: list[int] = []
+    reprefills: list[int] = []
     # round 0 warms both up (allocator, kernels, generation-config checks) and is not counted;
     # the two sides alternate, and which goes first flips each round
     for seed in range(args.rounds + 1):
         sides = ["ours", "generate"] if seed % 2 == 0 else ["generate", "ours"]
         for side in sides:
             if side == "ours":
-                seconds, tokens, finished = ours(env, policy, seed, args.max_new_tokens)
+                seconds, tokens, finished, reprefilled = ours(env, policy, seed, args.max_new_tokens)
                 if seed:
                     resets.append(finished)
+                    reprefills.append(reprefilled)
             else:
                 ids, mask = prompts[seed]
                 seconds, tokens = hf_generate(lm, ids, mask, seed, args.max_new_tokens, stop_ids, pad_id)
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         f"temperature 1.0, no top-k/top-p, {args.threads} torch thread(s); median of {args.rounds} alternating rounds"
     )
     print(f"{'ours: agents.rollout + native vector env':<44} {median['ours']:>9,.0f} tokens/s"
-          f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['ours'])}; {np.median(resets):.0f} episodes ended and were re-prefilled per round)")
+          f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['ours'])}; {np.median(resets):.0f} episodes ended, "
+          f"{np.median(reprefills):.0f} new ones re-prefilled per round)")
     print(f"{'model.generate (do_sample, use_cache)':<44} {median['generate']:>9,.0f} tokens/s"
           f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['generate'])})")
     paired = np.median(np.array(rates["ours"]) / np.array(rates["generate"]))

@@ -293,3 +293,74 @@ def test_cached_rollout_on_registered_token_envs(env_id):
         logp, _, values = policy.evaluate_actions(batch, torch.arange(60))
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(values, batch.flat(batch.values), atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# lazy re-prefill and the in-place KV cache
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache_mode", ["per_row", "rebuild"])
+def test_splitting_a_collect_changes_nothing(make_lm, cache_mode):
+    # collect(7) + collect(13) leaves re-prefills pending at the split (and catches up the
+    # other rows for last_value without them); the second half must match collect(20)
+    def run(pieces):
+        rollout = Rollout(chatty_vec(4), random_lm_policy(make_lm), generator=torch.Generator().manual_seed(0), cache_mode=cache_mode)
+        rollout.reset(seed=2)
+        return [rollout.collect(n)[0] for n in pieces]
+
+    (whole,) = run([20])
+    first, second = run([7, 13])
+    assert first.dones[-1].any() and not first.dones[-1].all(), "the split must fall on a step where some rows reset"
+    for name in ("actions", "logprobs", "values", "rewards", "entropies"):
+        joined = torch.cat([getattr(first, name), getattr(second, name)])
+        torch.testing.assert_close(joined, getattr(whole, name), atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_last_value_is_the_current_value_or_zero_after_a_done(make_lm):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(chatty_vec(4), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=2)
+    batch, _ = rollout.collect(7)
+    done = batch.dones[-1].bool()
+    assert done.any() and not done.all()
+    ids, lens = rollout.actor.record()
+    expected = policy.context_values(ids, lens).float().cpu()
+    torch.testing.assert_close(batch.last_value[~done], expected[~done], atol=1e-4, rtol=1e-4)
+    assert (batch.last_value[done] == 0).all()
+
+
+def test_prompts_no_action_follows_are_not_prefilled(make_token_vec, make_lm):
+    rollout = Rollout(make_token_vec(4), LMActorCritic(make_lm()), generator=torch.Generator().manual_seed(0))
+    batch, episodes = rollout.collect_episodes(seed=0)
+    ended = int(batch.dones.sum())
+    ended_last = int(batch.dones[-1].sum())
+    assert ended_last >= 1
+    # every episode that ended before the last step was followed by an action, those on it were not
+    assert rollout.actor.reprefilled_rows == ended - ended_last
+    assert (batch.last_value == 0).all()
+
+
+def test_in_place_layer_matches_concatenation():
+    from agents.rollout import _InPlaceLayer
+
+    torch.manual_seed(0)
+    keys, values = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
+    layer = _InPlaceLayer(keys, values, room=4)
+    ref_k, ref_v = keys, values
+    for step in range(12):  # past the room: the buffers are reallocated
+        k, v = torch.randn(3, 2, 1 + step % 2, 4), torch.randn(3, 2, 1 + step % 2, 4)
+        out_k, out_v = layer.update(k, v)
+        ref_k, ref_v = torch.cat([ref_k, k], dim=2), torch.cat([ref_v, v], dim=2)
+        torch.testing.assert_close(out_k, ref_k)
+        torch.testing.assert_close(out_v, ref_v)
+        if step % 3 == 2:
+            layer.drop_front(2)
+            ref_k, ref_v = ref_k[:, :, 2:], ref_v[:, :, 2:]
+    assert layer.get_seq_length() == ref_k.shape[2]
+    extra = layer.start + 3  # more than the room in front: reallocated
+    layer.grow_front(extra)
+    assert layer.keys.shape[2] == ref_k.shape[2] + extra
+    torch.testing.assert_close(layer.keys[:, :, -ref_k.shape[2] :], ref_k)
+    torch.testing.assert_close(layer.values[:, :, -ref_v.shape[2] :], ref_v)
+    assert torch.isfinite(layer.keys).all()  # the new leading holes are finite (masked, never NaN)
