@@ -50,6 +50,7 @@ from agents.sampling import log_prob_entropy, sample
 __all__ = ["Rollout", "row_info", "check_same_step"]
 
 Policy = LMActorCritic | MLPActorCritic
+_PROMPT_KV_ROWS = 1024  # prompt rows whose KV one collect call may keep for reuse (bounds memory)
 _MIN_ROOM = 64  # spare KV columns: a reallocation every ~64 steps instead of a copy per step
 _ActOut = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # actions, logprobs, entropies, values
 
@@ -141,6 +142,9 @@ class _MLPActor:
 
     def start(self, obs: Any) -> None:
         self.x = self.policy.obs_to_tensor(obs)
+
+    def check_weights(self) -> None:
+        pass
 
     def observe(self, obs: Any, reset_rows: np.ndarray) -> None:
         self.x = self.policy.obs_to_tensor(obs)
@@ -253,6 +257,12 @@ class _LMActor:
         self.prefill_tokens = 0  # prompt tokens run through the model (for perf reports)
         self.step_tokens = 0
         self.reprefilled_rows = 0  # new episodes prefilled after a reset (for perf reports)
+        self.reused_prompts = 0  # of those, rows whose prompt KV was copied, not recomputed
+        # prompt (all but its last token) -> (per-layer keys/values, row, end column): KV of
+        # prompts already run in this collect call, while the weights cannot change
+        self.prompt_kv: dict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], int, int]] = {}
+        self.prompt_kv_rows = 0
+        self.weights_key: tuple[tuple[int, int], ...] = ()
 
     @property
     def device(self) -> torch.device:
@@ -262,6 +272,23 @@ class _LMActor:
         self.ids, self.lens = _token_obs(obs, self.device)
         self.stale, self.pending = False, None
         self._prefill_all()
+
+    def check_weights(self) -> None:
+        """Drop the remembered prompt KV if the weights changed since it was computed
+        (an optimizer step or ``load_state_dict`` bumps the parameters' version counters)."""
+        key = tuple((p.data_ptr(), p._version) for p in self.policy.parameters())
+        if key != self.weights_key:
+            self.prompt_kv, self.prompt_kv_rows, self.weights_key = {}, 0, key
+
+    def _remember(self, kv: list[tuple[torch.Tensor, torch.Tensor]], prompts: list[tuple[int, ...]], end: int) -> None:
+        # row j of the (n, H, S, D) tensors in kv holds prompts[j] in columns [end - len, end);
+        # views, not copies: these tensors are never written again
+        if self.prompt_kv_rows >= _PROMPT_KV_ROWS:
+            return
+        self.prompt_kv_rows += len(prompts)
+        for j, prompt in enumerate(prompts):
+            if prompt:
+                self.prompt_kv.setdefault(prompt, (kv, j, end))
 
     def _prefill_all(self) -> None:
         block, mask = _left_pad(self.ids, self.lens)
@@ -273,6 +300,8 @@ class _LMActor:
             if not self._spliceable():
                 self.cache_mode = "rebuild"
             else:
+                kv = [(layer.keys, layer.values) for layer in self.cache.layers]
+                self._remember(kv, [tuple(r[: n - 1]) for r, n in zip(self.ids.tolist(), self.lens.tolist())], block.shape[1] - 1)
                 room = max(_MIN_ROOM, block.shape[1])
                 self.cache.layers = [_InPlaceLayer(layer.keys, layer.values, room) for layer in self.cache.layers]
 
@@ -284,7 +313,8 @@ class _LMActor:
 
     def _replace_rows(self, rows: torch.Tensor) -> None:
         """Re-prefill ``rows`` (new episodes) up to their second-to-last prompt token and
-        splice them into the batch cache; their last prompt token goes with the step."""
+        splice them into the batch cache; their last prompt token goes with the step.
+        Prompts already run in this collect call are copied instead of recomputed."""
         sub_lens = self.lens[rows] - 1
         width = int(sub_lens.max())
         seq = self.cache_mask.shape[1]
@@ -294,14 +324,30 @@ class _LMActor:
             self.cache_mask = torch.nn.functional.pad(self.cache_mask, (width - seq, 0))
             seq = width
         self.cache_mask[rows] = 0
-        if width > 0:
-            block, mask = _left_pad(self.ids[rows], sub_lens)
+        prompts = [tuple(r[:n]) for r, n in zip(self.ids[rows].tolist(), sub_lens.tolist())]
+        known = [bool(p) and p in self.prompt_kv for p in prompts]
+        for row, prompt in zip(rows.tolist(), (p for p, k in zip(prompts, known) if k)):
+            kv, j, end = self.prompt_kv[prompt]
+            n = len(prompt)
+            for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
+                layer.keys[row, :, seq - n :] = keys[j, :, end - n : end]
+                layer.values[row, :, seq - n :] = values[j, :, end - n : end]
+            self.cache_mask[row, seq - n :] = 1
+        self.reused_prompts += sum(known)
+        todo = [bool(p) and not k for p, k in zip(prompts, known)]
+        if any(todo):
+            new = torch.as_tensor(todo, device=self.device)
+            new_rows = rows[new]
+            block, mask = _left_pad(self.ids[new_rows], sub_lens[new])
             _, _, sub = self.policy.prefill(block, mask)
             self.prefill_tokens += block.numel()
+            first = seq - block.shape[1]
             for layer, sub_layer in zip(self.cache.layers, sub.layers, strict=True):
-                layer.keys[rows, :, seq - width :] = sub_layer.keys
-                layer.values[rows, :, seq - width :] = sub_layer.values
-            self.cache_mask[rows, seq - width :] = mask
+                layer.keys[new_rows, :, first:] = sub_layer.keys
+                layer.values[new_rows, :, first:] = sub_layer.values
+            self.cache_mask[new_rows, first:] = mask
+            kv = [(layer.keys, layer.values) for layer in sub.layers]
+            self._remember(kv, [p for p, t in zip(prompts, todo) if t], block.shape[1])
         self.n_cached[rows] = sub_lens
         self.reprefilled_rows += rows.numel()
 
@@ -463,6 +509,7 @@ class Rollout:
         self._lengths[:] = 0
         self._mask_source = self._find_mask_source(self._info)
         with torch.no_grad():
+            self.actor.check_weights()
             self.actor.start(self._obs)
 
     def _find_mask_source(self, info: dict[str, Any]) -> str | None:
@@ -589,6 +636,7 @@ class Rollout:
         batch's ``last_value`` is 0 for rows whose last step ended an episode (GAE does
         not bootstrap across a done; the new episodes are prefilled when next needed).
         """
+        self.actor.check_weights()
         if self._obs is None:
             self.reset()
         steps = [self._step(deterministic) for _ in range(n_steps)]

@@ -64,14 +64,15 @@ def left_padded_prompts(obs: dict[str, np.ndarray], pad_id: int) -> tuple[torch.
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[float, int, int, int]:
-    """Seconds, generated tokens, finished episodes and re-prefilled rows of one reset + collect."""
+def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[float, int, int, tuple[int, int]]:
+    """Seconds, generated tokens, finished episodes and (new episodes prefilled, of them from
+    remembered prompt KV) of one reset + collect."""
     rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
     start = time.perf_counter()
     rollout.reset(seed=seed)
     _, episodes = rollout.collect(new_tokens)
     seconds = time.perf_counter() - start
-    return seconds, env.num_envs * new_tokens, len(episodes), rollout.actor.reprefilled_rows
+    return seconds, env.num_envs * new_tokens, len(episodes), (rollout.actor.reprefilled_rows, rollout.actor.reused_prompts)
 
 
 def hf_generate(lm: Any, ids: torch.Tensor, mask: torch.Tensor, seed: int, new_tokens: int, stop_ids: list[int], pad_id: int) -> tuple[float, int]:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rates: dict[str, list[float]] = {"ours": [], "generate": []}
     resets: list[int] = []
-    reprefills: list[int] = []
+    reprefills: list[tuple[int, int]] = []
     # round 0 warms both up (allocator, kernels, generation-config checks) and is not counted;
     # the two sides alternate, and which goes first flips each round
     for seed in range(args.rounds + 1):
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'ours: agents.rollout + native vector env':<44} {median['ours']:>9,.0f} tokens/s"
           f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['ours'])}; {np.median(resets):.0f} episodes ended, "
-          f"{np.median(reprefills):.0f} new ones re-prefilled per round)")
+          f"{np.median([r for r, _ in reprefills]):.0f} new ones prefilled, "
+          f"{np.median([k for _, k in reprefills]):.0f} of them from remembered prompt KV, per round)")
     print(f"{'model.generate (do_sample, use_cache)':<44} {median['generate']:>9,.0f} tokens/s"
           f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['generate'])})")
     paired = np.median(np.array(rates["ours"]) / np.array(rates["generate"]))

@@ -364,3 +364,49 @@ def test_in_place_layer_matches_concatenation():
     torch.testing.assert_close(layer.keys[:, :, -ref_k.shape[2] :], ref_k)
     torch.testing.assert_close(layer.values[:, :, -ref_v.shape[2] :], ref_v)
     assert torch.isfinite(layer.keys).all()  # the new leading holes are finite (masked, never NaN)
+
+
+class RepeatingPromptsEnv(ChattyTokenEnv):
+    """ChattyTokenEnv whose prompts come from a pool of three, as in envs with a prompt set."""
+
+    POOL = ([5, 6, 7, 8, 9], [11, 12, 13], [20, 21, 22, 23, 24, 25, 26])
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self.ctx = list(self.POOL[int(self.np_random.integers(len(self.POOL)))])
+        return self._obs(), info
+
+
+def repeating_vec(n: int) -> SyncVectorEnv:
+    return SyncVectorEnv([RepeatingPromptsEnv for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def assert_matches_recompute(policy, batch):
+    with torch.no_grad():
+        logp, _, values = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(values, batch.flat(batch.values), atol=1e-4, rtol=1e-4)
+
+
+def test_repeated_prompts_reuse_their_kv_and_still_match_recompute(make_lm):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(repeating_vec(5), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=3)
+    batch, _ = rollout.collect(30)
+    actor = rollout.actor
+    assert actor.reused_prompts >= 10 and actor.reused_prompts <= actor.reprefilled_rows
+    assert_matches_recompute(policy, batch)
+
+
+def test_changed_weights_are_not_served_from_remembered_prompts(make_lm):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(repeating_vec(5), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=3)
+    rollout.collect(10)
+    with torch.no_grad():  # an update in place, as an optimizer step does
+        for p in policy.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    rollout.reset(seed=4)  # fresh episodes: every cached token comes from the new weights
+    batch, _ = rollout.collect(20)
+    assert rollout.actor.reused_prompts > 0
+    assert_matches_recompute(policy, batch)
