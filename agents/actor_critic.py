@@ -22,6 +22,7 @@ from agents.base import (
     check_non_negative,
     check_policy_options,
     check_positive,
+    check_reference,
     check_unit_interval,
 )
 from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean
@@ -59,6 +60,11 @@ class A2CConfig:
     """Normalise advantages over the batch."""
     kl_coef: float = 0.0
     """Fixed ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
+    reference: str = "fp32"
+    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
+    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
+    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
+    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     bootstrap_truncated: bool | None = None
     """Bootstrap ``V(final_obs)`` on truncation; ``None``: yes for classic envs, no for
     token envs whose length budget is part of the task (Pardo et al., 2018)."""
@@ -79,6 +85,7 @@ class A2CConfig:
         check_non_negative(self, "vf_coef", "ent_coef", "kl_coef")
         check_unit_interval(self, "gamma", "gae_lambda")
         check_policy_options(self)
+        check_reference(self)
         if self.optimizer not in ("rmsprop", "adam"):
             raise ValueError(f"optimizer must be 'rmsprop' or 'adam'; got {self.optimizer!r}")
         if self.cache_mode not in ("per_row", "rebuild"):

@@ -13,11 +13,10 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-import pandas as pd
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from torch import nn
@@ -26,7 +25,10 @@ from agents.buffers import Episode, RolloutBatch
 from agents.policies import LMActorCritic, MLPActorCritic, is_token_observation_space
 from agents.rollout import Rollout, check_same_step
 
-__all__ = ["Agent", "make_vector_env", "make_policy", "summarize_episodes", "Callback"]
+if TYPE_CHECKING:  # pandas costs ~0.25 s to import; only ``Agent.metrics`` needs it
+    import pandas as pd
+
+__all__ = ["Agent", "make_vector_env", "make_policy", "summarize_episodes", "Callback", "REFERENCES"]
 
 Policy = LMActorCritic | MLPActorCritic
 Callback = Callable[["Agent", dict[str, Any]], bool | None]
@@ -71,6 +73,17 @@ def check_int(cfg: Any, *names: str, minimum: int = 1) -> None:
         v = getattr(cfg, n)
         if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
             _fail(n, f"an int >= {minimum}", v)
+
+
+REFERENCES = ("fp32", "bf16", "none")
+
+
+def check_reference(cfg: Any) -> None:
+    """``reference`` is one of :data:`REFERENCES`; ``"none"`` only when ``kl_coef == 0``."""
+    if cfg.reference not in REFERENCES:
+        _fail("reference", f"one of {', '.join(map(repr, REFERENCES))}", cfg.reference)
+    if cfg.reference == "none" and cfg.kl_coef > 0:
+        raise ValueError(f"reference must be 'fp32' or 'bf16' when kl_coef > 0 (the penalty needs it); got 'none' with kl_coef={cfg.kl_coef}")
 
 
 def check_policy_options(cfg: Any) -> None:
@@ -226,11 +239,7 @@ class Agent:
         self.env = make_vector_env(env_or_id, num_envs=config.num_envs, env_kwargs=self.env_kwargs)
         self.token_env = is_token_observation_space(self.env.single_observation_space)
         self.policy = make_policy(policy, self.env, config).to(self.device)
-        # a frozen copy of the initial policy anchors the KL penalty (Ziegler et al., 2019);
-        # LM runs always carry one, because KL to the start is the first thing to watch
-        self.ref_policy: Policy | None = None
-        if isinstance(self.policy, LMActorCritic) or getattr(config, "kl_coef", 0.0) > 0:
-            self.ref_policy = copy.deepcopy(self.policy).requires_grad_(False).eval()
+        self.ref_policy = self._make_reference(getattr(config, "reference", "fp32"))
         bootstrap = getattr(config, "bootstrap_truncated", None)
         self.rollout = Rollout(
             self.env,
@@ -253,9 +262,28 @@ class Agent:
 
     # -- pieces the algorithms call ---------------------------------------------------------
 
+    def _make_reference(self, kind: str) -> Policy | None:
+        """The frozen copy of the initial policy that anchors the KL penalty (Ziegler et al., 2019).
+
+        LM runs carry one unless ``kind == "none"``, because KL to the start is the first
+        thing to watch; other policies only when ``kl_coef > 0``.
+        """
+        if kind == "none" or not (isinstance(self.policy, LMActorCritic) or getattr(self.config, "kl_coef", 0.0) > 0):
+            return None
+        if kind == "bf16" and not isinstance(self.policy, LMActorCritic):
+            raise ValueError("reference='bf16' is for LM policies; use reference='fp32' with an MLP policy")
+        ref = copy.deepcopy(self.policy).requires_grad_(False).eval()
+        if kind == "bf16":
+            # half the bytes and ~1.5x faster scoring on CPUs with AMX-bf16; the value head
+            # stays fp32 (it is unused); log-probs move by ~0.01 nats per token
+            ref.model.to(torch.bfloat16)
+        return ref
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        # eps=1e-5 as in the PPO reference implementation (Huang et al., 2022)
-        return torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
+        # eps=1e-5 as in the PPO reference implementation (Huang et al., 2022); the fused
+        # kernel updates all tensors in one call (~5x faster steps on CPU than the per-tensor loop)
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5, fused=fused or None)
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -315,6 +343,8 @@ class Agent:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per update: rewards, reward terms, losses, KL, entropy, speed."""
+        import pandas as pd
+
         return pd.DataFrame(self._metrics)
 
     def metrics_to_csv(self, path: str | Path) -> None:

@@ -25,6 +25,7 @@ from agents.base import (
     check_non_negative,
     check_policy_options,
     check_positive,
+    check_reference,
     check_unit_interval,
 )
 from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
@@ -72,6 +73,11 @@ class PPOConfig:
     policy exceeds ``1.5 * target_kl`` (as in stable-baselines3); ``None`` disables."""
     kl_coef: float = 0.0
     """Initial ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
+    reference: str = "fp32"
+    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
+    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
+    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
+    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     adaptive_kl: bool = False
     """Adapt ``beta`` towards ``kl_target`` (Ziegler et al., 2019); needs ``kl_coef > 0``."""
     kl_target: float = 6.0
@@ -98,6 +104,7 @@ class PPOConfig:
         check_non_negative(self, "vf_coef", "ent_coef", "kl_coef")
         check_unit_interval(self, "gamma", "gae_lambda")
         check_policy_options(self)
+        check_reference(self)
         batch = self.num_envs * self.n_steps
         if self.minibatch_size > batch or batch % self.minibatch_size:
             raise ValueError(

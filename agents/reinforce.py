@@ -30,6 +30,7 @@ from agents.base import (
     check_non_negative,
     check_policy_options,
     check_positive,
+    check_reference,
     check_unit_interval,
 )
 from agents.buffers import kl_penalized_rewards, masked_mean
@@ -66,6 +67,11 @@ class REINFORCEConfig:
     """Global gradient-norm clip."""
     kl_coef: float = 0.0
     """Fixed ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
+    reference: str = "fp32"
+    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
+    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
+    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
+    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     max_episode_steps: int = 100_000
     """Guard: raise if a round of episodes has not ended after this many steps."""
     temperature: float = 1.0
@@ -85,6 +91,7 @@ class REINFORCEConfig:
         check_non_negative(self, "ent_coef", "kl_coef")
         check_unit_interval(self, "gamma", "baseline_decay")
         check_policy_options(self)
+        check_reference(self)
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if self.baseline == "rloo":

@@ -62,6 +62,10 @@ def comparable(metrics: pd.DataFrame) -> pd.DataFrame:
         (REINFORCEConfig, {"group_size": 1}, "group_size"),
         (REINFORCEConfig, {"baseline": "mean"}, "baseline"),
         (REINFORCEConfig, {"hidden_sizes": ()}, "hidden_sizes"),
+        (PPOConfig, {"reference": "fp16"}, "reference"),
+        (PPOConfig, {"reference": "none", "kl_coef": 0.1}, "reference"),
+        (A2CConfig, {"reference": None}, "reference"),
+        (REINFORCEConfig, {"reference": "none", "kl_coef": 0.1}, "reference"),
     ],
 )
 def test_invalid_config_names_the_field(config_cls, kwargs, field):
@@ -248,6 +252,62 @@ def test_token_env_save_load(make_token_vec, make_lm, tmp_path):
     assert after["samples"] == before["samples"] and after["reward_mean"] == before["reward_mean"]
     for p, q in zip(agent.ref_policy.parameters(), loaded.ref_policy.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+# -- the frozen reference ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_none_skips_the_copy_and_kl_ref(name, make_token_vec, make_lm):
+    cls, _ = ALGOS[name]
+    changes = {"kl_coef": 0.0, "reference": "none", **({"adaptive_kl": False} if name == "PPO" else {})}
+    config = dataclasses.replace(lm_config(name), **changes)
+    agent = cls(make_token_vec(4), policy=make_lm(), config=config, seed=0).learn(32)
+    assert agent.ref_policy is None and agent.rollout.ref_policy is None
+    assert agent.metrics["kl_ref"].isna().all()
+
+
+def test_reference_bf16_is_a_frozen_bf16_copy(make_token_vec, make_lm):
+    config = dataclasses.replace(lm_config("PPO"), reference="bf16")
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0)
+    ref = agent.ref_policy
+    assert agent.rollout.ref_policy is ref
+    assert {p.dtype for p in ref.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in agent.policy.parameters()} == {torch.float32}
+    assert not any(p.requires_grad for p in ref.parameters())
+    for p, q in zip(agent.policy.model.parameters(), ref.model.parameters(), strict=True):
+        assert torch.equal(p.detach().to(torch.bfloat16), q)
+    m = agent.learn(32).metrics
+    # the policy starts as the reference: bf16 rounding is all that separates them at first
+    assert m["kl_ref"].notna().all() and abs(m["kl_ref"].iloc[0]) < 0.05
+
+
+def test_reference_bf16_needs_an_lm_policy():
+    config = dataclasses.replace(ALGOS["PPO"][1], kl_coef=0.1, reference="bf16")
+    with pytest.raises(ValueError, match="reference='bf16' is for LM policies"):
+        PPO("CartPole-v1", config=config)
+
+
+def test_reference_bf16_save_load(make_token_vec, make_lm, tmp_path):
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=dataclasses.replace(lm_config("PPO"), reference="bf16"))
+    agent.learn(16).save(tmp_path / "ppo", include_reference=True)
+    loaded = PPO.load(tmp_path / "ppo", env=make_token_vec(4))
+    for p, q in zip(agent.ref_policy.parameters(), loaded.ref_policy.parameters(), strict=True):
+        assert p.dtype == q.dtype and torch.equal(p, q)
+
+
+def test_adam_is_fused_on_cpu():
+    agent = PPO("CartPole-v1", config=ALGOS["PPO"][1])
+    assert agent.optimizer.defaults["fused"] is True
+
+
+def test_importing_agents_leaves_pandas_unloaded():
+    import subprocess
+    import sys
+
+    code = "import sys, agents; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
 
 
 @pytest.mark.parametrize("baseline", ["moving_average", "none"])
