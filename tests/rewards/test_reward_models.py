@@ -139,6 +139,45 @@ def test_similarity_one_encode_call_max_over_references(encoder):
 
 
 @pytest.mark.slow
+def test_similarity_encodes_a_reference_once_across_calls(encoder):
+    spy = CountingEncoder(encoder)
+    fn = REWARDS["similarity"](encoder=spy, cache_size=2)
+    first = fn(["p"], ["The parcel arrived quickly."], references=[["Shipping was fast."]])
+    again = fn(["p", "p"], ["The parcel arrived quickly.", "hi"], references=[["Shipping was fast."], ["Hello."]])
+    assert spy.calls == [["The parcel arrived quickly.", "Shipping was fast."], ["The parcel arrived quickly.", "hi", "Hello."]]
+    assert again[0] == pytest.approx(first[0], abs=1e-5)  # a cached embedding scores as a fresh one
+    fn(["p"], ["x"], references=[["A third reference."]])  # evicts the least recently used
+    fn(["p"], ["x"], references=[["Shipping was fast."]])
+    assert spy.calls[-1] == ["x", "Shipping was fast."]
+
+
+@pytest.mark.slow
+def test_similarity_cache_size_zero_encodes_every_call(encoder):
+    spy = CountingEncoder(encoder)
+    fn = REWARDS["similarity"](encoder=spy, cache_size=0)
+    for _ in range(2):
+        fn(["p"], ["ok"], references=[["Shipping was fast."]])
+    assert spy.calls == [["ok", "Shipping was fast."]] * 2
+
+
+@pytest.mark.slow
+def test_similarity_bf16_stays_close_to_fp32():
+    refs = [["The battery lasts all day."], ["Shipping was fast."], ["Order ORD-123 arrives on Monday."]]
+    completions = ["The battery holds its charge for a whole day.", "My cat sleeps.", "It arrives Monday."]
+    fp32 = REWARDS["similarity"]()(["p"] * 3, completions, references=refs)
+    bf16 = REWARDS["similarity"](dtype="bfloat16")(["p"] * 3, completions, references=refs)
+    assert bf16 == pytest.approx(fp32, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"cache_size": -1}, {"cache_size": 1.5}, {"batch_size": 0}, {"dtype": "float16"}, {"dtype": "bfloat16", "encoder": object()}]
+)
+def test_similarity_bad_kwargs_name_the_kwarg(kwargs):
+    with pytest.raises(ValueError, match=f"kwarg '{next(iter(kwargs))}'"):
+        REWARDS["similarity"](**kwargs)
+
+
+@pytest.mark.slow
 def test_similarity_strange_text_is_finite(strange_texts):
     fn = REWARDS["similarity"]()  # default: the MiniLM wheel, loaded on this first call
     out = fn(strange_texts, strange_texts, references=[[t, "hello"] for t in strange_texts[::-1]])
