@@ -13,6 +13,7 @@ BENCHMARKS = {
     "memory": "benchmarks.perf.memory",
     "scale": "benchmarks.perf.scale",
     "peers": "benchmarks.perf.peers",
+    "profile": "benchmarks.perf.profile",
 }
 
 

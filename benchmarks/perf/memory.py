@@ -1,27 +1,25 @@
-"""Peak resident memory (RSS) of one PPO update with an LM policy, per model and variant.
+"""Peak resident memory (RSS) of one PPO update with an LM policy, per model and reference option.
 
-Each (model, variant) runs in a fresh subprocess, so peaks never mix; the child reports
+Each (model, reference) runs in a fresh subprocess, so peaks never mix; the child reports
 its own ``ru_maxrss`` (peak RSS of the process) and ``psutil``'s current RSS at each stage:
 
 - ``imports``: torch, transformers, lm_envs and agents imported (the baseline);
 - ``agent``: ``PPO("lm_envs/TextGeneration-v0", policy=model)`` built (policy, frozen
-  reference copy, Adam not yet stepped, vector env);
+  reference, Adam not yet stepped, vector env);
 - ``update``: after ``learn(num_envs * n_steps)``: one rollout of ``num_envs`` rows x
   ``n_steps`` tokens, reference scoring, ``update_epochs`` passes of minibatch updates.
 
-Variants emulate cheap reductions without editing ``agents/`` (the agent is built as
-usual, then its reference is changed before the update):
+One row per ``PPOConfig.reference`` option (``--references``):
 
-- ``default``: as shipped, the reference is a full fp32 ``deepcopy`` of the policy;
-- ``no-ref``: no reference (what ``kl_coef = 0`` needs; ``kl_ref`` is then not logged);
-- ``bf16-ref``: the reference's transformer cast to bfloat16 (half the bytes).
+- ``fp32``: the default, the reference is a full fp32 copy of the policy;
+- ``bf16``: the reference's transformer in bfloat16 (half the bytes);
+- ``none``: no reference (``kl_coef`` 0; ``kl_ref`` is then not logged).
 
-The peak of ``no-ref`` / ``bf16-ref`` still includes the moment the deepcopy existed during
-construction; the update's own peak (policy + grads + 2 Adam moments + activations) is
-higher, so the drop is visible.
+The update's own peak (policy + grads + 2 Adam moments + activations) is above the
+moment of construction, so what the reference costs shows in the peak.
 
     python -m benchmarks.perf memory                               # tiny-shop and smollm2-135m
-    python -m benchmarks.perf memory --models tiny-shop --variants default
+    python -m benchmarks.perf memory --models tiny-shop --references fp32
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ("default", "no-ref", "bf16-ref")
+REFERENCES = ("fp32", "bf16", "none")
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -69,17 +67,13 @@ def child(args: argparse.Namespace) -> int:
         update_epochs=args.update_epochs,
         learning_rate=1e-5,
         anneal_lr=False,
+        reference=args.reference,
     )
     lm = load_policy(args.model)
     n_params = sum(p.numel() for p in lm.parameters())
     env_kwargs = {"tokenizer": args.model, "max_new_tokens": args.n_steps}
     agent = PPO("lm_envs/TextGeneration-v0", policy=lm, config=config, seed=0, env_kwargs=env_kwargs)
     del lm
-    if args.variant == "no-ref":
-        agent.ref_policy = None
-        agent.rollout.ref_policy = None
-    elif args.variant == "bf16-ref":
-        agent.ref_policy.model.to(torch.bfloat16)  # the value head stays fp32 (heads() casts to float)
     gc.collect()
     stages["agent"] = _rss_mib()
     start = time.perf_counter()
@@ -91,7 +85,7 @@ def child(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "model": args.model,
-                "variant": args.variant,
+                "reference": args.reference,
                 "params": n_params,
                 "threads": torch.get_num_threads(),
                 "stages": stages,
@@ -103,10 +97,10 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_child(model: str, variant: str, args: argparse.Namespace) -> dict:
+def run_child(model: str, reference: str, args: argparse.Namespace) -> dict:
     cmd = [
         sys.executable, "-m", "benchmarks.perf.memory", "--child",
-        "--models", model, "--variants", variant,
+        "--models", model, "--references", reference,
         "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps),
         "--minibatch-size", str(args.minibatch_size), "--update-epochs", str(args.update_epochs),
         "--threads", str(args.threads),
@@ -116,14 +110,14 @@ def run_child(model: str, variant: str, args: argparse.Namespace) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"memory child {model}/{variant} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"memory child {model}/{reference} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.perf memory", description=__doc__)
     parser.add_argument("--models", nargs="+", default=["tiny-shop", "smollm2-135m"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--references", nargs="+", default=list(REFERENCES), choices=REFERENCES, help="PPOConfig.reference options")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--n-steps", type=int, default=64, help="tokens per row (also the env's max_new_tokens)")
     parser.add_argument("--minibatch-size", type=int, default=256)
@@ -132,33 +126,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        args.model, args.variant = args.models[0], args.variants[0]
+        args.model, args.reference = args.models[0], args.references[0]
         return child(args)
 
     print(
         f"PPO on TextGeneration-v0: batch {args.num_envs} x {args.n_steps} tokens, minibatch {args.minibatch_size}, "
         f"{args.update_epochs} epoch(s), {args.threads} torch threads, one fresh process per row"
     )
-    print(f"{'model':<14} {'variant':<9} {'params':>8} {'imports':>9} {'agent':>9} {'peak':>9} {'update':>8} {'peak-imports':>13}")
+    print(f"{'model':<14} {'reference':<9} {'params':>8} {'imports':>9} {'agent':>9} {'peak':>9} {'update':>8} {'peak-imports':>13}")
     results: dict[tuple[str, str], dict] = {}
     for model in args.models:
-        for variant in args.variants:
-            r = run_child(model, variant, args)
-            results[model, variant] = r
+        for reference in args.references:
+            r = run_child(model, reference, args)
+            results[model, reference] = r
             s = r["stages"]
             base, peak = s["imports"][0], s["update"][1]
             print(
-                f"{model:<14} {variant:<9} {r['params'] / 1e6:>7.1f}M {base:>7.0f}Mi {s['agent'][0]:>7.0f}Mi "
+                f"{model:<14} {reference:<9} {r['params'] / 1e6:>7.1f}M {base:>7.0f}Mi {s['agent'][0]:>7.0f}Mi "
                 f"{peak:>7.0f}Mi {r['update_s']:>7.1f}s {peak - base:>11.0f}Mi",
                 flush=True,
             )
     for model in args.models:
-        default = results.get((model, "default"))
-        for variant in args.variants:
-            if variant == "default" or default is None:
+        default = results.get((model, "fp32"))
+        for reference in args.references:
+            if reference == "fp32" or default is None:
                 continue
-            saved = default["stages"]["update"][1] - results[model, variant]["stages"]["update"][1]
-            print(f"{model}: {variant} saves {saved:,.0f} MiB of peak RSS vs default")
+            saved = default["stages"]["update"][1] - results[model, reference]["stages"]["update"][1]
+            print(f"{model}: reference={reference!r} saves {saved:,.0f} MiB of peak RSS vs 'fp32'")
     print("imports/agent: current RSS after that stage; peak: ru_maxrss after the update (MiB)")
     return 0
 

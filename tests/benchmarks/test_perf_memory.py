@@ -8,12 +8,12 @@ from benchmarks.perf.__main__ import main
 
 
 def test_perf_memory_prints_peak_rss(capsys):
-    args = ["memory", "--models", "tiny-shop", "--variants", "no-ref"]
+    args = ["memory", "--models", "tiny-shop", "--references", "none", "bf16"]
     assert main([*args, "--num-envs", "2", "--n-steps", "4", "--minibatch-size", "8", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "batch 2 x 4 tokens" in out
-    for variant in ("no-ref",):
-        row = re.search(rf"tiny-shop\s+{variant}\s+1\.7M\s+(\d+)Mi\s+(\d+)Mi\s+(\d+)Mi", out)
+    for reference in ("none", "bf16"):
+        row = re.search(rf"tiny-shop\s+{reference}\s+1\.7M\s+(\d+)Mi\s+(\d+)Mi\s+(\d+)Mi", out)
         assert row, out
         base, _, peak = map(int, row.groups())
         assert 0 < base <= peak, out

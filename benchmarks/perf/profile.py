@@ -1,0 +1,335 @@
+"""Where a PPO update with an LM policy spends its time, per env, phase by phase.
+
+Each env runs the PPO configuration its learning benchmark uses (tiny-shop policy, one
+torch thread): ``TextGeneration-v0`` with ``benchmarks.learning.text``'s PPO (8 rows x
+128 tokens, 4 epochs of 8 minibatches, KL penalty to the reference) and
+``CustomerServiceQA-v0`` with ``benchmarks.learning.customer_service.PPO_HP`` (16 rows x
+64 tokens, 4 epochs of 4 minibatches, default reward ``facts + 0.3 similarity (MiniLM) +
+0.1 length``). One warm-up update, then ``--updates`` timed updates.
+
+Phases are timed by wrapping the agent's own objects at run time (nothing in ``agents/``
+is patched for good); each phase's time excludes the phases nested in it:
+
+- ``rollout forward``: ``policy.prefill`` and ``policy.extend`` (prompt prefill, one token
+  per step through the KV cache, lm_head and value head);
+- ``sampling``: logits processing, the draw, log-prob and entropy of the action;
+- ``env step``: the vector env's step and resets, without the reward;
+- ``reward``: the env's batched reward call (VADER, MiniLM, fact checks);
+- ``reference scoring``: the frozen reference re-scoring the batch (``ref_logprobs``);
+- ``rollout other``: the rest of collecting (observations to tensors, cache splicing);
+- ``update forward``: ``policy.evaluate_actions`` in the minibatch loop;
+- ``backward + clip``: ``loss.backward()`` and the gradient-norm clip;
+- ``optimizer``: ``Adam.step``;
+- ``loss, GAE, logging``: the rest of ``learn``.
+
+``--compare`` builds one agent per variant (``VARIANTS``) and alternates their updates
+over ``--rounds`` in one process, printing the median time per update, the time of the
+phase the variant changes, and the speedup (before / after) of that phase and of the
+whole update:
+
+- ``loop-adam``: before the fused Adam (the per-tensor loop it replaced);
+- ``no-emb-cache``: before the similarity reward cached reference embeddings (this
+  pays as tasks repeat: CustomerServiceQA has ~600 distinct references, so a short run
+  hits the cache rarely);
+- ``bf16-minilm``: the opt-in ``similarity`` kwarg ``dtype="bfloat16"``;
+- ``bf16-ref`` / ``no-ref``: the ``reference`` options (``no-ref`` only where
+  ``kl_coef == 0``), with the bf16 reference's log-prob error on one batch;
+- ``import agents`` with pandas lazy vs eager, in fresh interpreters.
+
+``--ops N`` adds torch.profiler's top ``N`` operators by self CPU time.
+
+    python -m benchmarks.perf profile
+    python -m benchmarks.perf profile --envs text --updates 1 --ops 10
+    python -m benchmarks.perf profile --compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+PHASES = (
+    "rollout forward", "sampling", "env step", "reward", "reference scoring", "rollout other",
+    "update forward", "backward + clip", "optimizer", "loss, GAE, logging",
+)  # fmt: skip
+
+
+def env_setups() -> dict[str, tuple[str, Any, dict[str, Any]]]:
+    """name -> (env id, PPOConfig, env_kwargs), as the learning benchmarks run them."""
+    from agents import PPOConfig
+    from benchmarks.learning import customer_service, text
+
+    _, text_config, _ = text.CONFIGS["ppo"]
+    return {
+        "text": (text.ENV_ID, dataclasses.replace(text_config), {"max_new_tokens": text.MAX_NEW_TOKENS, "reward": text.REWARD}),
+        "customer_service": (customer_service.QA_ID, PPOConfig(**customer_service.PPO_HP), {}),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# phase timer: wraps callables; nested phases are subtracted from their parent
+# ---------------------------------------------------------------------------------------
+
+
+class PhaseTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[list[Any]] = []  # [name, start, seconds of nested phases]
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        frame = [name, time.perf_counter(), 0.0]
+        self._stack.append(frame)
+        try:
+            yield
+        finally:
+            self._stack.pop()
+            elapsed = time.perf_counter() - frame[1]
+            self.seconds[name] += elapsed - frame[2]
+            self.calls[name] += 1
+            if self._stack:
+                self._stack[-1][2] += elapsed
+
+    @property
+    def current(self) -> str | None:
+        return self._stack[-1][0] if self._stack else None
+
+    def wrap(self, fn: Callable, name: str, *, inside: str | None = None) -> Callable:
+        """``fn`` timed as ``name``; with ``inside``, only when called directly in that phase."""
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if inside is not None and self.current != inside:
+                return fn(*args, **kwargs)
+            with self.phase(name):
+                return fn(*args, **kwargs)
+
+        return timed
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+
+
+def instrument(agent: Any, timer: PhaseTimer) -> None:
+    """Wrap the agent's policy, reference, env, reward and optimizer with ``timer``."""
+    policy = agent.policy
+    policy.prefill = timer.wrap(policy.prefill, "rollout forward")
+    policy.extend = timer.wrap(policy.extend, "rollout forward")
+    policy.evaluate_actions = timer.wrap(policy.evaluate_actions, "update forward", inside="loss, GAE, logging")
+    policy.distribution_logits = timer.wrap(policy.distribution_logits, "sampling", inside="rollout other")
+    if agent.ref_policy is not None:
+        agent.ref_policy.evaluate_actions = timer.wrap(agent.ref_policy.evaluate_actions, "reference scoring")
+    vec = agent.env.unwrapped
+    vec.step = timer.wrap(vec.step, "env step")
+    template = getattr(vec, "env", None)  # TokenVectorEnv's template env holds the reward
+    if template is not None and hasattr(template, "_score"):
+        template._score = timer.wrap(template._score, "reward")
+    agent._collect = timer.wrap(agent._collect, "rollout other")
+    agent._clip_and_step = timer.wrap(agent._clip_and_step, "backward + clip")
+    agent.optimizer.step = timer.wrap(agent.optimizer.step, "optimizer")
+
+
+@contextmanager
+def timed_update(timer: PhaseTimer) -> Iterator[None]:
+    """Time a ``learn`` call, with the rollout's sampler calls (module functions) timed too."""
+    import agents.rollout as rollout_module
+
+    names = [n for n in ("sample", "log_prob_entropy") if hasattr(rollout_module, n)]
+    originals = {n: getattr(rollout_module, n) for n in names}
+    for n in names:
+        setattr(rollout_module, n, timer.wrap(originals[n], "sampling", inside="rollout other"))
+    try:
+        with timer.phase("loss, GAE, logging"):
+            yield
+    finally:
+        for n in names:
+            setattr(rollout_module, n, originals[n])
+
+
+def build_agent(env: str, *, seed: int = 0, model: str = "tiny-shop", **config_changes: Any) -> Any:
+    from agents import PPO
+
+    env_id, config, env_kwargs = env_setups()[env]
+    config = dataclasses.replace(config, **config_changes)
+    return PPO(env_id, policy=model, config=config, seed=seed, env_kwargs=env_kwargs)
+
+
+def profile_env(env: str, *, updates: int, model: str, ops: int = 0) -> tuple[dict[str, float], float, Any]:
+    """Seconds per update of each phase, the total, and the agent's config."""
+    agent = build_agent(env, model=model)
+    cfg = agent.config
+    agent.learn(cfg.num_envs * cfg.n_steps)  # warm-up: lazy model loads (MiniLM), allocator
+    timer = PhaseTimer()
+    instrument(agent, timer)
+    prof: Any = None
+    start = time.perf_counter()
+    with timed_update(timer):
+        if ops:
+            from torch.profiler import ProfilerActivity, profile
+
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                agent.learn(updates * cfg.num_envs * cfg.n_steps)
+        else:
+            agent.learn(updates * cfg.num_envs * cfg.n_steps)
+    total = time.perf_counter() - start
+    if prof is not None:
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=ops, max_name_column_width=40))
+    return {name: timer.seconds.get(name, 0.0) / updates for name in PHASES}, total / updates, cfg
+
+
+def print_profile(env: str, per_update: dict[str, float], total: float, cfg: Any) -> None:
+    print(
+        f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, {cfg.update_epochs} epochs x "
+        f"{cfg.num_envs * cfg.n_steps // cfg.minibatch_size} minibatches, kl_coef {cfg.kl_coef}; "
+        f"{total:.2f} s per update"
+    )
+    print(f"  {'phase':<20} {'s/update':>9} {'share':>7}")
+    for name, seconds in sorted(per_update.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<20} {seconds:>9.3f} {seconds / total:>6.1%}")
+
+
+# ---------------------------------------------------------------------------------------
+# --compare: each fix against what it replaced, alternated in one process
+# ---------------------------------------------------------------------------------------
+
+
+# name -> (what it is, config changes, phase it changes, role): a "before" variant is what a
+# shipped fix replaced; an "option" is a fix the user opts into, measured against the default
+VARIANTS: dict[str, tuple[str, dict[str, Any], str, str]] = {
+    "shipped": ("as shipped: fused Adam, fp32 reference, cached reference embeddings", {}, "", ""),
+    "loop-adam": ("before: Adam's per-tensor loop (foreach=False, fused=False)", {}, "optimizer", "before"),
+    "no-emb-cache": ("before: similarity re-encodes its references (cache_size=0)", {}, "reward", "before"),
+    "bf16-minilm": ("option similarity dtype='bfloat16'", {}, "reward", "option"),
+    "bf16-ref": ("option reference='bf16'", {"reference": "bf16"}, "reference scoring", "option"),
+    "no-ref": ("option reference='none' (no kl_ref; needs kl_coef 0)", {"reference": "none"}, "reference scoring", "option"),
+}
+
+
+def variant_agent(env: str, variant: str, model: str) -> Any | None:
+    """The agent of ``variant``, or ``None`` where it does not apply to ``env``."""
+    config_changes = VARIANTS[variant][1]
+    _, config, env_kwargs = env_setups()[env]
+    if variant == "no-ref" and config.kl_coef > 0:
+        return None
+    similarity_kwargs = {"no-emb-cache": {"cache_size": 0}, "bf16-minilm": {"dtype": "bfloat16"}}.get(variant)
+    if similarity_kwargs is not None:
+        from lm_envs.envs.customer_service import CustomerServiceQAEnv
+
+        if env != "customer_service":  # the only env here whose reward runs MiniLM
+            return None
+        reward = [{"name": n, "weight": w, "kwargs": similarity_kwargs if n == "similarity" else {}}
+                  for n, w in CustomerServiceQAEnv.default_reward.items()]  # fmt: skip
+        env_kwargs = {**env_kwargs, "reward": reward}
+    from agents import PPO
+
+    agent = PPO(env_setups()[env][0], policy=model, config=dataclasses.replace(config, **config_changes), seed=0,
+                env_kwargs=env_kwargs)  # fmt: skip
+    if variant == "loop-adam":
+        agent.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=config.learning_rate, eps=1e-5,
+                                           foreach=False, fused=False)  # fmt: skip
+    return agent
+
+
+def bf16_logprob_error(agent: Any) -> tuple[float, float]:
+    """Mean absolute and mean signed change of the reference log-probs in bf16, on one batch."""
+    import copy
+
+    batch, _ = agent._collect(agent.config.n_steps)
+    ref16 = copy.deepcopy(agent.ref_policy)
+    ref16.model.to(torch.bfloat16)
+    diff = (agent.rollout.score(ref16, batch) - agent.rollout.score(agent.ref_policy, batch))[batch.valid]
+    return float(diff.abs().mean()), float(diff.mean())
+
+
+def compare(env: str, *, rounds: int, model: str) -> dict[str, tuple[float, dict[str, float]]]:
+    """Median seconds per update (total and per phase) of each variant, alternated in rounds."""
+    agents = {v: a for v in VARIANTS if (a := variant_agent(env, v, model)) is not None}
+    timers = {v: PhaseTimer() for v in agents}
+    for agent in agents.values():
+        agent.learn(agent.config.num_envs * agent.config.n_steps)  # warm-up
+    bf16_error = bf16_logprob_error(agents["shipped"])  # before the wrappers, which deepcopy would share
+    for v, agent in agents.items():
+        instrument(agent, timers[v])
+    totals: dict[str, list[float]] = defaultdict(list)
+    phases: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for _ in range(rounds):
+        for v, agent in agents.items():
+            timers[v].reset()
+            start = time.perf_counter()
+            with timed_update(timers[v]):
+                agent.learn(agent.config.num_envs * agent.config.n_steps)
+            totals[v].append(time.perf_counter() - start)
+            phases[v].append(dict(timers[v].seconds))
+    cfg = agents["shipped"].config
+    print(f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, kl_coef {cfg.kl_coef}; medians over {rounds} "
+          f"alternating rounds, seconds per update")  # fmt: skip
+    out = {v: (float(np.median(totals[v])), {p: float(np.median([r.get(p, 0.0) for r in phases[v]])) for p in PHASES})
+           for v in agents}  # fmt: skip
+    print(f"  {'variant':<13} {'update s':>9} {'phase':<18} {'phase s':>8} {'speedup':>8} {'update':>7}  what")
+    for v, (total, ph) in out.items():
+        what, _, phase, role = VARIANTS[v]
+        if not phase:
+            print(f"  {v:<13} {total:>9.3f} {'':<18} {'':>8} {'':>8} {'':>7}  {what}")
+            continue
+        # speedup = before / after: the old code over the shipped one, or the default over the option
+        (before, before_ph), (after, after_ph) = (out[v], out["shipped"]) if role == "before" else (out["shipped"], out[v])
+        phase_x = f"{before_ph[phase] / after_ph[phase]:.2f}x" if after_ph[phase] > 1e-6 else "skipped"
+        print(f"  {v:<13} {total:>9.3f} {phase:<18} {ph[phase]:>8.3f} {phase_x:>8} {before / after:>6.2f}x  {what}")
+    mean_abs, mean = bf16_error
+    print(f"  bf16 reference log-probs vs fp32 on one batch: mean |diff| {mean_abs:.4f}, mean diff {mean:+.4f} nats/token")
+    return out
+
+
+def import_times(rounds: int) -> tuple[float, float]:
+    """Median seconds of ``import agents`` in a fresh interpreter, without and with pandas
+    (what ``agents.base`` imported at module level before it became lazy)."""
+    import subprocess
+    import sys
+
+    times: dict[str, list[float]] = defaultdict(list)
+    code = "import time; t = time.perf_counter(); import agents{}; print(time.perf_counter() - t)"
+    for _ in range(rounds):
+        for name, extra in (("lazy", ""), ("eager", "; import pandas")):
+            out = subprocess.run([sys.executable, "-c", code.format(extra)], capture_output=True, text=True, check=True)
+            times[name].append(float(out.stdout.strip().splitlines()[-1]))
+    return float(np.median(times["lazy"])), float(np.median(times["eager"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--envs", nargs="+", default=["text", "customer_service"], choices=["text", "customer_service"])
+    parser.add_argument("--updates", type=int, default=2, help="timed updates per env (after one warm-up update)")
+    parser.add_argument("--model", default="tiny-shop")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait)")
+    parser.add_argument("--ops", type=int, default=0, help="also print torch.profiler's top N operators")
+    parser.add_argument("--compare", action="store_true", help="time each fix against what it replaced")
+    parser.add_argument("--rounds", type=int, default=3, help="--compare: alternating rounds per variant")
+    args = parser.parse_args(argv)
+    if args.updates < 1 or args.rounds < 1:
+        parser.error("--updates and --rounds must be >= 1")
+    torch.set_num_threads(args.threads)
+    np.set_printoptions(precision=3)
+    print(f"PPO with {args.model}, {torch.get_num_threads()} torch thread(s), time per update after one warm-up update")
+    for env in args.envs:
+        if args.compare:
+            compare(env, rounds=args.rounds, model=args.model)
+        else:
+            per_update, total, cfg = profile_env(env, updates=args.updates, model=args.model, ops=args.ops)
+            print_profile(env, per_update, total, cfg)
+    if args.compare:
+        lazy, eager = import_times(args.rounds)
+        print(f"\nimport agents: {lazy:.2f} s with pandas imported lazily, {eager:.2f} s with it at module level "
+              f"(x{eager / lazy:.2f})")  # fmt: skip
+    return 0
