@@ -35,7 +35,7 @@ def review_sentiment(rng: np.random.Generator, quality: float) -> str:
 
 def build_corpus(
     world: ShopWorld, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
-    n_comparisons: int = 400, n_copy_exercises: int = 3000,
+    n_comparisons: int = 400, n_copy_exercises: int = 5000,
 ) -> list[str]:
     """Shuffled, de-duplicated documents about ``world``'s catalog plus generic small talk.
 

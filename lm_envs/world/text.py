@@ -468,6 +468,8 @@ def _hotel(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[s
         ("How many nights did I book?", f"Booking {code} is for {nights} nights."),
         ("When can I check in?", f"Check-in for booking {code} is at {check_in}."),
         ("Where will you send the receipt?", f"We will send it to {email}."),
+        ("Can you read back my booking?", f"Booking {code}: room {room}, {nights} nights, "
+                                          f"check-in {check_in}, {email}."),
     ]
 
 
@@ -483,6 +485,8 @@ def _train(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[s
         ("Which platform do I need?", f"Your train leaves from platform {platform} at {departs}."),
         ("What is my ticket reference?", f"Your ticket reference is {code}."),
         ("When does my train leave?", f"Ticket {code} departs at {departs} from platform {platform}."),
+        ("Can you read me my ticket?", f"Ticket {code}: coach {coach}, seat {seat}, platform "
+                                       f"{platform}, departs {departs}."),
     ]
 
 
@@ -510,6 +514,8 @@ def _gym(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str
         ("What is my key number?", f"Your key number is {pin}."),
         ("What is my membership number?", f"Your membership number is {code}."),
         ("What email do you have for me?", f"We have {email} on file for member {code}."),
+        ("Can you read back my details?", f"Member {code}: locker {locker}, {color} band, key "
+                                          f"{pin}, {email}."),
     ]
 
 
@@ -523,6 +529,7 @@ def _lab(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str
         ("Where is it stored?", f"It is on shelf {shelf}, with a {color} label."),
         ("Which batch is it from?", f"Sample {code} is from batch {batch}."),
         ("What is the sample code?", f"The sample code is {code}."),
+        ("Can you read out the label?", f"Sample {code}: {mass}, shelf {shelf}, batch {batch}."),
     ]
 
 
@@ -530,14 +537,14 @@ _COPY_DOMAINS = (_library, _hotel, _train, _restaurant, _gym, _lab)
 
 
 def copy_exercise(rng: np.random.Generator) -> str:
-    """A record from a non-shop domain and one to three exchanges that restate its values.
+    """A record from a non-shop domain and one to four exchanges that restate its values.
 
     ``"Booking HT-4471: Maya Chen, room 314, 3 nights, ...\\nGuest: Which room am I in?\\n
     Front desk: You are in room 314, Maya."``
     """
     record, (asker, answerer), exchanges = pick(rng, _COPY_DOMAINS)(rng)
     lines = [record]
-    for question, answer in sample(rng, exchanges, 1 + int(rng.integers(3))):
+    for question, answer in sample(rng, exchanges, 1 + int(rng.integers(4))):
         lines += [f"{asker}: {question}", f"{answerer}: {answer}"]
     return "\n".join(lines)
 
