@@ -24,8 +24,9 @@ is patched for good); each phase's time excludes the phases nested in it:
 
 ``--compare`` builds one agent per variant (``VARIANTS``) and alternates their updates
 over ``--rounds`` in one process, printing the median time per update, the time of the
-phase the variant changes, and the speedup (before / after) of that phase and of the
-whole update:
+phase the variant changes (the reward per finished episode: the variants' episodes drift
+apart as they learn), and the speedup (before / after) of that phase and of the whole
+update (which carries the drift):
 
 - ``loop-adam``: before the fused Adam (the per-tensor loop it replaced);
 - ``no-emb-cache``: before the similarity reward cached reference embeddings (this
@@ -253,7 +254,12 @@ def bf16_logprob_error(agent: Any) -> tuple[float, float]:
 
 
 def compare(env: str, *, rounds: int, model: str) -> dict[str, tuple[float, dict[str, float]]]:
-    """Median seconds per update (total and per phase) of each variant, alternated in rounds."""
+    """Median seconds per update (total and per phase) of each variant, alternated in rounds.
+
+    The variants' trajectories drift apart as they learn (episodes end at other steps), so
+    the reward phase is compared per finished episode, the unit of its work; the other
+    phases do the same work in every variant. The whole-update ratio carries that drift.
+    """
     agents = {v: a for v in VARIANTS if (a := variant_agent(env, v, model)) is not None}
     timers = {v: PhaseTimer() for v in agents}
     for agent in agents.values():
@@ -270,10 +276,12 @@ def compare(env: str, *, rounds: int, model: str) -> dict[str, tuple[float, dict
             with timed_update(timers[v]):
                 agent.learn(agent.config.num_envs * agent.config.n_steps)
             totals[v].append(time.perf_counter() - start)
-            phases[v].append(dict(timers[v].seconds))
+            row = dict(timers[v].seconds)
+            row["reward"] = row.get("reward", 0.0) / max(1, int(agent.metrics["episodes"].iloc[-1]))
+            phases[v].append(row)
     cfg = agents["shipped"].config
     print(f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, kl_coef {cfg.kl_coef}; medians over {rounds} "
-          f"alternating rounds, seconds per update")  # fmt: skip
+          f"alternating rounds; seconds per update (reward: per finished episode)")  # fmt: skip
     out = {v: (float(np.median(totals[v])), {p: float(np.median([r.get(p, 0.0) for r in phases[v]])) for p in PHASES})
            for v in agents}  # fmt: skip
     print(f"  {'variant':<13} {'update s':>9} {'phase':<18} {'phase s':>8} {'speedup':>8} {'update':>7}  what")

@@ -16,8 +16,9 @@ Two measurements, one process, each setting alternated with the others in rounds
 Settings: number of envs ``--envs`` at ``--base-length`` tokens, and lengths ``--lengths`` at
 ``--base-envs`` rows. Rounds shrink for big settings to keep the run short (``--budget`` tokens
 per setting and round). The PNG (``--out``) shows throughput vs number of envs, and ms per
-token vs generation position: flat lines mean the KV cache keeps the cost per token
-independent of how many tokens came before.
+token vs generation position (the last step, which also pays the reward and the next
+prompts' prefill, is left out of the line and named in the legend): flat lines mean the KV
+cache keeps the cost per token independent of how many tokens came before.
 
     python -m benchmarks.perf scale
     python -m benchmarks.perf scale --envs 1 8 --lengths 16 64 --rounds 1 --out /tmp/scale.png
@@ -190,7 +191,9 @@ def plot(table: list[tuple[int, int, float, float, np.ndarray]], args: argparse.
     ax1.legend()
     for n, t, _, _, per_token in table:
         if n == args.base_envs:
-            ax2.plot(np.arange(1, t + 1), per_token, label=f"length {t}")
+            # the last step also scores every row and prefills the next prompts: shown apart,
+            # so the line shows what generating one more token costs
+            ax2.plot(np.arange(1, t), per_token[:-1], label=f"length {t} (last step, with reward + reset: {per_token[-1]:.2f} ms)")
     ax2.set(xlabel="generation position (tokens already generated + 1)", ylabel="ms per generated token",
             title=f"cost per token vs position, {args.base_envs} rows")  # fmt: skip
     ax2.set_ylim(bottom=0)
