@@ -86,6 +86,7 @@ class PhaseTimer:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self._stack: list[list[Any]] = []  # [name, start, seconds of nested phases]
+        self.tokens: dict[str, int] = defaultdict(int)  # update forward: real / padded / scored tokens
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -120,6 +121,7 @@ class PhaseTimer:
     def reset(self) -> None:
         self.seconds.clear()
         self.calls.clear()
+        self.tokens.clear()
 
 
 def instrument(agent: Any, timer: PhaseTimer) -> None:
@@ -128,6 +130,17 @@ def instrument(agent: Any, timer: PhaseTimer) -> None:
     policy.prefill = timer.wrap(policy.prefill, "rollout forward")
     policy.extend = timer.wrap(policy.extend, "rollout forward")
     policy.evaluate_actions = timer.wrap(policy.evaluate_actions, "update forward", inside="loss, GAE, logging")
+    if hasattr(policy, "score_positions"):
+        score_positions = policy.score_positions
+
+        def counted(contexts: torch.Tensor, lengths: torch.Tensor, *args: Any) -> Any:
+            if timer.current == "update forward":  # one right-padded forward over the segments' contexts
+                timer.tokens["real"] += int(lengths.sum())
+                timer.tokens["padded"] += int(lengths.max()) * len(lengths)
+                timer.tokens["scored"] += len(args[-1])
+            return score_positions(contexts, lengths, *args)
+
+        policy.score_positions = counted
     policy.distribution_logits = timer.wrap(policy.distribution_logits, "sampling", inside="rollout other")
     if agent.ref_policy is not None:
         agent.ref_policy.evaluate_actions = timer.wrap(agent.ref_policy.evaluate_actions, "reference scoring")
@@ -166,8 +179,11 @@ def build_agent(env: str, *, seed: int = 0, model: str = "tiny-shop", **config_c
     return PPO(env_id, policy=model, config=config, seed=seed, env_kwargs=env_kwargs)
 
 
-def profile_env(env: str, *, updates: int, model: str, ops: int = 0) -> tuple[dict[str, float], float, Any]:
-    """Seconds per update of each phase, the total, and the agent's config."""
+def profile_env(
+    env: str, *, updates: int, model: str, ops: int = 0
+) -> tuple[dict[str, float], float, Any, dict[str, int]]:
+    """Seconds per update of each phase, the total, the agent's config, and the update
+    forward's token counts (``real``, ``padded``, ``scored``)."""
     agent = build_agent(env, model=model)
     cfg = agent.config
     agent.learn(cfg.num_envs * cfg.n_steps)  # warm-up: lazy model loads (MiniLM), allocator
@@ -186,10 +202,11 @@ def profile_env(env: str, *, updates: int, model: str, ops: int = 0) -> tuple[di
     total = time.perf_counter() - start
     if prof is not None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=ops, max_name_column_width=40))
-    return {name: timer.seconds.get(name, 0.0) / updates for name in PHASES}, total / updates, cfg
+    per_update = {name: timer.seconds.get(name, 0.0) / updates for name in PHASES}
+    return per_update, total / updates, cfg, dict(timer.tokens)
 
 
-def print_profile(env: str, per_update: dict[str, float], total: float, cfg: Any) -> None:
+def print_profile(env: str, per_update: dict[str, float], total: float, cfg: Any, tokens: dict[str, int]) -> None:
     print(
         f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, {cfg.update_epochs} epochs x "
         f"{cfg.num_envs * cfg.n_steps // cfg.minibatch_size} minibatches, kl_coef {cfg.kl_coef}; "
@@ -198,6 +215,11 @@ def print_profile(env: str, per_update: dict[str, float], total: float, cfg: Any
     print(f"  {'phase':<20} {'s/update':>9} {'share':>7}")
     for name, seconds in sorted(per_update.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<20} {seconds:>9.3f} {seconds / total:>6.1%}")
+    if tokens.get("padded"):
+        print(
+            f"  update forward runs {tokens['padded'] / tokens['scored']:.1f} tokens per action scored "
+            f"(prompts included), {1 - tokens['real'] / tokens['padded']:.0%} of them padding"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,8 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             compare(env, rounds=args.rounds, model=args.model)
         else:
-            per_update, total, cfg = profile_env(env, updates=args.updates, model=args.model, ops=args.ops)
-            print_profile(env, per_update, total, cfg)
+            print_profile(env, *profile_env(env, updates=args.updates, model=args.model, ops=args.ops))
     if args.compare:
         lazy, eager = import_times(args.rounds)
         print(f"\nimport agents: {lazy:.2f} s with pandas imported lazily, {eager:.2f} s with it at module level "

@@ -62,6 +62,7 @@ def test_profile_prints_every_phase_per_env(capsys, tiny_setups):
         assert "4 rows x 4 tokens" in section
         for phase in profile.PHASES:
             assert re.search(rf"^  {re.escape(phase)}\s+[\d.]+\s+[\d.]+%$", section, re.M), (phase, section)
+        assert re.search(r"update forward runs [\d.]+ tokens per action scored \(prompts included\), \d+% of them padding", section)
     # the CustomerServiceQA reward runs MiniLM, so its time is measured, not zero
     cs = out.split("\ncustomer_service: ", 1)[1]
     assert float(re.search(r"^  reward\s+([\d.]+)", cs, re.M).group(1)) > 0
