@@ -54,7 +54,10 @@ class RolloutBatch(NamedTuple):
     episode_ids: torch.Tensor
     """``(T, N)`` int64 index of the episode within its row (0, 1, ...)."""
     last_value: torch.Tensor
-    """``(N,)`` value of the observation after the last step."""
+    """``(N,)`` value of the observation after the last step, for rows still mid-episode;
+    0 for rows whose last step ended an episode (GAE never bootstraps across a done, so the
+    rollout does not pay a forward pass for the next episode's prompt) and 0 for every row
+    in episodic collection."""
     ref_logprobs: torch.Tensor | None = None
     """``(T, N)`` log-probability of the action under the frozen reference policy."""
     action_masks: torch.Tensor | None = None
