@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -152,26 +151,21 @@ def _mean_logprobs(
 
 
 @register_reward("similarity")
-def similarity(
-    *, encoder: Any = None, batch_size: int = 64, cache_size: int = 4096, dtype: str = "float32"
-) -> RewardFunction:
+def similarity(*, encoder: Any = None, batch_size: int = 64, dtype: str = "float32") -> RewardFunction:
     """Cosine similarity of sentence embeddings (all-MiniLM-L6-v2), best over the references.
 
-    Completions and the references not yet cached are embedded together in one ``encode``
-    call per batch (repeated references once), then L2-normalised. Reference embeddings are
-    kept (up to ``cache_size`` texts, least recently used dropped first): a task's
-    references come back every time it is sampled, so after the first episodes a batch
-    encodes only its completions. sentence-transformers truncates text longer than 256
-    word pieces.
+    Completions and references are embedded together in one ``encode`` call per batch
+    (repeated references once), then L2-normalised. sentence-transformers truncates text
+    longer than 256 word pieces. (Reference embeddings are not cached across calls: a
+    cached one differs in the last bits from one encoded in the current batch, which would
+    break same-seed equality of an env's rollouts.)
 
     Kwargs:
         encoder: an object with a sentence-transformers ``encode``; default
             ``lm_envs.models.minilm.load_sentence_encoder()`` (loaded on the first call).
         batch_size: texts per encoder forward pass (>= 1).
-        cache_size: reference embeddings kept between calls (>= 0; 0 re-encodes them on
-            every call).
         dtype: ``"float32"`` or ``"bfloat16"``: the default encoder in bfloat16 runs
-            ~1.5-2x faster on CPUs with AMX-bf16 and moves cosines by ~0.002 at most
+            ~1.4-1.9x faster on CPUs with AMX-bf16 and moves cosines by ~0.002 at most
             (a given ``encoder`` is used as it is and needs ``"float32"``).
 
     Task fields:
@@ -180,20 +174,13 @@ def similarity(
     Returns:
         In [-1, 1]; identical text scores ~1.0. A sample without references scores 0.0.
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("cache_size", cache_size, 0)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"similarity reward: kwarg '{name}' must be an int >= {low}, got {value!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"similarity reward: kwarg 'batch_size' must be an int >= 1, got {batch_size!r}")
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"similarity reward: kwarg 'dtype' must be 'float32' or 'bfloat16', got {dtype!r}")
     if encoder is not None and dtype != "float32":
         raise ValueError("similarity reward: kwarg 'dtype' applies to the default encoder; cast your encoder yourself")
     loaded: list[Any] = [] if encoder is None else [encoder]
-    cached: OrderedDict[str, np.ndarray] = OrderedDict()  # reference -> unit embedding
-
-    def embed(texts: list[str]) -> np.ndarray:
-        emb = loaded[0].encode(texts, batch_size=int(batch_size), convert_to_numpy=True, show_progress_bar=False)
-        emb = np.nan_to_num(np.asarray(emb, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
     def similarity_reward(prompts: list[str], completions: list[str], **task_fields: Any) -> list[float]:
         prompts, completions = check_texts(prompts, completions)
@@ -202,39 +189,36 @@ def similarity(
             return [0.0] * len(completions)
         rows = [i for i, refs in enumerate(references) if refs]
         unique_refs = list(dict.fromkeys(ref for i in rows for ref in references[i]))
-        new_refs = [ref for ref in unique_refs if ref not in cached]
+        ref_index = {ref: len(rows) + k for k, ref in enumerate(unique_refs)}
         if not loaded:
             loaded.append(_default_encoder(dtype))
-        # One encode call for the whole batch: completions first, then the new references.
-        emb = embed([completions[i] for i in rows] + new_refs)
-        ref_emb = dict(zip(new_refs, emb[len(rows) :]))
-        for ref in unique_refs:
-            if ref in cached:
-                ref_emb[ref] = cached[ref]
-                cached.move_to_end(ref)
-            elif cache_size:
-                cached[ref] = ref_emb[ref]
-        while len(cached) > cache_size:
-            cached.popitem(last=False)
+        # One encode call for the whole batch: completions first, then the distinct references.
+        texts = [completions[i] for i in rows] + unique_refs
+        emb = loaded[0].encode(texts, batch_size=int(batch_size), convert_to_numpy=True, show_progress_bar=False)
+        emb = np.nan_to_num(np.asarray(emb, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         scores = [0.0] * len(completions)
         for r, i in enumerate(rows):
-            cosines = np.stack([ref_emb[ref] for ref in references[i]]) @ emb[r]
+            cosines = emb[[ref_index[ref] for ref in references[i]]] @ emb[r]
             scores[i] = float(np.clip(cosines.max(), -1.0, 1.0))
         return scores
 
     return similarity_reward
 
 
-@functools.lru_cache(maxsize=None)
 def _default_encoder(dtype: str) -> Any:
-    # the fp32 encoder is shared with other users of load_sentence_encoder, so bf16 gets a copy
     from lm_envs.models.minilm import load_sentence_encoder
 
-    encoder = load_sentence_encoder()
-    if dtype == "float32":
-        return encoder
+    return load_sentence_encoder() if dtype == "float32" else _bf16_encoder()
+
+
+@functools.lru_cache(maxsize=None)
+def _bf16_encoder() -> Any:
+    # a copy: the fp32 encoder is shared with every other user of load_sentence_encoder
     import copy
 
     import torch
 
-    return copy.deepcopy(encoder).to(torch.bfloat16)
+    from lm_envs.models.minilm import load_sentence_encoder
+
+    return copy.deepcopy(load_sentence_encoder()).to(torch.bfloat16)

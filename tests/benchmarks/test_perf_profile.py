@@ -72,7 +72,7 @@ def test_profile_prints_every_phase_per_env(capsys, tiny_setups):
 def test_compare_prints_each_fix_with_a_ratio(capsys, tiny_setups):
     assert main(["profile", "--compare", "--rounds", "1", "--envs", "customer_service"]) == 0
     out = capsys.readouterr().out
-    for variant, phase in [("loop-adam", "optimizer"), ("no-emb-cache", "reward"), ("bf16-minilm", "reward"),
+    for variant, phase in [("loop-adam", "optimizer"), ("bf16-minilm", "reward"),
                            ("bf16-ref", "reference scoring")]:  # fmt: skip
         assert re.search(rf"^  {variant}\s+[\d.]+ {phase}\s+[\d.]+\s+[\d.]+x\s+[\d.]+x", out, re.M), (variant, out)
     assert re.search(r"^  no-ref\s+[\d.]+ reference scoring\s+0\.000\s+skipped", out, re.M), out
@@ -81,5 +81,5 @@ def test_compare_prints_each_fix_with_a_ratio(capsys, tiny_setups):
 
 
 def test_compare_skips_variants_that_do_not_apply():
-    assert profile.variant_agent("text", "no-emb-cache", "tiny-shop") is None  # no MiniLM in its reward
+    assert profile.variant_agent("text", "bf16-minilm", "tiny-shop") is None  # no MiniLM in its reward
     assert profile.variant_agent("text", "no-ref", "tiny-shop") is None  # its kl_coef needs a reference

@@ -139,28 +139,6 @@ def test_similarity_one_encode_call_max_over_references(encoder):
 
 
 @pytest.mark.slow
-def test_similarity_encodes_a_reference_once_across_calls(encoder):
-    spy = CountingEncoder(encoder)
-    fn = REWARDS["similarity"](encoder=spy, cache_size=2)
-    first = fn(["p"], ["The parcel arrived quickly."], references=[["Shipping was fast."]])
-    again = fn(["p", "p"], ["The parcel arrived quickly.", "hi"], references=[["Shipping was fast."], ["Hello."]])
-    assert spy.calls == [["The parcel arrived quickly.", "Shipping was fast."], ["The parcel arrived quickly.", "hi", "Hello."]]
-    assert again[0] == pytest.approx(first[0], abs=1e-5)  # a cached embedding scores as a fresh one
-    fn(["p"], ["x"], references=[["A third reference."]])  # evicts the least recently used
-    fn(["p"], ["x"], references=[["Shipping was fast."]])
-    assert spy.calls[-1] == ["x", "Shipping was fast."]
-
-
-@pytest.mark.slow
-def test_similarity_cache_size_zero_encodes_every_call(encoder):
-    spy = CountingEncoder(encoder)
-    fn = REWARDS["similarity"](encoder=spy, cache_size=0)
-    for _ in range(2):
-        fn(["p"], ["ok"], references=[["Shipping was fast."]])
-    assert spy.calls == [["ok", "Shipping was fast."]] * 2
-
-
-@pytest.mark.slow
 def test_similarity_bf16_stays_close_to_fp32():
     refs = [["The battery lasts all day."], ["Shipping was fast."], ["Order ORD-123 arrives on Monday."]]
     completions = ["The battery holds its charge for a whole day.", "My cat sleeps.", "It arrives Monday."]
@@ -170,7 +148,7 @@ def test_similarity_bf16_stays_close_to_fp32():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"cache_size": -1}, {"cache_size": 1.5}, {"batch_size": 0}, {"dtype": "float16"}, {"dtype": "bfloat16", "encoder": object()}]
+    "kwargs", [{"batch_size": 0}, {"batch_size": 1.5}, {"dtype": "float16"}, {"dtype": "bfloat16", "encoder": object()}]
 )
 def test_similarity_bad_kwargs_name_the_kwarg(kwargs):
     with pytest.raises(ValueError, match=f"kwarg '{next(iter(kwargs))}'"):
