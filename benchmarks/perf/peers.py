@@ -1,32 +1,57 @@
 """Our agents next to TRL and stable-baselines3 on the same machine, in one run.
 
-**LM (TRL)** — our ``REINFORCE`` with the leave-one-out baseline vs TRL's ``RLOOTrainer``.
-Same tiny-shop weights (saved with ``save_pretrained`` to a temp folder for TRL, offline),
-same prompts (TextGeneration-v0's world prompts), reward ``{"sentiment": 1.0}`` (our
-``make_reward`` object is TRL's reward function), ``--batch`` completions per update in
-groups of ``--group`` per prompt, at most ``--max-new-tokens`` tokens (both stop at EOS),
-temperature 1, no top-k/top-p, Adam at ``--lr``, fp32 on CPU (TRL's ``bf16`` default is
-turned off), no KL penalty (``beta = 0``; TRL then loads no reference; ours still scores
-one for its ``kl_ref`` metric), one gradient step per generation (``num_iterations = 1``),
-``--updates`` updates each. Figures: generated completion tokens/s over the whole update
-(generation + reward + gradient step), median wall time per update, and the mean reward of
-the last 3 updates finished before the equal wall time (the shorter of the two runs).
+**LM (TRL)** — our ``REINFORCE`` with the leave-one-out baseline vs TRL's ``RLOOTrainer``,
+set up so that the two differ only in how they generate and train:
 
-TRL ``PPOTrainer``: TRL 1.x ships none (not in ``trl.trainer`` nor ``trl.experimental``);
-the script checks and says so.
+- the same tiny-shop weights (saved with ``save_pretrained`` to a temp folder for TRL,
+  offline) and the same stop tokens (the env ends an episode at EOS or at the end-of-turn
+  token; TRL's ``generate`` gets both as ``eos_token_id``);
+- the same prompts in the same order: ours runs first and its prompts (one per RLOO group,
+  with their task fields) become TRL's dataset, read in order (``shuffle_dataset=False``)
+  and repeated ``--group`` times each, as our groups are. The task fields reach TRL's
+  reward as dataset columns, so ``sentiment_target`` signs the score on both sides; the
+  script records what TRL's reward receives and checks it against ours;
+- reward ``{"sentiment": 1.0}`` (our ``make_reward`` object on both sides), ``--batch``
+  completions per update in groups of ``--group``, at most ``--max-new-tokens`` tokens,
+  temperature 1, no top-k/top-p;
+- one Adam step on the whole batch per generation (TRL: ``num_iterations = 1``,
+  ``steps_per_generation = 1``), lr ``--lr`` constant, eps 1e-5, grad-norm clip 0.5, fp32
+  on CPU (TRL's ``bf16`` default is turned off), no KL penalty (``beta = 0``);
+- no activation checkpointing: TRL 1.x turns ``gradient_checkpointing`` on by default,
+  which re-runs each layer's forward in the backward to save memory; ours never does, so
+  by default TRL runs without it too (``--trl-gradient-checkpointing`` restores TRL's default).
+
+What still differs, by design of each library: TRL generates with ``model.generate`` (no
+env in the loop) while ours steps a Gymnasium vector env token by token; TRL runs a
+no-grad forward for ``old_logps`` each update (unused when ``num_iterations = 1``) and ours
+one through its frozen reference for the logged ``kl_ref`` — one extra scoring forward
+each; TRL's loss sums the token log-probs per sequence and averages over sequences, ours
+averages over tokens (the same direction; Adam makes the scale mostly moot). The sampling
+streams differ, so completions differ.
+
+Figures: generated completion tokens/s over the whole update (generation + reward +
+gradient step), median wall time per update, the mean completion length (tokens/s moves
+with it: both sides step until every row has stopped), the mean reward of the last 3 updates
+finished by the equal wall time (the shorter of the two runs), and the first update's
+reward (same prompts, same weights: the two should start level).
+
+TRL ``PPOTrainer``: TRL 1.x ships none (not in ``trl`` nor ``trl.experimental``); the
+script checks and says so.
 
 **Classic RL (SB3)** — our ``PPO`` and ``A2C`` vs SB3's on ``CartPole-v1`` and
 ``lm_envs/ProductRecommendation-v0``: same ``n_envs``, rollout length, minibatch, epochs,
 learning rate, GAE, clip, coefficients and 64-64 tanh MLPs (SB3's ``MlpPolicy`` /
 ``MultiInputPolicy`` defaults); A2C uses both libraries' defaults (5 steps, RMSprop, 7e-4).
-Figures: env steps/s of ``learn`` and the mean return of ``--eval-episodes`` deterministic
-evaluation episodes after an equal number of steps.
+Each pair runs once per seed in ``--seeds`` (the agent/model seed and the training envs'
+seed). Figures: env steps/s of ``learn`` (median over seeds) and the mean return of
+``--eval-episodes`` deterministic evaluation episodes after an equal number of steps
+(mean ± sample std over seeds).
 
 Ratios are ours / theirs (for wall time: theirs / ours, so > 1 means ours is better).
 Goals: >= 1.5x TRL's tokens/s; >= SB3's steps/s with equal or better return.
 
     python -m benchmarks.perf peers
-    python -m benchmarks.perf peers --skip-trl --classic-steps 4096
+    python -m benchmarks.perf peers --skip-trl --classic-steps 4096 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -49,14 +74,17 @@ REWARD = {"sentiment": 1.0}
 # raising. Both sides get the same env (ours still masks, so the option never fires for ours).
 CLASSIC_ENV_KWARGS = {"lm_envs/ProductRecommendation-v0": {"masked_action": "skip"}}
 
+Prompt = tuple[str, dict[str, Any]]  # prompt text and its task fields (the reward's kwargs)
+
 
 # ---------------------------------------------------------------------------------------
 # LM: our REINFORCE (RLOO) vs TRL's RLOOTrainer
 # ---------------------------------------------------------------------------------------
 
 
-def run_ours_rloo(args: argparse.Namespace) -> list[dict[str, float]]:
-    """One row per update: end time (s since start), seconds, completion tokens, reward."""
+def run_ours_rloo(args: argparse.Namespace) -> tuple[list[dict[str, float]], list[Prompt]]:
+    """One row per update (end time since start, seconds, completion tokens, reward) and
+    the prompts the updates drew, one per RLOO group, in order."""
     from agents import REINFORCE, REINFORCEConfig
 
     config = REINFORCEConfig(
@@ -66,6 +94,19 @@ def run_ours_rloo(args: argparse.Namespace) -> list[dict[str, float]]:
         TEXT_ID, policy="tiny-shop", config=config, seed=0,
         env_kwargs={"reward": REWARD, "max_new_tokens": args.max_new_tokens},
     )  # fmt: skip
+    prompts: list[Prompt] = []
+    collect = agent.rollout.collect_episodes
+
+    def recording_collect(**kwargs: Any) -> Any:
+        batch, episodes = collect(**kwargs)
+        for g in range(0, len(episodes), args.group):
+            group = episodes[g : g + args.group]
+            if len({e.prompt for e in group}) != 1:
+                raise RuntimeError(f"an RLOO group of ours answered different prompts: {[e.prompt for e in group]}")
+            prompts.append((str(group[0].prompt), dict(group[0].info.get("task", {}))))
+        return batch, episodes
+
+    agent.rollout.collect_episodes = recording_collect  # type: ignore[method-assign]
     rows: list[dict[str, float]] = []
     start = last = time.perf_counter()
 
@@ -84,18 +125,33 @@ def run_ours_rloo(args: argparse.Namespace) -> list[dict[str, float]]:
         return agent_.num_updates < args.updates
 
     agent.learn(10**12, callback=callback)
-    return rows
+    return rows, prompts
 
 
-def run_trl_rloo(args: argparse.Namespace, prompts: list[str]) -> list[dict[str, float]]:
+def run_trl_rloo(args: argparse.Namespace, prompts: list[Prompt]) -> tuple[list[dict[str, float]], list[Prompt]]:
+    """TRL's RLOOTrainer on ``prompts`` in order (each repeated ``args.group`` times).
+
+    Returns one row per update and the prompts its reward function received, one per group."""
     from datasets import Dataset
-    from transformers import TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
     from trl import RLOOConfig, RLOOTrainer
 
-    from lm_envs.models import load_policy, load_tokenizer
+    from lm_envs.models import load_policy, load_tokenizer, special_token_ids
     from lm_envs.rewards import make_reward
 
     rows: list[dict[str, float]] = []
+    received: list[Prompt] = []
+    reward_fn = make_reward(REWARD)
+    field_names = sorted({name for _, fields in prompts for name in fields})
+
+    def reward(prompts: list[str], completions: list[str], **kwargs: Any) -> list[float]:
+        # only the task fields, as the env passes them (TRL adds completion_ids, trainer_state, ...)
+        fields = {name: kwargs[name] for name in field_names}
+        for g in range(0, len(prompts), args.group):
+            received.append((prompts[g], {name: fields[name][g] for name in field_names}))
+        return reward_fn(prompts, completions, **fields)
+
+    reward.__name__ = reward_fn.__name__  # TRL logs "rewards/<name>"
 
     class Timer(TrainerCallback):
         def __init__(self) -> None:
@@ -118,21 +174,29 @@ def run_trl_rloo(args: argparse.Namespace, prompts: list[str]) -> list[dict[str,
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, out_dir = f"{tmp}/tiny-shop", f"{tmp}/out"
-        load_policy("tiny-shop").save_pretrained(model_dir)
         tokenizer = load_tokenizer("tiny-shop")
+        model = load_policy("tiny-shop")
+        special = special_token_ids(tokenizer)
+        # the env ends an episode at EOS or at the end-of-turn token; make generate stop at both
+        model.generation_config.eos_token_id = sorted({special["eos"], special["eot"]})
+        model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
-        n_prompts = args.updates * args.batch // args.group
-        dataset = Dataset.from_dict({"prompt": [prompts[i % len(prompts)] for i in range(n_prompts)]})
+        columns: dict[str, list[Any]] = {"prompt": [p for p, _ in prompts]}
+        columns.update({name: [fields.get(name) for _, fields in prompts] for name in field_names})
         config = RLOOConfig(
             output_dir=out_dir,
             per_device_train_batch_size=args.batch,
             num_generations=args.group,
+            steps_per_generation=1,
+            num_iterations=1,
+            shuffle_dataset=False,  # our prompt order
             max_completion_length=args.max_new_tokens,
             learning_rate=args.lr,
             lr_scheduler_type="constant",
+            adam_epsilon=1e-5,  # as our Adam
+            weight_decay=0.0,
             max_grad_norm=0.5,
             beta=0.0,
-            num_iterations=1,
             temperature=1.0,
             top_p=1.0,
             top_k=0,
@@ -142,20 +206,22 @@ def run_trl_rloo(args: argparse.Namespace, prompts: list[str]) -> list[dict[str,
             report_to="none",
             use_cpu=True,
             bf16=False,
+            gradient_checkpointing=args.trl_gradient_checkpointing,
             seed=0,
             dataloader_num_workers=0,
             disable_tqdm=True,
         )
         trainer = RLOOTrainer(
             model=model_dir,
-            reward_funcs=make_reward(REWARD),
+            reward_funcs=reward,
             args=config,
-            train_dataset=dataset,
+            train_dataset=Dataset.from_dict(columns),
             processing_class=tokenizer,
             callbacks=[Timer()],
         )
+        trainer.remove_callback(PrinterCallback)  # its per-step log dicts would bury the table
         trainer.train()
-    return rows
+    return rows, received
 
 
 def reward_at(rows: list[dict[str, float]], t: float, last: int = 3) -> float:
@@ -163,40 +229,70 @@ def reward_at(rows: list[dict[str, float]], t: float, last: int = 3) -> float:
     return float(np.mean(done[-last:])) if done else float("nan")
 
 
-def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
+def summarize(rows: list[dict[str, float]], batch: int) -> dict[str, float]:
     tokens = sum(r.get("tokens", 0.0) for r in rows)
     seconds = sum(r["seconds"] for r in rows)
-    return {"tokens_per_s": tokens / seconds, "update_s": float(np.median([r["seconds"] for r in rows])), "total_s": rows[-1]["t"]}
+    return {
+        "tokens_per_s": tokens / seconds,
+        "update_s": float(np.median([r["seconds"] for r in rows])),
+        "total_s": rows[-1]["t"],
+        "mean_len": tokens / max(1, sum(1 for r in rows if "tokens" in r)) / batch,
+    }
+
+
+def same_prompts(ours: list[Prompt], theirs: list[Prompt], group: int) -> str:
+    """``"yes (...)"`` when TRL's reward saw our prompts and task fields in our order."""
+    if len(theirs) < len(ours):
+        return f"NO: TRL scored {len(theirs)} groups, ours {len(ours)}"
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a[0] != b[0] or {k: v for k, v in a[1].items() if k in b[1]} != b[1]:
+            return f"NO: group {i} differs ({a[0]!r} vs {b[0]!r})"
+    return f"yes ({len(ours)} prompts x {group}, task fields {', '.join(sorted(ours[0][1])) if ours else '-'})"
+
+
+def check_prompt_tokens(prompts: list[Prompt], max_new_tokens: int) -> str:
+    """Our env's prompt token ids vs what TRL's tokenizer call gives (must be identical)."""
+    from lm_envs.core import Task
+
+    env = gym.make(TEXT_ID, reward=REWARD, max_new_tokens=max_new_tokens).unwrapped
+    tokenizer = env.tokenizer
+    texts = sorted({p for p, _ in prompts})
+    bad = [t for t in texts if list(env.encode_prompt(Task(t))) != tokenizer(text=t)["input_ids"]]
+    return "identical" if not bad else f"DIFFER for {len(bad)} of {len(texts)} prompts (e.g. {bad[0]!r})"
 
 
 def compare_trl(args: argparse.Namespace) -> None:
     print(
         f"\n== LM: our REINFORCE (RLOO) vs TRL RLOOTrainer — tiny-shop, reward {REWARD}, batch {args.batch} "
-        f"({args.batch // args.group} prompts x {args.group}), <= {args.max_new_tokens} new tokens, lr {args.lr}, "
-        f"{args.updates} updates, {torch.get_num_threads()} torch threads"
+        f"({args.batch // args.group} prompts x {args.group}), <= {args.max_new_tokens} new tokens, temperature 1, "
+        f"no top-k/top-p, lr {args.lr}, {args.updates} updates of 1 Adam step, TRL gradient checkpointing "
+        f"{'on' if args.trl_gradient_checkpointing else 'off'}, {torch.get_num_threads()} torch threads"
     )
     if importlib.util.find_spec("trl") is None:
         print("TRL is not installed (pip install -e '.[trl]'); skipped")
         return
     import trl
 
-    probe = gym.make(TEXT_ID, reward=REWARD).unwrapped
-    prompts = [t.prompt for t in probe.tasks]
     torch.manual_seed(0)
-    ours_rows = run_ours_rloo(args)
+    ours_rows, prompts = run_ours_rloo(args)
     torch.manual_seed(0)
-    trl_rows = run_trl_rloo(args, prompts)
-    ours, theirs = summarize(ours_rows), summarize(trl_rows)
+    trl_rows, received = run_trl_rloo(args, prompts)
+    ours, theirs = summarize(ours_rows, args.batch), summarize(trl_rows, args.batch)
     t_equal = min(ours["total_s"], theirs["total_s"])
     r_ours, r_trl = reward_at(ours_rows, t_equal), reward_at(trl_rows, t_equal)
-    print(f"{'':<30} {'tokens/s':>10} {'s/update':>9} {'total s':>8} {'reward@' + format(t_equal, '.0f') + 's':>11} {'first reward':>13}")
+    print(f"same prompts, same order: {same_prompts(prompts, received, args.group)}; prompt token ids: {check_prompt_tokens(prompts, args.max_new_tokens)}")
+    # tokens/s counts completion tokens, so it also moves with the completion length each policy learns
+    print(f"{'':<30} {'tokens/s':>10} {'s/update':>9} {'total s':>8} {'mean len':>9} {'reward@' + format(t_equal, '.0f') + 's':>11} {'first reward':>13}")
     for name, s, rows, r in (("ours REINFORCE-RLOO", ours, ours_rows, r_ours), (f"TRL {trl.__version__} RLOOTrainer", theirs, trl_rows, r_trl)):
-        print(f"{name:<30} {s['tokens_per_s']:>10,.0f} {s['update_s']:>9.2f} {s['total_s']:>8.1f} {r:>11.3f} {rows[0].get('reward', float('nan')):>13.3f}")
+        print(
+            f"{name:<30} {s['tokens_per_s']:>10,.0f} {s['update_s']:>9.2f} {s['total_s']:>8.1f} {s['mean_len']:>9.1f} "
+            f"{r:>11.3f} {rows[0].get('reward', float('nan')):>13.3f}"
+        )
     ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
     print(
         f"ratio ours / TRL: tokens/s {ratio:.2f} (goal >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'}), "
         f"time per update TRL/ours {theirs['update_s'] / ours['update_s']:.2f}, "
-        f"reward at equal wall time {r_ours:.3f} vs {r_trl:.3f}"
+        f"reward at equal wall time {r_ours:.3f} vs {r_trl:.3f} (one seed each; sampling streams differ)"
     )
     has_ppo = hasattr(trl, "PPOTrainer") or importlib.util.find_spec("trl.experimental.ppo") is not None
     print(
@@ -210,62 +306,82 @@ def compare_trl(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _ours(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float]:
+def _ours(algo: str, env_id: str, args: argparse.Namespace, seed: int) -> tuple[float, float]:
     from agents import A2C, PPO, A2CConfig, PPOConfig
 
     if algo == "PPO":
         cfg: Any = PPOConfig(num_envs=8, n_steps=128, minibatch_size=256, update_epochs=4, learning_rate=2.5e-4)
-        agent: Any = PPO(env_id, config=cfg, seed=0, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
+        agent: Any = PPO(env_id, config=cfg, seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
     else:
-        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=0, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
+        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
     start = time.perf_counter()
     agent.learn(args.classic_steps)
     rate = agent.num_timesteps / (time.perf_counter() - start)
-    return rate, float(agent.evaluate(args.eval_episodes, deterministic=True, seed=1000)["reward_mean"])
+    return rate, float(agent.evaluate(args.eval_episodes, deterministic=True, seed=1000 + seed)["reward_mean"])
 
 
-def _sb3(algo: str, env_id: str, args: argparse.Namespace) -> tuple[float, float]:
+def _sb3(algo: str, env_id: str, args: argparse.Namespace, seed: int) -> tuple[float, float]:
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
     # SB3 defaults render_mode to "rgb_array", which the recommender does not offer
-    env = make_vec_env(env_id, n_envs=8, seed=0, env_kwargs={"render_mode": None, **CLASSIC_ENV_KWARGS.get(env_id, {})})
+    env_kwargs = {"render_mode": None, **CLASSIC_ENV_KWARGS.get(env_id, {})}
+    env = make_vec_env(env_id, n_envs=8, seed=seed, env_kwargs=env_kwargs)
     policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
     if algo == "PPO":
         # CleanRL/our defaults: 8 x 128 steps, minibatch 256, 4 epochs, lr 2.5e-4 annealed
         model: Any = PPO(
             policy, env, n_steps=128, batch_size=256, n_epochs=4, learning_rate=lambda f: 2.5e-4 * f,
-            gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, seed=0, device="cpu",
+            gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, seed=seed, device="cpu",
         )  # fmt: skip
     else:
-        model = A2C(policy, env, seed=0, device="cpu")  # 5 steps, RMSprop, 7e-4: as our A2CConfig
+        model = A2C(policy, env, seed=seed, device="cpu")  # 5 steps, RMSprop, 7e-4: as our A2CConfig
     start = time.perf_counter()
     model.learn(args.classic_steps)
     rate = model.num_timesteps / (time.perf_counter() - start)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=1000, env_kwargs={"render_mode": None, **CLASSIC_ENV_KWARGS.get(env_id, {})})
+    eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed, env_kwargs=env_kwargs)
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
     return rate, float(mean)
+
+
+def _spread(values: list[float]) -> str:
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.1f} ± {sd:.1f}"
 
 
 def compare_sb3(args: argparse.Namespace) -> None:
     import stable_baselines3
 
+    seeds = list(args.seeds)
     print(
         f"\n== classic RL: ours vs stable-baselines3 {stable_baselines3.__version__} — {args.classic_steps:,} steps, "
-        f"8 envs, {args.eval_episodes} deterministic eval episodes, {torch.get_num_threads()} torch threads"
+        f"8 envs, seeds {', '.join(map(str, seeds))} (agent and env seed; eval env seed 1000 + seed), "
+        f"{args.eval_episodes} deterministic eval episodes, {torch.get_num_threads()} torch threads"
     )
-    print(f"{'env':<36} {'algo':<4} {'ours steps/s':>12} {'SB3 steps/s':>12} {'ratio':>6} {'ours return':>12} {'SB3 return':>11}")
+    print("steps/s: median over seeds; return: mean ± sd over seeds; per-seed returns ours | SB3")
+    print(
+        f"{'env':<34} {'algo':<4} {'ours steps/s':>12} {'SB3 steps/s':>12} {'ratio':>6} "
+        f"{'ours return':>14} {'SB3 return':>14}"
+    )
     for env_id in args.classic_envs:
         for algo in ("PPO", "A2C"):
-            torch.manual_seed(0)
-            o_rate, o_ret = _ours(algo, env_id, args)
-            torch.manual_seed(0)
-            s_rate, s_ret = _sb3(algo, env_id, args)
-            verdict = "met" if o_rate >= s_rate and o_ret >= s_ret else "NOT met"
+            o_rates, o_rets, s_rates, s_rets = [], [], [], []
+            for seed in seeds:  # interleaved, so load drift on a shared machine hits both sides
+                torch.manual_seed(seed)
+                rate, ret = _ours(algo, env_id, args, seed)
+                o_rates.append(rate)
+                o_rets.append(ret)
+                torch.manual_seed(seed)
+                rate, ret = _sb3(algo, env_id, args, seed)
+                s_rates.append(rate)
+                s_rets.append(ret)
+            o_rate, s_rate = float(np.median(o_rates)), float(np.median(s_rates))
+            verdict = "met" if o_rate >= s_rate and np.mean(o_rets) >= np.mean(s_rets) else "NOT met"
+            per_seed = " ".join(f"{a:.0f}" for a in o_rets) + " | " + " ".join(f"{b:.0f}" for b in s_rets)
             print(
-                f"{env_id:<36} {algo:<4} {o_rate:>12,.0f} {s_rate:>12,.0f} {o_rate / s_rate:>6.2f} "
-                f"{o_ret:>12.2f} {s_ret:>11.2f}  goal {verdict}",
+                f"{env_id:<34} {algo:<4} {o_rate:>12,.0f} {s_rate:>12,.0f} {o_rate / s_rate:>6.2f} "
+                f"{_spread(o_rets):>14} {_spread(s_rets):>14}  goal {verdict}  ({per_seed})",
                 flush=True,
             )
 
@@ -279,11 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--classic-steps", type=int, default=20_480)
     parser.add_argument("--classic-envs", nargs="+", default=["CartPole-v1", "lm_envs/ProductRecommendation-v0"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="classic RL seeds")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait and run ~10x slower)")
+    parser.add_argument("--trl-gradient-checkpointing", action="store_true", help="TRL's default; off: the same work as ours")
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--skip-sb3", action="store_true")
     args = parser.parse_args(argv)
+    if args.batch % args.group:
+        parser.error(f"--group must divide --batch; got {args.group} and {args.batch}")
     torch.set_num_threads(args.threads)
     if not args.skip_trl:
         compare_trl(args)
