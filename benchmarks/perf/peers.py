@@ -347,7 +347,7 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace, seed: int) -> tuple[f
 
 def _spread(values: list[float]) -> str:
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.1f} ± {sd:.1f}"
+    return f"{np.mean(values):.3g} ± {sd:.2g}"  # 3 significant digits: CartPole ~100s, the recommender ~1
 
 
 def compare_sb3(args: argparse.Namespace) -> None:
@@ -378,7 +378,7 @@ def compare_sb3(args: argparse.Namespace) -> None:
                 s_rets.append(ret)
             o_rate, s_rate = float(np.median(o_rates)), float(np.median(s_rates))
             verdict = "met" if o_rate >= s_rate and np.mean(o_rets) >= np.mean(s_rets) else "NOT met"
-            per_seed = " ".join(f"{a:.0f}" for a in o_rets) + " | " + " ".join(f"{b:.0f}" for b in s_rets)
+            per_seed = " ".join(f"{a:.3g}" for a in o_rets) + " | " + " ".join(f"{b:.3g}" for b in s_rets)
             print(
                 f"{env_id:<34} {algo:<4} {o_rate:>12,.0f} {s_rate:>12,.0f} {o_rate / s_rate:>6.2f} "
                 f"{_spread(o_rets):>14} {_spread(s_rets):>14}  goal {verdict}  ({per_seed})",

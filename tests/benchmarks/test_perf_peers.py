@@ -63,7 +63,7 @@ def test_perf_peers_sb3_prints_both_sides_and_ratio(capsys):
     assert "seeds 0, 1" in out
     for algo in ("PPO", "A2C"):
         assert re.search(
-            rf"CartPole-v1\s+{algo}\s+[\d,]+\s+[\d,]+\s+\d+\.\d+\s+[-\d.]+ ± [\d.]+\s+[-\d.]+ ± [\d.]+\s+goal", out
+            rf"CartPole-v1\s+{algo}\s+[\d,]+\s+[\d,]+\s+\d+\.\d+\s+[-\d.e+]+ ± [\d.e+]+\s+[-\d.e+]+ ± [\d.e+]+\s+goal", out
         ), out
 
 
