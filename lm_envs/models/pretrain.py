@@ -44,6 +44,9 @@ class PretrainConfig:
     corpus_file: str | None = None
     """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
     ``.txt`` with one text per line."""
+    init_from: str | None = None
+    """Continue from this saved folder (its tokenizer and weights; the model-shape fields
+    below are then ignored) instead of training a new tokenizer and a fresh model."""
     max_docs: int | None = None
     """Keep only the first ``max_docs`` texts (for quick runs and tests)."""
     vocab_size: int = 3000
@@ -181,8 +184,13 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     val_texts = [texts[i] for i in order[:n_val]]
     train_texts = [texts[i] for i in order[n_val:]]
 
-    # 2. tokenizer, trained on the training texts only
-    tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
+    # 2. tokenizer, trained on the training texts only (or the one being continued)
+    if cfg.init_from is not None:
+        from lm_envs.models.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(cfg.init_from)
+    else:
+        tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
     eos = tokenizer.eos_token_id
     train_stream = pack(tokenizer(train_texts)["input_ids"], eos)
     val_stream = pack(tokenizer(val_texts)["input_ids"], eos) if val_texts else torch.zeros(0, dtype=torch.long)
@@ -196,11 +204,14 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     )
 
     # 3. model
-    model = GPT2LMHeadModel(
-        make_model_config(
-            tokenizer, n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head, n_positions=cfg.n_positions
+    if cfg.init_from is not None:
+        model = GPT2LMHeadModel.from_pretrained(cfg.init_from, local_files_only=True)
+    else:
+        model = GPT2LMHeadModel(
+            make_model_config(
+                tokenizer, n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head, n_positions=cfg.n_positions
+            )
         )
-    )
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters", file=sys.stderr)
@@ -249,8 +260,11 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     model.save_pretrained(out, safe_serialization=True)
     for f in out.iterdir():  # transformers writes some files 0600; package data must be readable
         f.chmod(0o644)
+    previous = Path(cfg.init_from) / "training.json" if cfg.init_from is not None else None
     info = {
         "config": dataclasses.asdict(cfg) | {"out": None},
+        # a continued run keeps the record of the run it started from
+        "continued_from": json.loads(previous.read_text()) if previous and previous.exists() else None,
         "n_params": n_params,
         "train_tokens": len(train_stream),
         "train_loss": train_loss,

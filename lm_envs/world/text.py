@@ -450,10 +450,11 @@ def _library(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple
     title = f"{pick(rng, _TITLE_WORDS[0])} {pick(rng, _TITLE_WORDS[1])}"
     record = f"Loan {code}: {title}, reader {name}, card {card}, due back {day}."
     return record, ("Reader", "Librarian"), [
-        (f"When is {title} due?", f"{title} is due back on {day}, {first}."),
+        (f"When is loan {code} due?", f"Loan {code} is due back on {day}, {first}."),
+        (f"When is {title} due?", f"{title} is due back on {day}."),
         ("What is my card number?", f"Your library card number is {card}."),
         ("Which loan is this?", f"This is loan {code}, for {title}."),
-        ("Can you read me my loan details?", f"Loan {code}: {title}, card {card}, due back {day}."),
+        (f"Can you read me loan {code}?", f"Loan {code}: {title}, card {card}, due back {day}."),
     ]
 
 
@@ -463,9 +464,9 @@ def _hotel(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[s
     check_in = _time(rng)
     record = (f"Booking {code}: {name}, room {room}, {nights} nights, check-in {check_in}, "
               f"{email}.")
-    return record, ("Guest", "Front desk"), [
-        ("Which room am I in?", f"You are in room {room}, {first}."),
-        ("How many nights did I book?", f"Booking {code} is for {nights} nights."),
+    return record, ("Guest", "Agent"), [
+        (f"Which room is booking {code}?", f"Booking {code} is in room {room}, {first}."),
+        (f"How many nights is booking {code}?", f"Booking {code} is for {nights} nights."),
         ("When can I check in?", f"Check-in for booking {code} is at {check_in}."),
         ("Where will you send the receipt?", f"We will send it to {email}."),
         ("Can you read back my booking?", f"Booking {code}: room {room}, {nights} nights, "
@@ -481,10 +482,11 @@ def _train(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[s
     record = (f"Ticket {code}: {name}, coach {coach}, seat {seat}, platform {platform}, "
               f"departs {departs}.")
     return record, ("Traveler", "Agent"), [
-        ("Where is my seat?", f"You have seat {seat} in coach {coach}, {first}."),
+        (f"Where is my seat on ticket {code}?", f"Ticket {code} has seat {seat} in coach {coach}."),
         ("Which platform do I need?", f"Your train leaves from platform {platform} at {departs}."),
         ("What is my ticket reference?", f"Your ticket reference is {code}."),
-        ("When does my train leave?", f"Ticket {code} departs at {departs} from platform {platform}."),
+        (f"When does ticket {code} leave?", f"Ticket {code} departs at {departs} from platform "
+                                             f"{platform}."),
         ("Can you read me my ticket?", f"Ticket {code}: coach {coach}, seat {seat}, platform "
                                        f"{platform}, departs {departs}."),
     ]
@@ -496,7 +498,7 @@ def _restaurant(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tu
     day, at = pick(rng, _WEEKDAYS), _time(rng)
     record = f"Reservation {code}: {name}, table {table}, {guests} guests, {day} at {at}."
     return record, ("Guest", "Host"), [
-        ("What time is my table?", f"Your table is booked for {day} at {at}, {first}."),
+        (f"What time is reservation {code}?", f"Reservation {code} is for {day} at {at}, {first}."),
         ("How many people is the reservation for?", f"Reservation {code} is for {guests} guests."),
         ("Which table do we have?", f"You have table {table}."),
         ("Can you confirm my reservation?", f"Reservation {code}: table {table}, {guests} guests, "
@@ -511,7 +513,7 @@ def _gym(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str
     record = f"Member {code}: {name}, locker {locker}, {color} band, key {pin}, {email}."
     return record, ("Member", "Staff"), [
         ("Which locker is mine?", f"Your locker is number {locker}, {first}."),
-        ("What is my key number?", f"Your key number is {pin}."),
+        (f"What is the key number for member {code}?", f"Member {code} has key number {pin}."),
         ("What is my membership number?", f"Your membership number is {code}."),
         ("What email do you have for me?", f"We have {email} on file for member {code}."),
         ("Can you read back my details?", f"Member {code}: locker {locker}, {color} band, key "
@@ -525,15 +527,34 @@ def _lab(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str
     color = pick(rng, _COLORS)
     record = f"Sample {code}: {mass}, {color} label, shelf {shelf}, batch {batch}."
     return record, ("Student", "Technician"), [
-        ("How heavy is the sample?", f"Sample {code} weighs {mass}."),
+        (f"How heavy is sample {code}?", f"Sample {code} weighs {mass}."),
         ("Where is it stored?", f"It is on shelf {shelf}, with a {color} label."),
-        ("Which batch is it from?", f"Sample {code} is from batch {batch}."),
+        (f"Which batch is sample {code} from?", f"Sample {code} is from batch {batch}."),
         ("What is the sample code?", f"The sample code is {code}."),
         ("Can you read out the label?", f"Sample {code}: {mass}, shelf {shelf}, batch {batch}."),
     ]
 
 
-_COPY_DOMAINS = (_library, _hotel, _train, _restaurant, _gym, _lab)
+_FACILITIES = ("pool", "library", "museum", "climbing wall", "sauna", "reading room", "studio")
+_ALLOWED = ("towels", "water bottles", "notebooks", "cameras", "umbrellas", "headphones",
+            "snacks", "bikes")
+
+
+def _rules(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
+    place = pick(rng, _FACILITIES)
+    opens, closes = f"{int(rng.integers(6, 11))}:00 am", f"{int(rng.integers(5, 11))}:00 pm"
+    guests, items = int(rng.integers(1, 6)), join_words(sample(rng, _ALLOWED, int(rng.integers(2, 5))))
+    rule = pick(rng, (
+        f"The {place} is open from {opens} to {closes}, every day of the week.",
+        f"Each visitor may bring up to {guests} guests to the {place}.",
+        f"You may bring {items} into the {place}.",
+    ))
+    question = pick(rng, ("What are the rules?", f"What should I know about the {place}?",
+                          "Can you tell me the rule?", "Is there a rule about that?"))
+    return f"Rule: {rule}", ("Visitor", "Staff"), [(question, rule)]
+
+
+_COPY_DOMAINS = (_library, _hotel, _train, _restaurant, _gym, _lab, _rules)
 
 
 def copy_exercise(rng: np.random.Generator) -> str:

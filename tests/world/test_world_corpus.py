@@ -67,7 +67,7 @@ def test_corpus_size_and_variety(world_and_corpus: tuple[ShopWorld, list[str]]) 
     text = "\n".join(docs)
     # every kind of document is there
     for marker in ("Rating:", "Thanks for reaching out", "Comparing the", "in our catalog:",
-                   "How to choose", "Highlights:", "Librarian:", "Front desk:"):
+                   "How to choose", "Highlights:", "Librarian:", "Rule:"):
         assert marker in text, marker
     assert all(p.name in text for p in world.products)
     assert all(format_price(p.price) in text for p in world.products)
@@ -186,9 +186,9 @@ def test_copy_exercises_restate_values_of_their_record() -> None:
             values = value.findall(reply.split(": ", 1)[1])
             values += [day for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                                        "Saturday", "Sunday") if day in reply]
-            assert values, reply
+            assert values or reply.split(": ", 1)[1] in record, reply
             assert all(v in record for v in values), (record, reply)
-    assert len(kinds) == 6  # every domain shows up
+    assert len(kinds) == 7  # every domain shows up
 
 
 def test_review_rejects_unknown_sentiment() -> None:
