@@ -373,7 +373,8 @@ class Agent:
         Returns:
             ``reward_mean``, ``reward_std``, ``episode_length``, ``reward/<term>`` for
             each reward term, ``success_rate`` where the env reports success, and
-            ``samples``: up to ``n_samples`` ``{prompt, completion, reward}`` dicts.
+            ``samples``: up to ``n_samples`` ``{prompt, completion, reward}`` dicts
+            (plus ``transcript`` on multi-turn envs).
         """
         if n_episodes < 1:
             raise ValueError(f"n_episodes must be >= 1; got {n_episodes}")
@@ -390,8 +391,10 @@ class Agent:
         episodes = rollout.run_episodes(n_episodes, deterministic=deterministic, seed=seed)
         out: dict[str, Any] = {"n_episodes": len(episodes), **summarize_episodes(episodes)}
         out["time_s"] = time.perf_counter() - start
+        # multi-turn envs carry the whole dialog in info["transcript"]; keep it with the sample
         out["samples"] = [
             {"prompt": e.prompt, "completion": e.completion, "reward": e.episode_return}
+            | ({"transcript": e.info["transcript"]} if "transcript" in e.info else {})
             for e in episodes[:n_samples]
             if e.completion is not None
         ]

@@ -255,3 +255,21 @@ def test_bad_arguments(env):
     plain.chat_template = None
     with pytest.raises(ValueError, match="chat template"):
         make(tokenizer=plain)
+
+
+def test_agent_evaluate_samples_carry_the_dialog_transcript():
+    # a learner's samples on a multi-turn env must show the whole dialog, not only its last turn
+    import torch
+
+    from agents import REINFORCE, REINFORCEConfig
+
+    torch.set_num_threads(1)
+    agent = REINFORCE(
+        "lm_envs/CustomerServiceDialog-v0", policy="tiny-shop",
+        config=REINFORCEConfig(num_envs=2, group_size=2), seed=0,
+    )
+    out = agent.evaluate(2, n_samples=2)
+    assert out["samples"]
+    for sample in out["samples"]:
+        roles = [turn["role"] for turn in sample["transcript"]]
+        assert roles[0] == "customer" and "agent" in roles
