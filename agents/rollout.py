@@ -146,6 +146,9 @@ class _MLPActor:
     def check_weights(self) -> None:
         pass
 
+    def retire(self, rows: torch.Tensor) -> None:
+        pass
+
     def observe(self, obs: Any, reset_rows: np.ndarray) -> None:
         self.x = self.policy.obs_to_tensor(obs)
 
@@ -223,6 +226,10 @@ class _InPlaceLayer(DynamicLayer):
     def drop_front(self, n: int) -> None:
         self.start += n
 
+    def select_rows(self, idx: torch.Tensor) -> None:
+        """Keep only the batch rows ``idx`` (rows that left the decode batch)."""
+        self._k, self._v = self._k[idx], self._v[idx]
+
     def grow_front(self, n: int) -> None:
         """Add ``n`` leading columns (holes: the caller masks them)."""
         if n > self.start:
@@ -254,6 +261,10 @@ class _LMActor:
         self.lens: torch.Tensor | None = None
         self.stale = False  # observe() was called and the cache has not caught up
         self.pending: torch.Tensor | None = None  # (N,) bool: rows whose new episode is not prefilled yet
+        # rows in the cache (the decode batch): all rows, until retire() drops some; the
+        # cache, cache_mask and the model's inputs have len(live) rows, the rest N rows
+        self.live: torch.Tensor | None = None  # (L,) row indices; None: every row
+        self.slot: torch.Tensor | None = None  # (N,) row -> cache row, -1 for retired rows
         self.prefill_tokens = 0  # prompt tokens run through the model (for perf reports)
         self.step_tokens = 0
         self.reprefilled_rows = 0  # new episodes prefilled after a reset (for perf reports)
@@ -271,7 +282,72 @@ class _LMActor:
     def start(self, obs: dict[str, np.ndarray]) -> None:
         self.ids, self.lens = _token_obs(obs, self.device)
         self.stale, self.pending = False, None
+        self.live, self.slot = None, None
         self._prefill_all()
+
+    def retire(self, rows: torch.Tensor) -> None:
+        """Rows ``rows`` (an ``(N,)`` bool mask) need no more actions that count: they
+        leave the decode batch for good (until the next ``start``). They are never
+        re-prefilled; ``act`` still returns actions for them (the env steps every row),
+        sampled from their last logits."""
+        rows = rows.to(self.device)
+        n = self.lens.shape[0]
+        live = torch.arange(n, device=self.device) if self.live is None else self.live
+        keep = ~rows[live]
+        if bool(keep.all()):
+            return
+        idx = torch.nonzero(keep).flatten()
+        self.live = live[idx]
+        self.slot = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        self.slot[self.live] = torch.arange(self.live.numel(), device=self.device)
+        if self.pending is not None:
+            self.pending = self.pending & ~rows
+            if not bool(self.pending.any()):
+                self.pending = None
+        if self.live.numel() == 0:
+            self.cache, self.cache_mask, self.stale = None, None, False
+            return
+        for layer in self.cache.layers:
+            if isinstance(layer, _InPlaceLayer):
+                layer.select_rows(idx)
+            else:
+                layer.keys, layer.values = layer.keys[idx], layer.values[idx]
+        self.cache_mask = self.cache_mask[idx]
+        self._compact()
+
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The live rows of an ``(N, ...)`` tensor."""
+        return x if self.live is None else x[self.live]
+
+    def _set_live(self, name: str, new: torch.Tensor, where: torch.Tensor | None = None) -> None:
+        """Write live-row results ``new`` into the ``(N, ...)`` attribute ``name``
+        (only rows with ``where``, when given)."""
+        old = getattr(self, name)
+        if where is not None:
+            new = torch.where(where.view(-1, *([1] * (new.dim() - 1))), new, self._rows(old))
+        if self.live is None:
+            setattr(self, name, new)
+        else:
+            old = old.clone()
+            old[self.live] = new.to(old.dtype)
+            setattr(self, name, old)
+
+    def _prefill_unique(self, block: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """``policy.prefill`` of a left-padded block, running each distinct row once (RLOO
+        groups repeat every prompt k times) and copying its keys/values/logits/value to the
+        rows that repeat it."""
+        key = block.masked_fill(mask == 0, -1)  # a padding hole differs from a real token 0
+        uniq, inverse = torch.unique(key, dim=0, return_inverse=True)
+        if uniq.shape[0] < block.shape[0]:
+            logits, values, cache = self.policy.prefill(uniq.clamp(min=0), (uniq >= 0).long())
+            layers = getattr(cache, "layers", None)
+            if layers and all(type(layer) is DynamicLayer and isinstance(layer.keys, torch.Tensor) for layer in layers):
+                self.prefill_tokens += uniq.numel()
+                for layer in layers:
+                    layer.keys, layer.values = layer.keys[inverse], layer.values[inverse]
+                return logits[inverse], values[inverse], cache
+        self.prefill_tokens += block.numel()
+        return self.policy.prefill(block, mask)
 
     def check_weights(self) -> None:
         """Drop the remembered prompt KV if the weights changed since it was computed
@@ -291,9 +367,14 @@ class _LMActor:
                 self.prompt_kv.setdefault(prompt, (kv, j, end))
 
     def _prefill_all(self) -> None:
-        block, mask = _left_pad(self.ids, self.lens)
-        self.logits, self.values, self.cache = self.policy.prefill(block, mask)
-        self.prefill_tokens += block.numel()
+        ids, lens = self._rows(self.ids), self._rows(self.lens)
+        block, mask = _left_pad(ids, lens)
+        logits, values, self.cache = self._prefill_unique(block, mask)
+        if self.live is None:
+            self.logits, self.values = logits, values
+        else:
+            self._set_live("logits", logits)
+            self._set_live("values", values)
         self.cache_mask = mask
         self.n_cached = self.lens.clone()
         if self.cache_mode == "per_row":
@@ -301,7 +382,7 @@ class _LMActor:
                 self.cache_mode = "rebuild"
             else:
                 kv = [(layer.keys, layer.values) for layer in self.cache.layers]
-                self._remember(kv, [tuple(r[: n - 1]) for r, n in zip(self.ids.tolist(), self.lens.tolist())], block.shape[1] - 1)
+                self._remember(kv, [tuple(r[: n - 1]) for r, n in zip(ids.tolist(), lens.tolist())], block.shape[1] - 1)
                 room = max(_MIN_ROOM, block.shape[1])
                 self.cache.layers = [_InPlaceLayer(layer.keys, layer.values, room) for layer in self.cache.layers]
 
@@ -316,6 +397,7 @@ class _LMActor:
         splice them into the batch cache; their last prompt token goes with the step.
         Prompts already run in this collect call are copied instead of recomputed."""
         sub_lens = self.lens[rows] - 1
+        slots = rows if self.slot is None else self.slot[rows]  # their rows in the cache
         width = int(sub_lens.max())
         seq = self.cache_mask.shape[1]
         if width > seq:  # grow the batch cache on the left with holes
@@ -323,10 +405,10 @@ class _LMActor:
                 layer.grow_front(width - seq)
             self.cache_mask = torch.nn.functional.pad(self.cache_mask, (width - seq, 0))
             seq = width
-        self.cache_mask[rows] = 0
+        self.cache_mask[slots] = 0
         prompts = [tuple(r[:n]) for r, n in zip(self.ids[rows].tolist(), sub_lens.tolist())]
         known = [bool(p) and p in self.prompt_kv for p in prompts]
-        for row, prompt in zip(rows.tolist(), (p for p, k in zip(prompts, known) if k)):
+        for row, prompt in zip(slots.tolist(), (p for p, k in zip(prompts, known) if k)):
             kv, j, end = self.prompt_kv[prompt]
             n = len(prompt)
             for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
@@ -337,15 +419,14 @@ class _LMActor:
         todo = [bool(p) and not k for p, k in zip(prompts, known)]
         if any(todo):
             new = torch.as_tensor(todo, device=self.device)
-            new_rows = rows[new]
+            new_rows, new_slots = rows[new], slots[new]
             block, mask = _left_pad(self.ids[new_rows], sub_lens[new])
-            _, _, sub = self.policy.prefill(block, mask)
-            self.prefill_tokens += block.numel()
+            _, _, sub = self._prefill_unique(block, mask)
             first = seq - block.shape[1]
             for layer, sub_layer in zip(self.cache.layers, sub.layers, strict=True):
-                layer.keys[new_rows, :, first:] = sub_layer.keys
-                layer.values[new_rows, :, first:] = sub_layer.values
-            self.cache_mask[new_rows, first:] = mask
+                layer.keys[new_slots, :, first:] = sub_layer.keys
+                layer.values[new_slots, :, first:] = sub_layer.values
+            self.cache_mask[new_slots, first:] = mask
             kv = [(layer.keys, layer.values) for layer in sub.layers]
             self._remember(kv, [p for p, t in zip(prompts, todo) if t], block.shape[1])
         self.n_cached[rows] = sub_lens
@@ -354,7 +435,11 @@ class _LMActor:
     def observe(self, obs: dict[str, np.ndarray], reset_rows: np.ndarray) -> None:
         self.ids, self.lens = _token_obs(obs, self.device)
         reset = torch.as_tensor(np.asarray(reset_rows, dtype=bool), device=self.device)
+        if self.slot is not None:
+            reset = reset & (self.slot >= 0)  # retired rows never catch up
         grew = (self.lens > self.n_cached) | reset
+        if self.slot is not None:
+            grew = grew | (self.slot < 0)
         if not bool(grew.all()):
             rows = torch.nonzero(~grew).flatten().tolist()
             raise RuntimeError(
@@ -377,25 +462,27 @@ class _LMActor:
             self._replace_rows(torch.nonzero(self.pending).flatten())
             self.pending = None
         waiting = self.pending if self.pending is not None else torch.zeros_like(self.lens, dtype=torch.bool)
+        if self.slot is not None:
+            waiting = waiting | (self.slot < 0)  # retired rows feed nothing, ever
         start = torch.where(waiting, self.lens, self.n_cached)  # a waiting row feeds nothing
         fed = self.lens > start
         if bool(fed.any()):
-            self._extend(start, fed)
+            self._extend(self._rows(start), self._rows(fed))
         self.n_cached = torch.where(waiting, self.n_cached, self.lens)
         self.stale = self.pending is not None
 
     def _extend(self, start: torch.Tensor, fed: torch.Tensor) -> None:
-        block, mask = _left_pad(self.ids, self.lens, start=start)
+        """Feed the live rows' tokens from ``start`` (both ``(L,)``, live rows only)."""
+        lens = self._rows(self.lens)
+        block, mask = _left_pad(self._rows(self.ids), lens, start=start)
         # real tokens of row i sit at positions n_cached_i, n_cached_i + 1, ... (right-aligned);
         # a row with nothing to feed gets an all-hole block and keeps its logits and values
-        positions = (self.lens[:, None] - block.shape[1] + torch.arange(block.shape[1], device=self.device)[None, :]).clamp(min=0)
+        positions = (lens[:, None] - block.shape[1] + torch.arange(block.shape[1], device=self.device)[None, :]).clamp(min=0)
         full_mask = torch.cat([self.cache_mask, mask], dim=1)
         logits, values, self.cache = self.policy.extend(block, full_mask, positions, self.cache)
-        if bool(fed.all()):
-            self.logits, self.values = logits, values
-        else:
-            self.logits = torch.where(fed[:, None], logits, self.logits)
-            self.values = torch.where(fed, values, self.values)
+        every = bool(fed.all())
+        self._set_live("logits", logits, None if every else fed)
+        self._set_live("values", values, None if every else fed)
         self.step_tokens += block.numel()
         self.cache_mask = full_mask
         self._compact()
@@ -673,6 +760,8 @@ class Rollout:
                 if not finished[ep.env_index]:
                     firsts[ep.env_index] = ep
             finished |= step.terminated | step.truncated
+            with torch.no_grad():
+                self.actor.retire(finished)  # no more prefills or decode steps for them
         # every row's last valid step ends its episode: GAE never bootstraps from last_value
         batch = self._batch(steps, torch.stack(valid_rows), need_last_value=False)
         self._obs = None  # the next collect() starts from a fresh reset

@@ -337,8 +337,12 @@ def test_prompts_no_action_follows_are_not_prefilled(make_token_vec, make_lm):
     ended_last = int(batch.dones[-1].sum())
     assert ended_last >= 1
     # every episode that ended before the last step was followed by an action, those on it were not
-    assert rollout.actor.reprefilled_rows == ended - ended_last
+    # in episodic collection a finished row is retired: its next episodes are never prefilled
+    assert rollout.actor.reprefilled_rows == 0
     assert (batch.last_value == 0).all()
+    # run_episodes prefills every episode that was followed by an action, not those on the last step
+    rollout.run_episodes(8, seed=0)
+    assert rollout.actor.reprefilled_rows > 0
 
 
 def test_in_place_layer_matches_concatenation():
@@ -410,3 +414,97 @@ def test_changed_weights_are_not_served_from_remembered_prompts(make_lm):
     batch, _ = rollout.collect(20)
     assert rollout.actor.reused_prompts > 0
     assert_matches_recompute(policy, batch)
+
+
+# ---------------------------------------------------------------------------------------
+# episodic collection retires finished rows; repeated prompts are prefilled once
+# ---------------------------------------------------------------------------------------
+
+
+def assert_valid_steps_match_recompute(policy, batch):
+    idx = torch.nonzero(batch.flat(batch.valid)).flatten()
+    with torch.no_grad():
+        logp, _, values = policy.evaluate_actions(batch, idx)
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs)[idx], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(values, batch.flat(batch.values)[idx], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cache_mode", ["per_row", "rebuild"])
+def test_collect_episodes_retires_finished_rows(make_lm, cache_mode):
+    policy = random_lm_policy(make_lm)
+    rollout = Rollout(chatty_vec(6), policy, generator=torch.Generator().manual_seed(0), cache_mode=cache_mode)
+    batch, episodes = rollout.collect_episodes(seed=4)
+    actor = rollout.actor
+    assert [e.env_index for e in episodes] == list(range(6))
+    first_done = torch.argmax(batch.dones.long(), dim=0)
+    assert int(first_done.min()) < int(first_done.max()), "the test needs rows that finish early"
+    assert int(batch.dones.sum()) > 6, "finished rows keep stepping the env (and resetting)"
+    # no prefill for finished rows, and they left the decode batch: only the valid steps
+    # (after the first) fed tokens, one each (ChattyTokenEnv adds 0-2 tokens per step)
+    assert actor.reprefilled_rows == 0
+    assert actor.live is not None and actor.live.numel() == 0
+    valid_after_first = int(batch.valid[1:].sum())
+    assert actor.step_tokens <= 3 * valid_after_first + 3 * batch.num_steps
+    assert_valid_steps_match_recompute(policy, batch)
+
+
+def test_collect_episodes_is_deterministic_and_keeps_live_rows_unchanged(make_lm):
+    # retiring rows changes nothing for the rows still running: a per-row cached collect of
+    # the same seed (where finished rows kept decoding) takes the same valid actions
+    def episodic():
+        r = Rollout(chatty_vec(5), random_lm_policy(make_lm), generator=torch.Generator().manual_seed(1))
+        return r.collect_episodes(seed=7)[0]
+
+    a, b = episodic(), episodic()
+    for name in ("actions", "logprobs", "values", "valid"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), msg=name)
+    r = Rollout(chatty_vec(5), random_lm_policy(make_lm), generator=torch.Generator().manual_seed(1))
+    r.reset(seed=7)
+    full, _ = r.collect(a.num_steps)
+    v = a.valid
+    torch.testing.assert_close(a.actions[v], full.actions[v])
+    torch.testing.assert_close(a.logprobs[v], full.logprobs[v], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.values[v], full.values[v], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cache_mode", ["per_row", "rebuild"])
+def test_deduplicated_prefill_matches_per_row_prefill(make_lm, cache_mode, monkeypatch):
+    from agents.rollout import _LMActor
+
+    seeds = [5, 5, 5, 9, 9, 9, 2, 2]  # RLOO groups: each prompt 3 (or 2) times
+
+    def run():
+        policy = random_lm_policy(make_lm)
+        rollout = Rollout(chatty_vec(8), policy, generator=torch.Generator().manual_seed(0), cache_mode=cache_mode)
+        batch, _ = rollout.collect_episodes(seed=seeds)
+        return policy, batch, rollout.actor.prefill_tokens
+
+    policy, dedup, dedup_tokens = run()
+    assert_valid_steps_match_recompute(policy, dedup)
+
+    def per_row(self, block, mask):
+        self.prefill_tokens += block.numel()
+        return self.policy.prefill(block, mask)
+
+    monkeypatch.setattr(_LMActor, "_prefill_unique", per_row)
+    _, plain, plain_tokens = run()
+    assert dedup_tokens * 8 == plain_tokens * 3  # 3 distinct prompts of the 8 rows
+    torch.testing.assert_close(dedup.actions, plain.actions)
+    for name in ("logprobs", "values"):
+        torch.testing.assert_close(getattr(dedup, name), getattr(plain, name), atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_deduplicated_prefill_does_not_merge_a_hole_with_token_zero(make_lm):
+    from agents.rollout import _LMActor, _left_pad
+
+    policy = random_lm_policy(make_lm)
+    actor = _LMActor(policy, "per_row")
+    ids = torch.tensor([[0, 7, 0], [7, 0, 0], [0, 7, 0]])
+    lens = torch.tensor([2, 1, 2])  # [0, 7] and [7] give the same left-padded tokens
+    block, mask = _left_pad(ids, lens)
+    with torch.no_grad():
+        logits, values, _ = actor._prefill_unique(block, mask)
+        ref_logits, ref_values, _ = policy.prefill(block, mask)
+    assert actor.prefill_tokens == 2 * block.shape[1]
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values, ref_values, atol=1e-5, rtol=1e-5)
