@@ -41,6 +41,8 @@ class PretrainConfig:
     """Seed of the shop world whose corpus is the training text."""
     corpus_seed: int = 0
     """Seed passed to ``world.corpus(seed=...)``."""
+    copy_exercises: int = 0
+    """Copy exercises added to the world corpus (``world.corpus(n_copy_exercises=...)``)."""
     corpus_file: str | None = None
     """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
     ``.txt`` with one text per line."""
@@ -110,7 +112,8 @@ def load_corpus(cfg: PretrainConfig) -> list[str]:
     else:
         from lm_envs.world import make_world
 
-        texts = list(make_world(seed=cfg.world_seed).corpus(seed=cfg.corpus_seed))
+        world = make_world(seed=cfg.world_seed)
+        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises))
     texts = [t for t in texts if t]
     if cfg.max_docs is not None:
         texts = texts[: cfg.max_docs]

@@ -136,7 +136,7 @@ class ShopWorld:
 
     def corpus(
         self, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
-        n_comparisons: int = 400, n_copy_exercises: int = 5000,
+        n_comparisons: int = 400, n_copy_exercises: int = 0,
     ) -> list[str]:
         """Generic shop text for tokenizer training and pretraining; see ``corpus.py``.
 

@@ -62,3 +62,16 @@ def test_lr_schedule_warmup_then_cosine():
 def test_seq_len_longer_than_context_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="seq_len"):
         main(TINY + ["--out", str(tmp_path), "--seq-len", "1024", "--n-positions", "512"])
+
+
+def test_pretrain_continues_from_a_saved_model(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(TINY + ["--out", str(first), "--max-docs", "200"])
+    main(TINY + ["--out", str(second), "--max-docs", "200", "--copy-exercises", "50", "--init-from", str(first)])
+    # same tokenizer, weights moved on from the first run's, and the record of both runs kept
+    assert (first / "tokenizer.json").read_text() == (second / "tokenizer.json").read_text()
+    a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)
+    info = json.loads((second / "training.json").read_text())
+    assert info["config"]["init_from"] == str(first) and info["config"]["copy_exercises"] == 50
+    assert info["continued_from"]["config"]["init_from"] is None

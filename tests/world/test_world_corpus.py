@@ -37,8 +37,9 @@ FORBIDDEN_PHRASES = (
 
 @pytest.fixture(scope="module", params=[0, 5])
 def world_and_corpus(request: pytest.FixtureRequest) -> tuple[ShopWorld, list[str]]:
+    # with the opt-in copy exercises, so the exclusion checks below cover them too
     world = make_world(request.param)
-    return world, world.corpus(seed=0)
+    return world, world.corpus(seed=0, n_copy_exercises=3000)
 
 
 # ----------------------------------------------------------------------- determinism
@@ -87,6 +88,14 @@ def test_corpus_counts_are_validated(field: str) -> None:
         make_world(0).corpus(0, **{field: -1})
     with pytest.raises(ValueError, match="seed"):
         make_world(0).corpus(-1)
+
+
+def test_copy_exercises_are_opt_in() -> None:
+    world = make_world(0)
+    plain, with_copies = world.corpus(0), world.corpus(0, n_copy_exercises=500)
+    assert not any(doc.startswith(("Loan ", "Booking ", "Ticket ", "Rule: ")) for doc in plain)
+    assert len(with_copies) > len(plain) + 400
+    assert set(plain) < set(with_copies)
 
 
 def test_corpus_counts_are_respected() -> None:
