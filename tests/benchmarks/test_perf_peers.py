@@ -33,13 +33,14 @@ def test_perf_peers_trl_prints_both_sides_and_ratio(capsys):
     assert re.search(r"TRL [\d.]+ RLOOTrainer\s+[\d,]+\s+[\d.]+", out), out
     assert re.search(r"ratio ours / TRL: tokens/s \d+\.\d+", out), out
     assert "TRL gradient checkpointing off" in out
+    assert "KL coefficient 0 (TRL beta), our reference none" in out  # TRL with beta 0 loads no reference
     assert "TRL PPOTrainer:" in out
     assert "{'loss'" not in out  # TRL's per-step log dicts are not printed
 
 
 @needs_trl
 def test_trl_reward_sees_our_prompts_and_task_fields_in_order():
-    args = argparse.Namespace(batch=4, group=2, max_new_tokens=3, updates=2, lr=2e-5, trl_gradient_checkpointing=False)
+    args = argparse.Namespace(batch=4, group=2, max_new_tokens=3, updates=2, lr=2e-5, trl_gradient_checkpointing=False, our_reference=None)
     torch.manual_seed(0)
     rows, prompts = peers.run_ours_rloo(args)
     assert len(rows) == 2 and len(prompts) == 4  # updates x (batch / group)
@@ -65,6 +66,15 @@ def test_perf_peers_sb3_prints_both_sides_and_ratio(capsys):
         assert re.search(
             rf"CartPole-v1\s+{algo}\s+[\d,]+\s+[\d,]+\s+\d+\.\d+\s+[-\d.e+]+ ± [\d.e+]+\s+[-\d.e+]+ ± [\d.e+]+\s+goal", out
         ), out
+
+
+def test_our_reference_is_none_at_kl_0_unless_asked():
+    assert peers.KL_COEF == 0
+    assert peers.our_reference(argparse.Namespace(our_reference=None)) == "none"
+    assert peers.our_reference(argparse.Namespace()) == "none"
+    assert peers.our_reference(argparse.Namespace(our_reference="fp32")) == "fp32"
+    with pytest.raises(SystemExit):
+        peers.main(["--our-reference", "fp16", "--skip-trl", "--skip-sb3"])
 
 
 def test_group_must_divide_batch():
