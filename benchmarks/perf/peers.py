@@ -35,9 +35,10 @@ log-prob and the full-vocabulary entropy of the sampled token at every generatio
 (for ``batch.logprobs`` / the logged ``entropy``; TRL's ``generate`` computes neither)
 and a value head it does not use; with tiny-shop's 2,195-token vocabulary that is ~0.14 ms
 per step for 16 rows, < 1% of an update. Both sides compute the entropy again in the
-training forward (TRL for its ``entropy`` metric, ours for ``ent_coef``, 0 here). TRL's loss sums the token log-probs per sequence and averages over sequences, ours
-averages over tokens (the same direction; Adam makes the scale mostly moot). The sampling
-streams differ, so completions differ.
+training forward (TRL for its ``entropy`` metric, ours for ``ent_coef``, 0 here). TRL's
+loss sums the token log-probs per sequence and averages over sequences, ours averages over
+tokens (the same direction; Adam makes the scale mostly moot). The sampling streams
+differ, so completions differ.
 
 Figures: generated completion tokens/s over the whole update (generation + reward +
 gradient step), median wall time per update, the mean completion length (tokens/s moves
@@ -50,7 +51,8 @@ Last runs (shared 2-core machine, 1 torch thread, defaults, ``--skip-sb3``, ours
 TRL 1.16.0 764 and 761 (0.48 s/update, mean length 22.8): ratio 1.33 and 1.32 (goal 1.5 not
 met), time per update TRL/ours 1.53 both times — the tokens/s ratio is lower because our
 policy's completions are shorter here. The same run with ``--our-reference fp32``: 917 vs 772
-tokens/s, ratio 1.19, time per update 1.36 (the former default; the ratio recorded before was 1.13).
+tokens/s, ratio 1.19, time per update 1.36 (the former default; the ratio recorded before
+was 1.13).
 
 TRL ``PPOTrainer``: TRL 1.x ships none (not in ``trl`` nor ``trl.experimental``); the
 script checks and says so.
