@@ -397,177 +397,201 @@ def small_talk(rng: np.random.Generator) -> str:
     return " ".join(parts).format(**fill)
 
 
-# ------------------------------------------------------- copy exercises (other domains)
-# A record line, then questions whose replies restate the record's values. The values are
-# random codes, numbers, names and times from domains that are not the shop (a library, a
-# hotel, a train, ...), so this teaches one skill, copying a value from the context into
-# the reply, and no fact of any shop world.
+# ---------------------------------------------- reading exercises (records of other kinds)
+# A record from outside the shop (a booking, a permit, a class pass, ...), then a customer's
+# question and the agent's reply, which restates values of the record. Entities, fields,
+# their order and every value are drawn at random, and some entity and status words are
+# made-up words, so no reply can be memorised: the one way to predict it is to find the
+# asked value in the context and copy it. That is the reading skill a support agent needs;
+# *which* facts a shop customer wants, and every fact of the shop world, are left for RL.
+# Values avoid the world's forms: dates are in the 2030s (the world lives in 2025-2026), day
+# counts skip the policy options, amounts never end in .99/.49/.00, statuses are not the
+# shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts.
+_ENTITIES = ("Booking", "Ticket", "Loan", "Membership", "Reservation", "Appointment", "Permit",
+             "Subscription", "Rental", "Lease", "Pass", "Enrollment", "Application", "Visit",
+             "Locker", "Session", "Voucher", "Course", "Repair", "Claim", "Request", "Case",
+             "Account", "Plot", "Slot", "Policy", "Badge", "Job", "Tour", "Stay", "Loaner",
+             "Charter", "Entry", "Listing", "Invoice", "Berth", "Desk", "Studio", "Camp", "Grant")
+_STATUSES = ("confirmed", "pending", "active", "expired", "approved", "on hold", "closed",
+             "open", "waitlisted", "checked in", "paid", "unpaid", "renewed", "suspended",
+             "scheduled", "in review", "completed", "declined", "assigned", "queued", "booked",
+             "signed", "finished", "started", "paused", "archived", "issued", "accepted",
+             "in progress", "ready", "printed", "posted", "filed", "verified", "rejected")
+_DATE_FIELDS = (  # (record wording, question, what the reply says), {d} = the date
+    ("starting {d}", "When does {x} start?", "starts on {d}"),
+    ("ending {d}", "When does {x} end?", "ends on {d}"),
+    ("expires {d}", "When does {x} expire?", "expires on {d}"),
+    ("renews {d}", "When does {x} renew?", "renews on {d}"),
+    ("due {d}", "When is {x} due?", "is due on {d}"),
+    ("scheduled for {d}", "What day is {x} scheduled for?", "is scheduled for {d}"),
+    ("issued {d}", "When was {x} issued?", "was issued on {d}"),
+    ("ready {d}", "When will {x} be ready?", "will be ready on {d}"),
+    ("opened {d}", "When was {x} opened?", "was opened on {d}"),
+    ("closing {d}", "When does {x} close?", "closes on {d}"),
+)
+_MONEY_LABELS = ("fee", "deposit", "balance", "fare", "charge", "total", "rate", "cost", "dues",
+                 "premium")
+_COUNT_UNITS = ("nights", "guests", "days", "weeks", "sessions", "visits", "seats", "hours",
+                "lessons", "tickets")
+_POLICY_DAYS = (3, 5, 7, 10, 14, 30, 45, 60)  # the world's return and refund windows: skipped
+_CODE_LABELS = ("reference", "room", "seat", "locker", "card", "confirmation", "permit",
+                "account", "pin", "badge", "serial", "case")
+_PROVIDERS = ("Northway", "Brightline", "Cobalt Co", "Harbor Group", "Summit Services",
+              "Bluebird", "Keystone", "Pioneer Hall", "Redwood Union", "Tandem")
 _SURNAMES = ("Chen", "Ortiz", "Reyes", "Park", "Haddad", "Novak", "Silva", "Kowalski", "Ito",
              "Mensah", "Larsen", "Rossi", "Dubois", "Nguyen", "Okafor", "Varga")
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_TITLE_WORDS = (("The Quiet", "A Distant", "The Last", "Under the", "The Silver", "Beyond the",
-                 "The Hidden", "A Winter"),
-                ("River", "Garden", "Harbor", "Lantern", "Mountain", "Orchard", "Station",
-                 "Meadow", "Compass", "Island"))
-_COLORS = ("teal", "amber", "crimson", "navy", "olive", "coral", "ivory", "plum")
+_PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard", "Beacon"),
+           ("Row", "Terrace", "Crescent", "Square", "Walk", "Place"),
+           ("Northgate", "Eastbrook", "Westmoor", "Southport", "Millbank", "Kingsford"))
 _MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
-_BANNED_CODES = ("ORD", "UPS", "DHL")  # would look like the support world's ids or carriers
+_PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
+             "coupons", "store credit")
+_WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
+               "every day, 6am to 11pm", "weekends only, 10am to 4pm", "Monday to Thursday, 9am to 9pm")
+_RULES = (  # (sentence, questions); the reply restates the sentence
+    ("Guests can stay up to {n} nights per visit.", ("How long can guests stay?", "Is there a limit on nights?")),
+    ("Lockers are free for the first {n} hours.", ("Are lockers free?", "How long is a locker free?")),
+    ("A day pass costs {m}, and it is free for children under {k}.", ("How much is a day pass?", "What does a pass cost?")),
+    ("Late fees are {m} per day after the due date.", ("What are the late fees?", "How much is a late fee?")),
+    ("We take {ways}.", ("How can I pay?", "What can I pay with?", "Which ways to pay do you take?")),
+    ("The front office is open {hours}.", ("When is the office open?", "What are your hours?", "When can I come in?")),
+    ("Members can bring {k} guests for {m} each.", ("Can I bring guests?", "How many guests can I bring?")),
+    ("Permits are valid for {n} days after they are issued.", ("How long is a permit valid?", "When does a permit run out?")),
+    ("Repairs are covered for {k} months after the visit.", ("Are repairs covered?", "How long are repairs covered?")),
+)
+_SYLLABLES = ("ba", "do", "fi", "ka", "lo", "mi", "nu", "pa", "ri", "so", "ta", "ve", "zo", "gar",
+              "lin", "mor", "tes", "bel", "kor", "van", "hu", "ja", "wi", "yo", "cu", "qui", "xa")
+_FIRST_SYLLABLES = _SYLLABLES + ("o", "a", "e", "i", "u", "ol", "ar", "en", "is", "um", "or")
+_NOT_WORDS = ("ord", "ups", "dhl", "ret", "ref", "can", "del", "ship", "goal", "carr")
 
 
-def _code(rng: np.random.Generator, prefix: str) -> str:
-    """``"LB-40213"``: a domain prefix and 3 to 6 random digits."""
+def _made_up_word(rng: np.random.Generator) -> str:
+    """``"tesomi"``: three or four syllables (any first letter), spelling no shop word or carrier."""
+    while True:
+        word = pick(rng, _FIRST_SYLLABLES) + "".join(pick(rng, _SYLLABLES) for _ in range(2 + int(rng.integers(2))))
+        if not any(bad in word for bad in _NOT_WORDS):
+            return word
+
+
+def _exercise_code(rng: np.random.Generator) -> str:
+    """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``) and 3-6 digits."""
+    while True:
+        prefix = "".join(pick(rng, _CODE_LETTERS) for _ in range(2 + int(rng.integers(3))))
+        if "ORD" not in prefix:
+            break
     digits = int(rng.integers(3, 7))
     return f"{prefix}-{int(rng.integers(10 ** (digits - 1), 10 ** digits))}"
 
 
-def _reference(rng: np.random.Generator) -> str:
-    """``"K7Q2XZ"``: six random letters and digits, never spelling a carrier or an order id."""
+def _exercise_date(rng: np.random.Generator) -> str:
+    """``"March 3, 2034"``: a date of the 2030s, never one of the world's (2025-2026)."""
+    return format_date(date(int(rng.integers(2030, 2040)), int(rng.integers(1, 13)), int(rng.integers(1, 29))))
+
+
+def _exercise_money(rng: np.random.Generator) -> str:
+    return format_price(float(rng.integers(2, 900)) + float(pick(rng, (5, 15, 25, 40, 50, 60, 75, 80))) / 100)
+
+
+def _exercise_count(rng: np.random.Generator, unit: str) -> int:
     while True:
-        ref = "".join(pick(rng, _CODE_LETTERS + "23456789") for _ in range(6))
-        if not any(banned in ref for banned in _BANNED_CODES):
-            return ref
+        n = int(rng.integers(2, 90 if unit == "days" else 13))
+        if unit != "days" or n not in _POLICY_DAYS:
+            return n
 
 
-def _number_groups(rng: np.random.Generator) -> str:
-    """``"4821 3907 5512"``: 2 to 4 groups of four digits (never one 10+ digit run)."""
-    return " ".join(f"{int(rng.integers(10_000)):04d}" for _ in range(int(rng.integers(2, 5))))
+def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, list[tuple[str, str]], str]]:
+    """Fields of one record: name -> (record wording, [(question, reply)], reply clause)."""
+    X = x[0].upper() + x[1:]
+    status = _made_up_word(rng) if rng.random() < 0.3 else pick(rng, _STATUSES)
+    other = pick(rng, [s for s in _STATUSES if s != status])
+    wording, question, clause = pick(rng, _DATE_FIELDS)
+    d = _exercise_date(rng)
+    label, money = pick(rng, _MONEY_LABELS), _exercise_money(rng)
+    unit = pick(rng, _COUNT_UNITS)
+    n = _exercise_count(rng, unit)
+    code_label = pick(rng, _CODE_LABELS)
+    code = (str(int(rng.integers(10**9, 10**15))) if rng.random() < 0.5
+            else "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(int(rng.integers(5, 11)))))
+    provider = pick(rng, _PROVIDERS)
+    return {
+        "status": (status, [(f"What is the status of {x}?", f"{X} is {status}."),
+                            (f"Is {x} {other}?", f"No, {x} is {status}."),
+                            (f"What's happening with {x}?", f"{X} is {status}.")], f"is {status}"),
+        "date": (wording.format(d=d), [(question.format(x=x), f"{X} {clause.format(d=d)}.")], clause.format(d=d)),
+        "money": (f"{label} {money}", [(f"How much is the {label} for {x}?", f"The {label} for {x} is {money}."),
+                                       (f"What did I pay for {x}?", f"You paid {money} for {x}.")],
+                  f"has a {label} of {money}"),
+        "count": (f"{n} {unit}", [(f"How many {unit} is {x} for?", f"{X} is for {n} {unit}.")], f"is for {n} {unit}"),
+        "code": (f"{code_label} {code}", [(f"What is the {code_label} number of {x}?", f"The {code_label} number of {x} is {code}."),
+                                          (f"Can you send me the {code_label} for {x}?", f"The {code_label} for {x} is {code}.")],
+                 f"has {code_label} {code}"),
+        "provider": (f"with {provider}", [(f"Who handles {x}?", f"{X} is handled by {provider}."),
+                                          (f"Which company is {x} with?", f"{X} is with {provider}.")],
+                     f"is with {provider}"),
+    }
 
 
-def _time(rng: np.random.Generator) -> str:
-    return f"{int(rng.integers(1, 13))}:{pick(rng, ('00', '15', '30', '45'))} {pick(rng, ('am', 'pm'))}"
-
-
-def _person(rng: np.random.Generator) -> tuple[str, str, str]:
-    """(first name, full name, e-mail on a reserved ``.test`` host)."""
+def _member_line(rng: np.random.Generator, x: str) -> tuple[str, list[tuple[str, str]]]:
+    """A member line (name, e-mail, sometimes an address) and questions about it."""
     first, last = pick(rng, _FIRST_NAMES), pick(rng, _SURNAMES)
-    return first, f"{first} {last}", f"{first.lower()}.{last.lower()}@{pick(rng, _MAIL_HOSTS)}"
+    email = f"{first.lower()}.{last.lower()}{int(rng.integers(100))}@{pick(rng, _MAIL_HOSTS)}"
+    street = f"{int(rng.integers(1, 3000))} {pick(rng, _PLACES[0])} {pick(rng, _PLACES[1])}"
+    town = pick(rng, _PLACES[2])
+    with_address = rng.random() < 0.5
+    line = f"Member: {first} {last}, {email}" + (f", {street}, {town}." if with_address else ".")
+    exchanges = [("What email do you have for me?", f"We have {email} on file."),
+                 ("I lost my login.", f"I have sent a login link to {email}."),
+                 (f"Whose name is {x} under?", f"{x[0].upper() + x[1:]} is under {first} {last}.")]
+    if with_address:
+        exchanges.append(("Which address do you have?", f"We have {street}, {town}."))
+    return line, exchanges
 
 
-def _library(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    first, name, _ = _person(rng)
-    code, card, day = _code(rng, "LB"), str(int(rng.integers(10**6, 10**9))), pick(rng, _WEEKDAYS)
-    title = f"{pick(rng, _TITLE_WORDS[0])} {pick(rng, _TITLE_WORDS[1])}"
-    record = f"Loan {code}: {title}, reader {name}, card {card}, due back {day}."
-    return record, ("Reader", "Librarian"), [
-        (f"When is loan {code} due?", f"Loan {code} is due back on {day}, {first}."),
-        (f"When is {title} due?", f"{title} is due back on {day}."),
-        ("What is my card number?", f"Your library card number is {card}."),
-        ("Which loan is this?", f"This is loan {code}, for {title}."),
-        (f"Can you read me loan {code}?", f"Loan {code}: {title}, card {card}, due back {day}."),
-    ]
-
-
-def _hotel(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    first, name, email = _person(rng)
-    code, room, nights = _code(rng, "HT"), int(rng.integers(101, 950)), int(rng.integers(1, 9))
-    check_in = _time(rng)
-    record = (f"Booking {code}: {name}, room {room}, {nights} nights, check-in {check_in}, "
-              f"{email}.")
-    return record, ("Guest", "Agent"), [
-        (f"Which room is booking {code}?", f"Booking {code} is in room {room}, {first}."),
-        (f"How many nights is booking {code}?", f"Booking {code} is for {nights} nights."),
-        ("When can I check in?", f"Check-in for booking {code} is at {check_in}."),
-        ("Where will you send the receipt?", f"We will send it to {email}."),
-        ("Can you read back my booking?", f"Booking {code}: room {room}, {nights} nights, "
-                                          f"check-in {check_in}, {email}."),
-    ]
-
-
-def _train(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    first, name, _ = _person(rng)
-    code, coach = _reference(rng), int(rng.integers(1, 13))
-    seat, platform = f"{int(rng.integers(1, 80))}{pick(rng, 'ABCD')}", int(rng.integers(1, 20))
-    departs = _time(rng)
-    record = (f"Ticket {code}: {name}, coach {coach}, seat {seat}, platform {platform}, "
-              f"departs {departs}.")
-    return record, ("Traveler", "Agent"), [
-        (f"Where is my seat on ticket {code}?", f"Ticket {code} has seat {seat} in coach {coach}."),
-        ("Which platform do I need?", f"Your train leaves from platform {platform} at {departs}."),
-        ("What is my ticket reference?", f"Your ticket reference is {code}."),
-        (f"When does ticket {code} leave?", f"Ticket {code} departs at {departs} from platform "
-                                             f"{platform}."),
-        ("Can you read me my ticket?", f"Ticket {code}: coach {coach}, seat {seat}, platform "
-                                       f"{platform}, departs {departs}."),
-    ]
-
-
-def _restaurant(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    first, name, _ = _person(rng)
-    code, table, guests = _code(rng, "RS"), int(rng.integers(1, 40)), int(rng.integers(2, 11))
-    day, at = pick(rng, _WEEKDAYS), _time(rng)
-    record = f"Reservation {code}: {name}, table {table}, {guests} guests, {day} at {at}."
-    return record, ("Guest", "Host"), [
-        (f"What time is reservation {code}?", f"Reservation {code} is for {day} at {at}, {first}."),
-        ("How many people is the reservation for?", f"Reservation {code} is for {guests} guests."),
-        ("Which table do we have?", f"You have table {table}."),
-        ("Can you confirm my reservation?", f"Reservation {code}: table {table}, {guests} guests, "
-                                            f"{day} at {at}."),
-    ]
-
-
-def _gym(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    first, name, email = _person(rng)
-    code, locker, color = _code(rng, "GM"), int(rng.integers(1, 300)), pick(rng, _COLORS)
-    pin = _number_groups(rng)
-    record = f"Member {code}: {name}, locker {locker}, {color} band, key {pin}, {email}."
-    return record, ("Member", "Staff"), [
-        ("Which locker is mine?", f"Your locker is number {locker}, {first}."),
-        (f"What is the key number for member {code}?", f"Member {code} has key number {pin}."),
-        ("What is my membership number?", f"Your membership number is {code}."),
-        ("What email do you have for me?", f"We have {email} on file for member {code}."),
-        ("Can you read back my details?", f"Member {code}: locker {locker}, {color} band, key "
-                                          f"{pin}, {email}."),
-    ]
-
-
-def _lab(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    code, shelf = _code(rng, "SM"), f"{pick(rng, 'ABCDEFGH')}{int(rng.integers(1, 10))}"
-    mass, batch = f"{rng.uniform(0.1, 50):.2f} kg", _number_groups(rng)
-    color = pick(rng, _COLORS)
-    record = f"Sample {code}: {mass}, {color} label, shelf {shelf}, batch {batch}."
-    return record, ("Student", "Technician"), [
-        (f"How heavy is sample {code}?", f"Sample {code} weighs {mass}."),
-        ("Where is it stored?", f"It is on shelf {shelf}, with a {color} label."),
-        (f"Which batch is sample {code} from?", f"Sample {code} is from batch {batch}."),
-        ("What is the sample code?", f"The sample code is {code}."),
-        ("Can you read out the label?", f"Sample {code}: {mass}, shelf {shelf}, batch {batch}."),
-    ]
-
-
-_FACILITIES = ("pool", "library", "museum", "climbing wall", "sauna", "reading room", "studio")
-_ALLOWED = ("towels", "water bottles", "notebooks", "cameras", "umbrellas", "headphones",
-            "snacks", "bikes")
-
-
-def _rules(rng: np.random.Generator) -> tuple[str, tuple[str, str], list[tuple[str, str]]]:
-    place = pick(rng, _FACILITIES)
-    opens, closes = f"{int(rng.integers(6, 11))}:00 am", f"{int(rng.integers(5, 11))}:00 pm"
-    guests, items = int(rng.integers(1, 6)), join_words(sample(rng, _ALLOWED, int(rng.integers(2, 5))))
-    rule = pick(rng, (
-        f"The {place} is open from {opens} to {closes}, every day of the week.",
-        f"Each visitor may bring up to {guests} guests to the {place}.",
-        f"You may bring {items} into the {place}.",
-    ))
-    question = pick(rng, ("What are the rules?", f"What should I know about the {place}?",
-                          "Can you tell me the rule?", "Is there a rule about that?"))
-    return f"Rule: {rule}", ("Visitor", "Staff"), [(question, rule)]
-
-
-_COPY_DOMAINS = (_library, _hotel, _train, _restaurant, _gym, _lab, _rules)
+def _rule(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
+    sentence, questions = pick(rng, _RULES)
+    sentence = sentence.format(n=_exercise_count(rng, "days"), k=int(rng.integers(2, 13)), m=_exercise_money(rng),
+                               ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
+                               hours=pick(rng, _WEEK_HOURS))
+    return f"{pick(rng, ('Policy', 'Rule', 'Note'))}: {sentence}", [(q, sentence) for q in questions]
 
 
 def copy_exercise(rng: np.random.Generator) -> str:
-    """A record from a non-shop domain and one to four exchanges that restate its values.
+    """A record from outside the shop, a customer's question and the agent's reply from it.
 
-    ``"Booking HT-4471: Maya Chen, room 314, 3 nights, ...\\nGuest: Which room am I in?\\n
-    Front desk: You are in room 314, Maya."``
+    ``"Permit QTL-4471: approved, expires March 3, 2034, fee $41.50.\nCustomer: When does
+    permit QTL-4471 expire?\nAgent: Permit QTL-4471 expires on March 3, 2034."`` One
+    exchange per record, so the reply is followed by the end of the text, as an answer is.
     """
-    record, (asker, answerer), exchanges = pick(rng, _COPY_DOMAINS)(rng)
-    lines = [record]
-    for question, answer in sample(rng, exchanges, 1 + int(rng.integers(4))):
-        lines += [f"{asker}: {question}", f"{answerer}: {answer}"]
-    return "\n".join(lines)
+    entity = _made_up_word(rng).capitalize() if rng.random() < 0.3 else pick(rng, _ENTITIES)
+    code = _exercise_code(rng)
+    x = f"{entity.lower()} {code}"
+    fields = _exercise_fields(rng, x)
+    chosen = sample(rng, list(fields), 2 + int(rng.integers(3)))
+    lines = [f"{entity} {code}: " + ", ".join(fields[name][0] for name in chosen) + "."]
+    exchanges = [pick(rng, fields[name][1]) for name in chosen]
+    update = pick(rng, (f"Any update on {x}?", f"Where is my {entity.lower()} {code}?", f"Can you check {x}?",
+                        f"Can you read me {x}?", f"What do you have on file for {x}?"))
+    if rng.random() < 0.5:  # read the record back: the whole line, copied
+        exchanges += [(update, lines[0])] * 2
+    else:  # or join two of its fields, as a status answer does
+        first, second = chosen[:2]
+        exchanges.append((update, f"{x[0].upper() + x[1:]} {fields[first][2]} and {fields[second][2]}."))
+    if rng.random() < 0.4:
+        member, member_qa = _member_line(rng, x)
+        lines.insert(int(rng.integers(2)), member)
+        exchanges.append(pick(rng, member_qa))
+    if rng.random() < 0.3:
+        rule, rule_qa = _rule(rng)
+        lines.append(rule)
+        exchanges.append(pick(rng, rule_qa))
+    if rng.random() < 0.15:  # a rule alone, as a policy line is retrieved alone
+        rule, rule_qa = _rule(rng)
+        lines, exchanges = [rule], [pick(rng, rule_qa)]
+    question, reply = pick(rng, exchanges)
+    if rng.random() < 0.3:  # customers often ask without the record's code
+        question = question.replace(x, f"my {entity.lower()}")
+    return "\n".join(lines + [f"Customer: {question}", f"Agent: {reply}"])
 
 
 # ------------------------------------------- grounded answers: NEVER used by the corpus
