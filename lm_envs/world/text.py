@@ -404,7 +404,7 @@ def small_talk(rng: np.random.Generator) -> str:
 # made-up words, so no reply can be memorised: the one way to predict it is to find the
 # asked value in the context and copy it. That is the reading skill a support agent needs;
 # *which* facts a shop customer wants, and every fact of the shop world, are left for RL.
-# Values avoid the world's forms: dates are in the 2030s (the world lives in 2025-2026), day
+# Values avoid the world's forms: no date is in 2025 or 2026 (the world's years), day
 # counts skip the policy options, amounts never end in .99/.49/.00, statuses are not the
 # shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts.
 _ENTITIES = ("Booking", "Ticket", "Loan", "Membership", "Reservation", "Appointment", "Permit",
@@ -445,6 +445,7 @@ _PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard
            ("Northgate", "Eastbrook", "Westmoor", "Southport", "Millbank", "Kingsford"))
 _MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
+_ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
              "coupons", "store credit")
 _WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
@@ -460,16 +461,19 @@ _RULES = (  # (sentence, questions); the reply restates the sentence
     ("Permits are valid for {n} days after they are issued.", ("How long is a permit valid?", "When does a permit run out?")),
     ("Repairs are covered for {k} months after the visit.", ("Are repairs covered?", "How long are repairs covered?")),
 )
-_SYLLABLES = ("ba", "do", "fi", "ka", "lo", "mi", "nu", "pa", "ri", "so", "ta", "ve", "zo", "gar",
-              "lin", "mor", "tes", "bel", "kor", "van", "hu", "ja", "wi", "yo", "cu", "qui", "xa")
-_FIRST_SYLLABLES = _SYLLABLES + ("o", "a", "e", "i", "u", "ol", "ar", "en", "is", "um", "or")
+_CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiouy"
 _NOT_WORDS = ("ord", "ups", "dhl", "ret", "ref", "can", "del", "ship", "goal", "carr")
 
 
 def _made_up_word(rng: np.random.Generator) -> str:
-    """``"tesomi"``: three or four syllables (any first letter), spelling no shop word or carrier."""
+    """``"tesomi"``: 4-8 letters alternating consonants and vowels, from any first letter,
+    spelling no shop word or carrier (one can only copy such a word, not guess it)."""
     while True:
-        word = pick(rng, _FIRST_SYLLABLES) + "".join(pick(rng, _SYLLABLES) for _ in range(2 + int(rng.integers(2))))
+        letters, vowel = [], rng.random() < 0.3
+        for _ in range(int(rng.integers(4, 9))):
+            letters.append(pick(rng, _VOWELS if vowel else _CONSONANTS))
+            vowel = not vowel
+        word = "".join(letters)
         if not any(bad in word for bad in _NOT_WORDS):
             return word
 
@@ -477,7 +481,7 @@ def _made_up_word(rng: np.random.Generator) -> str:
 def _exercise_code(rng: np.random.Generator) -> str:
     """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``) and 3-6 digits."""
     while True:
-        prefix = "".join(pick(rng, _CODE_LETTERS) for _ in range(2 + int(rng.integers(3))))
+        prefix = "".join(pick(rng, _ALL_LETTERS) for _ in range(2 + int(rng.integers(3))))
         if "ORD" not in prefix:
             break
     digits = int(rng.integers(3, 7))
@@ -485,8 +489,12 @@ def _exercise_code(rng: np.random.Generator) -> str:
 
 
 def _exercise_date(rng: np.random.Generator) -> str:
-    """``"March 3, 2034"``: a date of the 2030s, never one of the world's (2025-2026)."""
-    return format_date(date(int(rng.integers(2030, 2040)), int(rng.integers(1, 13)), int(rng.integers(1, 29))))
+    """``"March 3, 2034"``: any year from 1990 to 2059 but the world's (2025 and 2026), so
+    the year too must be copied, never guessed."""
+    while True:
+        year = int(rng.integers(1990, 2060))
+        if year not in (2025, 2026):
+            return format_date(date(year, int(rng.integers(1, 13)), int(rng.integers(1, 29))))
 
 
 def _exercise_money(rng: np.random.Generator) -> str:
@@ -503,7 +511,7 @@ def _exercise_count(rng: np.random.Generator, unit: str) -> int:
 def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, list[tuple[str, str]], str]]:
     """Fields of one record: name -> (record wording, [(question, reply)], reply clause)."""
     X = x[0].upper() + x[1:]
-    status = _made_up_word(rng) if rng.random() < 0.3 else pick(rng, _STATUSES)
+    status = _made_up_word(rng) if rng.random() < 0.4 else pick(rng, _STATUSES)
     other = pick(rng, [s for s in _STATUSES if s != status])
     wording, question, clause = pick(rng, _DATE_FIELDS)
     d = _exercise_date(rng)
@@ -563,7 +571,7 @@ def copy_exercise(rng: np.random.Generator) -> str:
     permit QTL-4471 expire?\nAgent: Permit QTL-4471 expires on March 3, 2034."`` One
     exchange per record, so the reply is followed by the end of the text, as an answer is.
     """
-    entity = _made_up_word(rng).capitalize() if rng.random() < 0.3 else pick(rng, _ENTITIES)
+    entity = _made_up_word(rng).capitalize() if rng.random() < 0.5 else pick(rng, _ENTITIES)
     code = _exercise_code(rng)
     x = f"{entity.lower()} {code}"
     fields = _exercise_fields(rng, x)
@@ -589,7 +597,9 @@ def copy_exercise(rng: np.random.Generator) -> str:
         rule, rule_qa = _rule(rng)
         lines, exchanges = [rule], [pick(rng, rule_qa)]
     question, reply = pick(rng, exchanges)
-    if rng.random() < 0.3:  # customers often ask without the record's code
+    if reply.startswith(x[0].upper() + x[1:]) and rng.random() < 0.4:  # "Your permit QTL-4471 ..."
+        reply = "Your " + reply[0].lower() + reply[1:]
+    elif rng.random() < 0.25:  # customers often ask without the record's code
         question = question.replace(x, f"my {entity.lower()}")
     return "\n".join(lines + [f"Customer: {question}", f"Agent: {reply}"])
 
