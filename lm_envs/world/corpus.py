@@ -2,13 +2,13 @@
 
 What goes in: product blurbs, catalog listings, comparisons, buying guides, reviews with
 clear sentiment, and support small talk. Optionally (``n_copy_exercises``, off by default)
-copy exercises: a record from another domain, such as a library loan or a train ticket, and
-replies that restate its values, to teach copying a value from the context without any shop
-fact. (Measured: 1.67M-parameter tiny-shop models pretrained with 3,000-5,000 of them copy
-within those domains but not from a customer-service snippet, and PPO did not raise QA fact
-accuracy with them, so the shipped model is trained without.) What never goes in: order ids,
-tracking numbers, order statuses, dates, refund or shipping terms, return windows, or any dialog goal. Those
-are what customer-service tasks ask about, and RL, not pretraining, must teach them; so this
+reading exercises: a record from outside the shop (a booking, a permit, a made-up
+"umajov ZEWB-34747") and a customer question whose reply restates the record's values, to
+teach finding a value in the context and copying it, with no shop fact (see
+``text.copy_exercise``). The shipped tiny-shop was continued on them (README, "Customer-service
+baselines"). What never goes in: order ids, tracking numbers, order statuses, the world's
+dates, refund or shipping terms, return windows, or any dialog goal. Those are what
+customer-service tasks ask about, and RL, not pretraining, must teach them; so this
 module uses only the generic half of ``text.py``.
 """
 
