@@ -556,50 +556,12 @@ def _member_line(rng: np.random.Generator, x: str) -> tuple[str, list[tuple[str,
     return line, exchanges
 
 
-_FUNCTION_WORDS = ("the", "a", "of", "for", "and", "to", "with", "on", "are", "is", "can", "each",
-                   "per", "after", "before", "every", "all", "no", "our", "your", "be", "from")
-_RULE_QUESTIONS = ("What is the rule?", "What does the note say?", "What should I know?",
-                   "Can you tell me the policy?", "Is there a rule about that?")
-_ITEM_KINDS = ("Room", "Plan", "Class", "Course", "Tour", "Hall", "Boat", "Cabin", "Suite", "Slot")
-
-
-def _random_sentence(rng: np.random.Generator) -> str:
-    """Five to twelve random words (made-up, function words, numbers): text one can only copy."""
-    words = []
-    for _ in range(int(rng.integers(5, 13))):
-        roll = rng.random()
-        words.append(_made_up_word(rng) if roll < 0.45 else str(int(rng.integers(2, 100))) if roll < 0.55
-                     else pick(rng, _FUNCTION_WORDS))
-    return words[0].capitalize() + " " + " ".join(words[1:]) + "."
-
-
-def _item(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
-    """``"Suite: Tovami Kelu Suite, $189.50, available (3 left), 12-month term."`` and questions."""
-    kind = pick(rng, _ITEM_KINDS)
-    name = f"{_made_up_word(rng).capitalize()} {_made_up_word(rng).capitalize()} {kind}"
-    money, left, months = _exercise_money(rng), int(rng.integers(1, 40)), int(pick(rng, (1, 2, 3, 6, 9, 12, 18, 36)))
-    open_now = rng.random() < 0.6
-    availability = f"available ({left} left)" if open_now else "sold out"
-    line = f"{kind}: {name}, {money}, {availability}, {months}-month term."
-    return line, [
-        (f"How much does the {name} cost?", f"The {name} costs {money}."),
-        (f"What is the price of the {name}?", f"The price of the {name} is {money}."),
-        (f"Is the {name} available?", f"Yes, the {name} is available; we have {left} left." if open_now
-         else f"Sorry, the {name} is sold out right now."),
-        (f"How long is the term on the {name}?", f"The {name} has a {months}-month term."),
-    ]
-
-
 def _rule(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
-    label = pick(rng, ("Policy", "Rule", "Note"))
-    if rng.random() < 0.5:
-        sentence = _random_sentence(rng)
-        return f"{label}: {sentence}", [(q, sentence) for q in _RULE_QUESTIONS]
     sentence, questions = pick(rng, _RULES)
     sentence = sentence.format(n=_exercise_count(rng, "days"), k=int(rng.integers(2, 13)), m=_exercise_money(rng),
                                ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
                                hours=pick(rng, _WEEK_HOURS))
-    return f"{label}: {sentence}", [(q, sentence) for q in questions]
+    return f"{pick(rng, ('Policy', 'Rule', 'Note'))}: {sentence}", [(q, sentence) for q in questions]
 
 
 def copy_exercise(rng: np.random.Generator) -> str:
@@ -631,13 +593,9 @@ def copy_exercise(rng: np.random.Generator) -> str:
         rule, rule_qa = _rule(rng)
         lines.append(rule)
         exchanges.append(pick(rng, rule_qa))
-    alone = rng.random()
-    if alone < 0.2:  # a rule alone, as a policy line is retrieved alone
+    if rng.random() < 0.15:  # a rule alone, as a policy line is retrieved alone
         rule, rule_qa = _rule(rng)
         lines, exchanges = [rule], [pick(rng, rule_qa)]
-    elif alone < 0.4:  # an item line alone, as a product line is
-        line, item_qa = _item(rng)
-        lines, exchanges = [line], [pick(rng, item_qa)]
     question, reply = pick(rng, exchanges)
     if reply.startswith(x[0].upper() + x[1:]) and rng.random() < 0.4:  # "Your permit QTL-4471 ..."
         reply = "Your " + reply[0].lower() + reply[1:]

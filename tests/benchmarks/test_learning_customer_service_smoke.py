@@ -1,0 +1,31 @@
+"""`python -m benchmarks.learning customer_service` on a tiny budget: two PPO seeds in two
+worker processes, the oracle row, the table and the verdict line, and results.json."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+
+from benchmarks.learning.__main__ import main
+
+
+def test_customer_service_benchmark_runs_seeds_in_workers(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    try:
+        code = main(["customer_service", "--policies", "oracle", "untrained", "ppo", "--seeds", "0", "1",
+                     "--workers", "2", "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog",
+                     "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)  # the script sets the process-wide thread count
+    assert code == 0
+    out = capsys.readouterr().out
+    # the oracle states every fact of the reference answer
+    assert re.search(r"^\| reference oracle \(upper bound\) \| scripted \| [\d.]+ \| 1\.000 \| 1\.000 \|", out, re.M), out
+    assert re.search(r"^\| tiny-shop \+ PPO \(2 seeds\) \| sampled \|", out, re.M), out
+    assert re.search(r"PPO gain in sampled QA fact accuracy .* over seeds 0 1; .*Required: >= \+0\.2: (PASS|FAIL|pass)", out), out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [run["seed"] for run in results["ppo"]] == [0, 1]  # in seed order, whatever finished first
+    assert all(run["steps"] >= 256 and run["qa"]["episodes"] == 16 for run in results["ppo"])
+    assert (tmp_path / "table.md").read_text().startswith("CustomerService baselines")
