@@ -31,7 +31,8 @@ update (which carries the drift):
 - ``loop-adam``: before the fused Adam (the per-tensor loop it replaced);
 - ``bf16-minilm``: the opt-in ``similarity`` kwarg ``dtype="bfloat16"``;
 - ``bf16-ref`` / ``no-ref``: the ``reference`` options (``no-ref`` only where
-  ``kl_coef == 0``), with the bf16 reference's log-prob error on one batch;
+  ``kl_coef == 0``; since the customer-service PPO got a KL term in session 3, neither
+  profiled config), with the bf16 reference's log-prob error on one batch;
 - ``import agents`` with pandas lazy vs eager, in fresh interpreters.
 
 ``--ops N`` adds torch.profiler's top ``N`` operators by self CPU time.
