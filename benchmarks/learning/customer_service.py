@@ -1,12 +1,13 @@
 """Customer-service baselines: the reference oracle, tiny-shop before and after PPO, SmolLM2 zero-shot.
 
     python -m benchmarks.learning customer_service                 # PPO seeds 0 1 2
+    python -m benchmarks.learning customer_service --workers 2     # two seeds at a time
     python -m benchmarks.learning customer_service --seeds 0 --ppo-steps 20000 --policies oracle untrained ppo
 
 | row | policy | QA env | dialog env |
 |---|---|---|---|
 | ``oracle`` | writes the reference answer / `customer_sim.oracle_turn` | tiny-shop | tiny-shop |
-| ``untrained`` | tiny-shop as pretrained (generic shop text only) | tiny-shop | tiny-shop |
+| ``untrained`` | tiny-shop as pretrained (shop text and reading exercises, no shop answers) | tiny-shop | tiny-shop |
 | ``smollm2`` | SmolLM2-135M-Instruct zero-shot, greedy, chat template | smollm2-135m | smollm2-135m |
 | ``ppo`` | tiny-shop after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
 
@@ -21,7 +22,7 @@ accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 (``benchmarks.stats.bootstrap_ci``).
 
 PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
-is about 5 CPU minutes per seed (one torch thread).
+is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _init_worker(threads: int) -> None:
 
 def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
     """`run_ppo` for every seed, in ``args.workers`` processes (each with ``args.threads`` threads)."""
-    if args.workers <= 1 or len(args.seeds) <= 1:
+    if args.workers == 1 or len(args.seeds) <= 1:
         return [run_ppo(seed, args.ppo_steps, args.eval_episodes) for seed in args.seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -249,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
+    if args.workers < 1 or args.threads < 1:
+        parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
     torch.set_num_threads(args.threads)
 
     baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog)

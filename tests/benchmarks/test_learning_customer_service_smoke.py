@@ -29,3 +29,13 @@ def test_customer_service_benchmark_runs_seeds_in_workers(tmp_path, capsys):
     assert [run["seed"] for run in results["ppo"]] == [0, 1]  # in seed order, whatever finished first
     assert all(run["steps"] >= 256 and run["qa"]["episodes"] == 16 for run in results["ppo"])
     assert (tmp_path / "table.md").read_text().startswith("CustomerService baselines")
+
+
+def test_customer_service_benchmark_rejects_zero_workers(capsys):
+    try:
+        main(["customer_service", "--workers", "0", "--policies", "oracle"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    else:
+        raise AssertionError("--workers 0 was accepted")
+    assert "--workers and --threads must be >= 1, got 0 and 1" in capsys.readouterr().err
