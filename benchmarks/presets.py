@@ -77,10 +77,12 @@ def customer_service(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
 
 
 def customer_dialog(max_new_tokens: int, max_turn_tokens: int, **extra: Any) -> dict[str, Any]:
-    """CustomerServiceDialog-v0 with its default ConvLab-style reward (+1 success, -1
-    failure, a cost per turn): 1 is a first-turn success, 0 the untrained LM."""
+    """CustomerServiceDialog-v1 with its default ConvLab-style reward (+1 success, -1
+    failure or running out of the token budget, a cost per turn): 1 is a first-turn success,
+    0 the untrained LM. (Under v0 a cut dialog scored 0, so random tokens, which ramble
+    until the budget runs out, beat every learner.)"""
     return {
-        "id": "lm_envs/CustomerServiceDialog-v0",
+        "id": "lm_envs/CustomerServiceDialog-v1",
         "kwargs": {"max_new_tokens": max_new_tokens, "max_turn_tokens": max_turn_tokens},
         "score": {"low": "initial", "high": 1.0},
         **extra,

@@ -15,6 +15,7 @@ ENV_ENTRY_POINTS: dict[str, tuple[str, str, str]] = {
     "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv", "TextGenerationVectorEnv"),
     "lm_envs/CustomerServiceQA-v0": ("lm_envs.envs.customer_service", "CustomerServiceQAEnv", "CustomerServiceQAVectorEnv"),
     "lm_envs/CustomerServiceDialog-v0": ("lm_envs.envs.customer_dialog", "CustomerServiceDialogEnv", "CustomerServiceDialogVectorEnv"),
+    "lm_envs/CustomerServiceDialog-v1": ("lm_envs.envs.customer_dialog", "CustomerServiceDialogEnvV1", "CustomerServiceDialogVectorEnvV1"),
     "lm_envs/ProductRecommendation-v0": ("lm_envs.envs.recommendation", "ProductRecommendationEnv", "ProductRecommendationVectorEnv"),
     "lm_envs/ProductRecommendationContinuous-v0": ("lm_envs.envs.recommendation", "ProductRecommendationContinuousEnv", "ProductRecommendationContinuousVectorEnv"),
 }

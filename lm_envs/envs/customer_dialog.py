@@ -1,4 +1,4 @@
-"""`lm_envs/CustomerServiceDialog-v0`: resolve a simulated customer's request over several turns."""
+"""`lm_envs/CustomerServiceDialog-v0` and `-v1`: resolve a simulated customer's request over several turns."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from lm_envs.envs.customer_sim import GOALS, Goal, SimulatedCustomer, dialog_goa
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.world import make_world
 
-__all__ = ["DIALOG_INSTRUCTIONS", "CustomerServiceDialogEnv", "CustomerServiceDialogVectorEnv", "DialogState"]
+__all__ = [
+    "DIALOG_INSTRUCTIONS",
+    "CustomerServiceDialogEnv",
+    "CustomerServiceDialogEnvV1",
+    "CustomerServiceDialogVectorEnv",
+    "CustomerServiceDialogVectorEnvV1",
+    "DialogState",
+]
 
 DIALOG_INSTRUCTIONS = (
     "You are a Tiny Shop support agent. Ask for the order number or email you need, "
@@ -99,6 +106,10 @@ class CustomerServiceDialogEnv(TokenEnv):
     ``chat_template`` is accepted for symmetry and is always on.
 
     ## Version History
+    * v1 (`CustomerServiceDialogEnvV1`): a dialog cut by the token budget scores as a failure
+      (``outcome`` -1, v0: 0). Under v0, text that never resolves anything (random tokens,
+      long rambling turns) ran the budget out before the customer's patience and so scored
+      above an agent that tried and failed; v1 closes that loophole. Same dynamics.
     * v0: initial version.
     """
 
@@ -294,4 +305,20 @@ class CustomerServiceDialogEnv(TokenEnv):
         return text
 
 
+class CustomerServiceDialogEnvV1(CustomerServiceDialogEnv):
+    """`lm_envs/CustomerServiceDialog-v1`: `CustomerServiceDialogEnv` whose default reward
+    counts running out of the token budget as a failure.
+
+    Default reward ``{"outcome": 1.0 (success +1, failure -1, truncated -1), "turns": -0.05,
+    "wrong_facts": -0.25}``; everything else is as in v0 (see its docstring).
+    """
+
+    default_reward = [
+        {"name": "outcome", "weight": 1.0, "kwargs": {"truncated": -1.0}},
+        {"name": "turns", "weight": -0.05},
+        {"name": "wrong_facts", "weight": -0.25},
+    ]
+
+
 CustomerServiceDialogVectorEnv = TokenVectorEnv.for_env(CustomerServiceDialogEnv)
+CustomerServiceDialogVectorEnvV1 = TokenVectorEnv.for_env(CustomerServiceDialogEnvV1)

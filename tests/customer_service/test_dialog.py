@@ -214,6 +214,24 @@ def test_token_budget_truncates():
     assert int(obs["attention_mask"].sum()) <= env.max_length
 
 
+@pytest.mark.parametrize(("version", "outcome_value"), [("v0", 0.0), ("v1", -1.0)])
+def test_running_out_of_budget_is_a_failure_from_v1(version, outcome_value):
+    # v0 paid 0 for a dialog cut by the budget, so rambling until it ran out beat trying and
+    # failing (-1); v1 scores it as a failure, and keeps everything else as in v0
+    env = gym.make(f"lm_envs/CustomerServiceDialog-{version}", max_new_tokens=30).unwrapped
+    env.reset(seed=0)
+    for _ in range(40):
+        *_, terminated, truncated, info = say(env, "Hello there, welcome to our shop!")
+        if terminated or truncated:
+            break
+    assert truncated and info["outcome"] == "truncated"
+    assert info["reward_terms"]["outcome"] == outcome_value
+    # the oracle still succeeds under v1, with the same reward as under v0
+    v1, v0 = gym.make("lm_envs/CustomerServiceDialog-v1").unwrapped, make()
+    oracle_v1, oracle_v0 = play_oracle(v1, seed=3)[0], play_oracle(v0, seed=3)[0]
+    assert oracle_v1 == pytest.approx(oracle_v0) and oracle_v1 > 0.5
+
+
 def test_dense_rewards_sum_to_the_sparse_reward():
     totals = {}
     for mode in ("sparse", "dense"):
