@@ -133,8 +133,9 @@ LM_AGENTS = {
 # On CustomerServiceQA the untrained tiny-shop copies some facts from the snippet; at the
 # learning rates above the first updates break that copying (the learners fall below the
 # untrained policy), so the QA env gets the customer-service benchmark's gentler setting.
-_KEEP_COPYING = {"learning_rate": 1e-4, "kl_coef": 0.05}
-QA_AGENTS = {name: dict(_KEEP_COPYING) for name in ("reinforce", "a2c", "ppo")}
+KEEP_COPYING = {"learning_rate": 1e-4, "kl_coef": 0.05}
+"""The gentle LM setting for CustomerServiceQA (also `benchmarks.learning.customer_service.PPO_HP`)."""
+QA_AGENTS = {name: dict(KEEP_COPYING) for name in ("reinforce", "a2c", "ppo")}
 
 SMOKE_ENVS = [
     text_generation(6, agents=["ppo", "reinforce", "random"], score={"low": "random", "high": 1.0}),

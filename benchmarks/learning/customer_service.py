@@ -36,14 +36,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.presets import KEEP_COPYING
+
 QA_ID = "lm_envs/CustomerServiceQA-v0"
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v0"
 POLICIES = ("oracle", "untrained", "smollm2", "ppo")
 EVAL_SEED = 10_000
 NUM_ENVS = 16
 PPO_HP: dict[str, Any] = dict(
-    num_envs=NUM_ENVS, n_steps=64, minibatch_size=256, update_epochs=4, learning_rate=1e-4, gamma=1.0,
-    gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, kl_coef=0.05,
+    num_envs=NUM_ENVS, n_steps=64, minibatch_size=256, update_epochs=4, gamma=1.0,
+    gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, **KEEP_COPYING,  # learning rate 1e-4, KL 0.05
 )
 """PPO settings. At learning_rate 3e-4 without the KL term the first updates break the
 copying the policy can do and it settles on answers that state no fact at all (facts term
