@@ -12,8 +12,9 @@
 | ``ppo`` | tiny-shop after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
 
 Every policy is scored on the same evaluation episodes (env seed 10_000) with each env's
-default reward: QA ``{"facts": 1.0, "similarity": 0.3, "length": 0.1}``, dialog
-``{"outcome": 1.0, "turns": -0.05, "wrong_facts": -0.25}``. *Fact accuracy* is the mean
+default reward: QA ``{"facts": 1.0, "similarity": 0.3, "length": 0.1}``, dialog (``-v1``)
+``{"outcome": 1.0, "turns": -0.05, "wrong_facts": -0.25}`` with a budget-cut dialog counted
+as a failure (-1). *Fact accuracy* is the mean
 fraction of an answer's required facts that it states (``info["fact_check"]["recall"]``);
 the ``facts`` term also subtracts contradicted facts. *Success* is the dialog success rate.
 tiny-shop is evaluated by sampling (temperature 1, the distribution PPO trains) and
@@ -39,7 +40,7 @@ import torch
 from benchmarks.presets import KEEP_COPYING
 
 QA_ID = "lm_envs/CustomerServiceQA-v0"
-DIALOG_ID = "lm_envs/CustomerServiceDialog-v0"
+DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"  # v1: a budget-cut dialog is a failure
 POLICIES = ("oracle", "untrained", "smollm2", "ppo")
 EVAL_SEED = 10_000
 NUM_ENVS = 16
@@ -200,7 +201,7 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
 
     lines = [
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
-        "default rewards. Sampled = temperature 1; greedy = argmax.",
+        f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
