@@ -3,6 +3,8 @@
     python -m benchmarks.learning customer_service                 # PPO seeds 0 1 2
     python -m benchmarks.learning customer_service --workers 2     # two seeds at a time
     python -m benchmarks.learning customer_service --seeds 0 --ppo-steps 20000 --policies oracle untrained ppo
+    python -m benchmarks.learning customer_service --tiny-shop runs/tiny_shop_r8 \
+        --intents order_total delivery_date product_price shipping_fee track_order --no-dialog
 
 | row | policy | QA env | dialog env |
 |---|---|---|---|
@@ -24,6 +26,11 @@ accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 
 PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
 is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
+
+``--tiny-shop`` swaps in another pretrained tiny-shop (a folder written by
+``python -m lm_envs.models.pretrain``) for the untrained and PPO rows, env tokenizer
+included; ``--intents`` restricts the QA env (training and evaluation) to some intents.
+Both are for experiments: the numbers of record use the shipped model and every intent.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import numpy as np
 import torch
 
 from benchmarks.presets import KEEP_COPYING
+from benchmarks.results import atomic_write_text
 
 QA_ID = "lm_envs/CustomerServiceQA-v0"
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"  # v1: a budget-cut dialog is a failure
@@ -60,6 +68,10 @@ def _summary(infos: list[dict[str, Any]], returns: list[float]) -> dict[str, Any
         out["fact_accuracy"] = float(np.mean([i["fact_check"]["recall"] for i in infos]))
         out["facts"] = float(np.mean([i["reward_terms"]["facts"] for i in infos]))
         out["wrong_rate"] = float(np.mean([bool(i["fact_check"]["wrong"]) for i in infos]))
+        intents = sorted({i["task"]["intent"] for i in infos if "task" in i})
+        out["fact_accuracy_by_intent"] = {  # where the gain is, or is not
+            name: float(np.mean([i["fact_check"]["recall"] for i in infos if i["task"]["intent"] == name]))
+            for name in intents}
     if infos and "success" in infos[0]:
         out["success_rate"] = float(np.mean([bool(i["success"]) for i in infos]))
     return out
@@ -126,8 +138,15 @@ def _policy(name: str) -> Any:
 
 
 # -------------------------------------------------------------------------------- runs
-def run_baselines(policies: list[str], n: int, dialog: bool) -> dict[str, dict[str, Any]]:
+def qa_kwargs(tiny_shop: str, intents: list[str] | None) -> dict[str, Any]:
+    """QA env kwargs for a tiny-shop variant (its tokenizer) and an intent subset."""
+    return ({} if tiny_shop == "tiny-shop" else {"tokenizer": tiny_shop}) | ({} if intents is None else {"intents": intents})
+
+
+def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = "tiny-shop",
+                  intents: list[str] | None = None) -> dict[str, dict[str, Any]]:
     envs = [("qa", QA_ID)] + ([("dialog", DIALOG_ID)] if dialog else [])
+    tiny_kwargs = {"qa": qa_kwargs(tiny_shop, intents), "dialog": qa_kwargs(tiny_shop, None)}
     out: dict[str, dict[str, Any]] = {}
     for name in policies:
         if name == "ppo":
@@ -136,13 +155,14 @@ def run_baselines(policies: list[str], n: int, dialog: bool) -> dict[str, dict[s
         results: dict[str, Any] = {}
         for key, env_id in envs:
             if name == "oracle":
-                results[key] = _scripted(env_id, n, {})
+                results[key] = _scripted(env_id, n, tiny_kwargs[key])
             elif name == "untrained":
-                policy = _policy("tiny-shop")
-                results[key] = _lm(env_id, n, policy, {}, greedy=False, seed=EVAL_SEED)
-                results[key + "_greedy"] = _lm(env_id, n, policy, {}, greedy=True, seed=EVAL_SEED)
+                policy = _policy(tiny_shop)
+                results[key] = _lm(env_id, n, policy, tiny_kwargs[key], greedy=False, seed=EVAL_SEED)
+                results[key + "_greedy"] = _lm(env_id, n, policy, tiny_kwargs[key], greedy=True, seed=EVAL_SEED)
             elif name == "smollm2":
-                kwargs = {"tokenizer": "smollm2-135m"} | ({"chat_template": True} if key == "qa" else {})
+                kwargs = ({"tokenizer": "smollm2-135m"} | ({"chat_template": True} if key == "qa" else {})
+                          | ({"intents": intents} if key == "qa" and intents is not None else {}))
                 results[key + "_greedy"] = _lm(env_id, n, _policy("smollm2-135m"), kwargs, greedy=True, seed=EVAL_SEED)
         results["seconds"] = time.perf_counter() - start
         out[name] = results
@@ -150,18 +170,19 @@ def run_baselines(policies: list[str], n: int, dialog: bool) -> dict[str, dict[s
     return out
 
 
-def run_ppo(seed: int, steps: int, n: int) -> dict[str, Any]:
+def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = "tiny-shop", intents: list[str] | None = None) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
-    agent = PPO(QA_ID, policy="tiny-shop", config=PPOConfig(**PPO_HP), seed=seed)
+    env_kwargs = qa_kwargs(tiny_shop, intents)
+    agent = PPO(QA_ID, policy=tiny_shop, config=PPOConfig(**PPO_HP), seed=seed, env_kwargs=env_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
     seconds = time.perf_counter() - start
     result = {
         "seed": seed, "steps": agent.num_timesteps, "train_seconds": seconds,
-        "qa": _lm(QA_ID, n, agent.policy, {}, greedy=False, seed=EVAL_SEED),
-        "qa_greedy": _lm(QA_ID, n, agent.policy, {}, greedy=True, seed=EVAL_SEED),
+        "qa": _lm(QA_ID, n, agent.policy, env_kwargs, greedy=False, seed=EVAL_SEED),
+        "qa_greedy": _lm(QA_ID, n, agent.policy, env_kwargs, greedy=True, seed=EVAL_SEED),
         "curve": agent.metrics[["timesteps", "reward_mean"]].to_dict("list") if len(agent.metrics) else {},
     }
     print(f"ppo seed {seed}: {json.dumps(_round({k: v for k, v in result.items() if k != 'curve'}))}", flush=True)
@@ -175,15 +196,16 @@ def _init_worker(threads: int) -> None:
 def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
     """`run_ppo` for every seed, in ``args.workers`` processes (each with ``args.threads`` threads)."""
     if args.workers == 1 or len(args.seeds) <= 1:
-        return [run_ppo(seed, args.ppo_steps, args.eval_episodes) for seed in args.seeds]
+        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents) for seed in args.seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(min(args.workers, len(args.seeds)), mp_context=context,
                              initializer=_init_worker, initargs=(args.threads,)) as pool:
-        return list(pool.map(run_ppo, args.seeds, [args.ppo_steps] * len(args.seeds),
-                             [args.eval_episodes] * len(args.seeds)))
+        k = len(args.seeds)
+        return list(pool.map(run_ppo, args.seeds, [args.ppo_steps] * k, [args.eval_episodes] * k,
+                             [args.tiny_shop] * k, [args.intents] * k))
 
 
 def _round(value: Any) -> Any:
@@ -202,6 +224,8 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
     lines = [
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
+        *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != "tiny-shop" else []),
+        *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
@@ -251,21 +275,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dialog", action="store_true", help="skip the dialog env")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
+    parser.add_argument("--tiny-shop", default="tiny-shop", metavar="PATH",
+                        help="a pretrained tiny-shop folder for the untrained and PPO rows (default: the shipped model)")
+    parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
+                        help="QA intents to train and evaluate on (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
+    if args.intents is not None:
+        from lm_envs.envs.customer_service import INTENTS
+
+        unknown = sorted(set(args.intents) - set(INTENTS))
+        if unknown:
+            parser.error(f"unknown --intents {', '.join(unknown)}; known: {', '.join(INTENTS)}")
+    if args.tiny_shop != "tiny-shop" and not Path(args.tiny_shop).is_dir():
+        parser.error(f"--tiny-shop {args.tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
     torch.set_num_threads(args.threads)
 
-    baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog)
+    baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog,
+                              args.tiny_shop, args.intents)
     ppo = run_ppo_seeds(args) if "ppo" in args.policies else []
     text = table(baselines, ppo, args)
     print()
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps({"baselines": baselines, "ppo": ppo}, indent=1, default=float))
-        (args.out / "table.md").write_text(text + "\n")
+        atomic_write_text(args.out / "results.json", json.dumps({"tiny_shop": args.tiny_shop, "intents": args.intents,
+                                                                 "baselines": baselines, "ppo": ppo}, indent=1, default=float))
+        atomic_write_text(args.out / "table.md", text + "\n")
     return 0
 
 

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.results import atomic_write_text
+
 ENV_ID = "lm_envs/ProductRecommendation-v0"
 CONTINUOUS_ID = "lm_envs/ProductRecommendationContinuous-v0"
 ENV_KWARGS: dict[str, Any] = {"difficulty": "default", "masked_action": "skip"}
@@ -199,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps({"references": references, "baselines": baselines,
-                                                           "results": results}, indent=1))
-        (args.out / "table.md").write_text(text + "\n")
+        atomic_write_text(args.out / "results.json", json.dumps({"references": references, "baselines": baselines,
+                                                                 "results": results}, indent=1))
+        atomic_write_text(args.out / "table.md", text + "\n")
     return 0
 
 

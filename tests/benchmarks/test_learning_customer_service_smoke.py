@@ -39,3 +39,44 @@ def test_customer_service_benchmark_rejects_zero_workers(capsys):
     else:
         raise AssertionError("--workers 0 was accepted")
     assert "--workers and --threads must be >= 1, got 0 and 1" in capsys.readouterr().err
+
+
+def test_customer_service_benchmark_takes_a_tiny_shop_folder_and_intents(tmp_path, capsys):
+    # the shipped model named by its folder stands in for a freshly pretrained variant
+    from pathlib import Path
+
+    import lm_envs.models
+
+    folder = str(Path(lm_envs.models.__file__).parent / "tiny_shop")
+    threads = torch.get_num_threads()
+    try:
+        code = main(["customer_service", "--policies", "oracle", "untrained", "--tiny-shop", folder,
+                     "--intents", "product_price", "order_total", "--eval-episodes", "16", "--no-dialog",
+                     "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"tiny-shop = {folder} (not the shipped model)." in out
+    assert "QA intents: product_price order_total (not every intent)." in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["tiny_shop"] == folder and results["intents"] == ["product_price", "order_total"]
+    # only the chosen intents were asked, by every row
+    for row in (results["baselines"]["oracle"]["qa"], results["baselines"]["untrained"]["qa"],
+                results["baselines"]["untrained"]["qa_greedy"]):
+        assert set(row["fact_accuracy_by_intent"]) == {"product_price", "order_total"}, row
+    assert results["baselines"]["oracle"]["qa"]["fact_accuracy_by_intent"] == {"product_price": 1.0, "order_total": 1.0}
+
+
+def test_customer_service_benchmark_rejects_unknown_intents_and_missing_folders(tmp_path, capsys):
+    for argv, message in (
+        (["--intents", "track_order", "teleport"], "unknown --intents teleport; known: "),
+        (["--tiny-shop", str(tmp_path / "nope")], f"--tiny-shop {tmp_path / 'nope'}: no such folder"),
+    ):
+        try:
+            main(["customer_service", "--policies", "oracle", *argv])
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+        assert message in capsys.readouterr().err
