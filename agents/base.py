@@ -86,6 +86,13 @@ def check_reference(cfg: Any) -> None:
         raise ValueError(f"reference must be 'fp32' or 'bf16' when kl_coef > 0 (the penalty needs it); got 'none' with kl_coef={cfg.kl_coef}")
 
 
+def check_group_size(cfg: Any) -> None:
+    """``group_size`` is an int >= 2 that divides ``num_envs`` (rows of a group share a prompt)."""
+    check_int(cfg, "group_size", minimum=2)
+    if cfg.num_envs % cfg.group_size:
+        raise ValueError(f"group_size must divide num_envs={cfg.num_envs} for the RLOO baseline; got {cfg.group_size}")
+
+
 def check_policy_options(cfg: Any) -> None:
     """temperature > 0, top_k None or int >= 0, top_p None or in (0, 1], hidden_sizes."""
     check_positive(cfg, "temperature")
@@ -296,6 +303,13 @@ class Agent:
             self._env_started = True
         self.policy.eval()
         return self.rollout.collect(n_steps)
+
+    def _collect_groups(self, group_size: int, max_steps: int) -> tuple[RolloutBatch, list[Episode]]:
+        """One episode per row; rows ``[0, k)``, ``[k, 2k)``, ... reset with one seed, so each
+        group answers the same prompt (``group_size=1``: a seed per row)."""
+        seeds = self.np_rng.integers(0, 2**31 - 1, size=self.config.num_envs // group_size)
+        self.policy.eval()
+        return self.rollout.collect_episodes(seed=[int(s) for s in np.repeat(seeds, group_size)], max_steps=max_steps)
 
     def _check_finite(self, loss: torch.Tensor, update: int) -> None:
         if not bool(torch.isfinite(loss)):

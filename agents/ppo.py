@@ -4,6 +4,10 @@ PPO: Schulman et al., 2017 (arXiv:1707.06347). Implementation details follow the
 reference implementation as catalogued by Huang et al., 2022 ("The 37 Implementation
 Details of Proximal Policy Optimization"). The KL penalty and its adaptive controller
 follow Ziegler et al., 2019 ("Fine-Tuning Language Models from Human Preferences").
+``advantage="rloo"`` swaps GAE for a group baseline: the rows of a group answer the same
+prompt and a sample's advantage is its return minus the other members' mean (Ahmadian et
+al., 2024, "Back to Basics: Revisiting REINFORCE Style Optimization ..."; GRPO, Shao et al.,
+2024, uses the same group baseline), keeping PPO's clipped epochs over the batch.
 
 Reads top to bottom: ``PPOConfig``, the KL controller, ``PPO`` and its learn loop.
 """
@@ -21,6 +25,7 @@ import torch
 from agents.base import (
     Agent,
     Callback,
+    check_group_size,
     check_int,
     check_non_negative,
     check_policy_options,
@@ -29,9 +34,11 @@ from agents.base import (
     check_unit_interval,
 )
 from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
-from agents.returns import gae
+from agents.returns import gae, rloo_advantages
 
-__all__ = ["PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_batch"]
+__all__ = ["ADVANTAGES", "PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_batch"]
+
+ADVANTAGES = ("gae", "rloo")
 
 
 @dataclass
@@ -56,6 +63,17 @@ class PPOConfig:
     """Discount factor."""
     gae_lambda: float = 0.95
     """GAE lambda (Schulman et al., 2016)."""
+    advantage: str = "gae"
+    """``"gae"``: a learned value baseline over rollouts of ``n_steps``. ``"rloo"``: each
+    update plays one episode per row, rows ``[0, k)``, ``[k, 2k)``, ... (``k = group_size``)
+    answer the same prompt, and a sample's advantage is its return-to-go minus the mean
+    return of the other members of its group; no value loss, and ``n_steps`` is unused.
+    For LM tasks with one reward per answer, where a value head must first learn how hard
+    each prompt is, the group baseline removes that difficulty from the advantage at once."""
+    group_size: int = 4
+    """Group size ``k`` of ``advantage="rloo"``; must divide ``num_envs``."""
+    max_episode_steps: int = 100_000
+    """Guard of ``advantage="rloo"``: raise if a round of episodes has not ended after this many steps."""
     clip_coef: float = 0.2
     """Clip range of the probability ratio."""
     clip_vloss: bool = True
@@ -116,6 +134,11 @@ class PPOConfig:
             raise ValueError(f"kl_coef must be > 0 when adaptive_kl is set; got {self.kl_coef}")
         if self.cache_mode not in ("per_row", "rebuild"):
             raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
+        if self.advantage not in ADVANTAGES:
+            raise ValueError(f"advantage must be one of {', '.join(ADVANTAGES)}; got {self.advantage!r}")
+        if self.advantage == "rloo":
+            check_group_size(self)
+            check_int(self, "max_episode_steps")
 
 
 def adaptive_kl_coef(beta: float, kl: float, n_episodes: int, *, target: float, horizon: int) -> float:
@@ -162,27 +185,40 @@ class PPO(Agent):
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> PPO:
         cfg = self.config
-        batch_size = cfg.num_envs * cfg.n_steps
-        n_updates = max(1, math.ceil(total_steps / batch_size))
-        n_minibatches = batch_size // cfg.minibatch_size
-        for update in range(n_updates):
+        grouped = cfg.advantage == "rloo"
+        n_updates = max(1, math.ceil(total_steps / (cfg.num_envs * cfg.n_steps)))  # gae: a fixed batch size
+        update, steps_done = 0, 0
+        while (steps_done < total_steps) if grouped else (update < n_updates):
             self.num_updates += 1
             if cfg.anneal_lr:
-                self._set_lr(cfg.learning_rate * (1.0 - update / n_updates))
+                self._set_lr(cfg.learning_rate * (1.0 - (steps_done / total_steps if grouped else update / n_updates)))
+            update += 1
             start = time.perf_counter()
 
-            # 1. collect rollout
-            batch, episodes = self._collect(cfg.n_steps)
+            # 1. collect rollout: n_steps per row, or (rloo) one episode per row in prompt groups
+            if grouped:
+                batch, episodes = self._collect_groups(cfg.group_size, cfg.max_episode_steps)
+            else:
+                batch, episodes = self._collect(cfg.n_steps)
+            batch_size = batch.num_steps * batch.num_envs
+            steps_done += batch_size
             self.num_timesteps += batch_size
+            # the same tokens per minibatch either way; a round of episodes varies in length
+            n_minibatches = max(1, round(int(batch.valid.sum()) / cfg.minibatch_size)) if grouped \
+                else batch_size // cfg.minibatch_size
 
             # 2. advantages
             # per-token KL penalty to the reference, added to the env rewards (Ziegler et al., 2019)
             rewards = kl_penalized_rewards(batch.rewards, batch.logprobs, batch.ref_logprobs, kl_coef=self.kl_coef)
-            # a truncated episode is bootstrapped with V(final_obs) (Pardo et al., 2018)
-            rewards = rewards + cfg.gamma * batch.bootstrap_values
-            advantages, returns = gae(
-                rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
-            )
+            if grouped:
+                advantages = rloo_advantages(rewards, batch.dones, gamma=cfg.gamma, group_size=cfg.group_size)
+                returns = advantages + batch.values  # unused by the loss; keeps the logged shapes
+            else:
+                # a truncated episode is bootstrapped with V(final_obs) (Pardo et al., 2018)
+                rewards = rewards + cfg.gamma * batch.bootstrap_values
+                advantages, returns = gae(
+                    rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
+                )
             dev = self.device
             flat_adv, flat_ret = advantages.reshape(-1).to(dev), returns.reshape(-1).to(dev)
             old_logp, old_values = batch.logprobs.reshape(-1).to(dev), batch.values.reshape(-1).to(dev)
@@ -218,7 +254,7 @@ class PPO(Agent):
                     else:
                         v_loss = 0.5 * ((new_values - flat_ret[idx]) ** 2).mean()
                     ent = entropy.mean()
-                    loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+                    loss = pg_loss - cfg.ent_coef * ent + (0.0 if grouped else cfg.vf_coef) * v_loss
                     self._check_finite(loss, self.num_updates)
                     self._clip_and_step(loss, cfg.max_grad_norm)
                     stats["pg"].append(float(pg_loss.detach()))
@@ -252,7 +288,8 @@ class PPO(Agent):
                     "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "approx_kl": _mean(stats["approx_kl"]),
                     "clip_fraction": _mean(stats["clipfrac"]),
-                    "explained_variance": explained_variance(batch.values.reshape(-1), returns.reshape(-1)),
+                    "explained_variance": float("nan") if grouped else explained_variance(
+                        batch.values.reshape(-1), returns.reshape(-1)),
                     "kl_ref": kl_ref,
                     "kl_coef": self.kl_coef,
                     "epochs": epochs_done,

@@ -26,6 +26,7 @@ import torch
 from agents.base import (
     Agent,
     Callback,
+    check_group_size,
     check_int,
     check_non_negative,
     check_policy_options,
@@ -95,11 +96,7 @@ class REINFORCEConfig:
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if self.baseline == "rloo":
-            check_int(self, "group_size", minimum=2)
-            if self.num_envs % self.group_size:
-                raise ValueError(
-                    f"group_size must divide num_envs={self.num_envs} for the RLOO baseline; got {self.group_size}"
-                )
+            check_group_size(self)
         if self.cache_mode not in ("per_row", "rebuild"):
             raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
 
@@ -125,13 +122,6 @@ class REINFORCE(Agent):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.baseline_value = state.get("baseline_value")
 
-    def _reset_seeds(self) -> list[int]:
-        """One env seed per row; RLOO groups repeat a seed so they share the task."""
-        cfg = self.config
-        k = cfg.group_size if cfg.baseline == "rloo" else 1
-        seeds = self.np_rng.integers(0, 2**31 - 1, size=cfg.num_envs // k)
-        return [int(s) for s in np.repeat(seeds, k)]
-
     def learn(self, total_steps: int, callback: Callback | None = None) -> REINFORCE:
         cfg = self.config
         steps_done = 0
@@ -140,10 +130,7 @@ class REINFORCE(Agent):
             start = time.perf_counter()
 
             # 1. collect rollout: one episode per row, RLOO groups reset to the same task
-            self.policy.eval()
-            batch, episodes = self.rollout.collect_episodes(
-                seed=self._reset_seeds(), max_steps=cfg.max_episode_steps
-            )
+            batch, episodes = self._collect_groups(cfg.group_size if cfg.baseline == "rloo" else 1, cfg.max_episode_steps)
             n_steps = batch.num_steps * batch.num_envs
             steps_done += n_steps
             self.num_timesteps += n_steps

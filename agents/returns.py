@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["discounted_returns", "gae", "leave_one_out_baseline"]
+__all__ = ["discounted_returns", "gae", "leave_one_out_baseline", "rloo_advantages"]
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
@@ -153,3 +153,14 @@ def leave_one_out_baseline(returns: ArrayT, *, group_size: int) -> ArrayT:
     base = (g.sum(dim=1, keepdim=True) - g) / (group_size - 1)
     base = base.reshape(-1)
     return base.numpy() if isinstance(returns, np.ndarray) else base
+
+
+def rloo_advantages(rewards: torch.Tensor, dones: torch.Tensor, *, gamma: float, group_size: int) -> torch.Tensor:
+    """Returns-to-go minus the leave-one-out mean episode return of the sample's group.
+
+    For a batch of one episode per row (``Rollout.collect_episodes``) whose consecutive
+    groups of ``group_size`` rows answered the same prompt: every row is valid at ``t = 0``,
+    so ``returns[0]`` is each episode's return. ``(T, N)`` in, ``(T, N)`` out.
+    """
+    returns = discounted_returns(rewards, dones, None, gamma=gamma)
+    return returns - leave_one_out_baseline(returns[0], group_size=group_size)[None, :]

@@ -53,6 +53,9 @@ def comparable(metrics: pd.DataFrame) -> pd.DataFrame:
         (PPOConfig, {"temperature": 0.0}, "temperature"),
         (PPOConfig, {"top_p": 1.5}, "top_p"),
         (PPOConfig, {"cache_mode": "none"}, "cache_mode"),
+        (PPOConfig, {"advantage": "gre"}, "advantage"),
+        (PPOConfig, {"advantage": "rloo", "num_envs": 6, "group_size": 4}, "group_size"),
+        (PPOConfig, {"advantage": "rloo", "group_size": 1}, "group_size"),
         (A2CConfig, {"learning_rate": 0.0}, "learning_rate"),
         (A2CConfig, {"optimizer": "sgd"}, "optimizer"),
         (A2CConfig, {"n_steps": 0}, "n_steps"),
@@ -215,6 +218,26 @@ def test_rloo_groups_share_a_prompt(make_token_vec, make_lm):
     for episodes in prompts:
         assert episodes[0] == episodes[1] == episodes[2] and episodes[3] == episodes[4] == episodes[5]
     assert any(eps[0] != eps[3] for eps in prompts)
+
+
+def test_ppo_rloo_groups_share_a_prompt_and_learn_without_a_critic(make_token_vec, make_lm):
+    config = PPOConfig(num_envs=6, minibatch_size=16, update_epochs=2, advantage="rloo", group_size=3, kl_coef=0.05)
+    agent = PPO(make_token_vec(6), policy=make_lm(), config=config, seed=0)
+    value_head = [p.detach().clone() for p in agent.policy.value_head.parameters()]
+    prompts = []
+    agent.rollout.collect_episodes = _spy(agent.rollout.collect_episodes, prompts)
+    agent.learn(60)
+    assert len(prompts) == len(agent.metrics) >= 2
+    for episodes in prompts:
+        assert episodes[0] == episodes[1] == episodes[2] and episodes[3] == episodes[4] == episodes[5]
+    assert any(eps[0] != eps[3] for eps in prompts)
+    assert agent.num_timesteps >= 60 and agent.metrics["explained_variance"].isna().all()
+    # no value loss: the critic is left as it was, the policy moved
+    assert all(torch.equal(p, q) for p, q in zip(value_head, agent.policy.value_head.parameters(), strict=True))
+    assert (agent.metrics["approx_kl"] < 0.05).all() and agent.metrics["kl_ref"].iloc[-1] > 0
+    # deterministic given the seed
+    again = PPO(make_token_vec(6), policy=make_lm(), config=config, seed=0).learn(60)
+    pd.testing.assert_frame_equal(comparable(agent.metrics), comparable(again.metrics))
 
 
 def _spy(fn, sink):

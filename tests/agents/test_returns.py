@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.returns import discounted_returns, gae, leave_one_out_baseline
+from agents.returns import discounted_returns, gae, leave_one_out_baseline, rloo_advantages
 
 
 def test_discounted_returns_hand_worked():
@@ -77,3 +77,12 @@ def test_leave_one_out_baseline():
         leave_one_out_baseline(torch.ones(5), group_size=2)
     with pytest.raises(ValueError, match="group_size"):
         leave_one_out_baseline(torch.ones(4), group_size=1)
+
+
+def test_rloo_advantages_by_hand():
+    # two groups of two one-episode rows; row 1's episode is one step long, the others two
+    rewards = torch.tensor([[0.0, 1.0, 0.5, 0.0], [1.0, 0.0, 0.0, 3.0]])
+    dones = torch.tensor([[False, True, False, False], [True, False, True, True]])
+    # returns-to-go: t=0 -> (1, 1, 0.5, 3); t=1 -> (1, 0, 0, 3); baselines: other member's return
+    adv = rloo_advantages(rewards, dones, gamma=1.0, group_size=2)
+    torch.testing.assert_close(adv, torch.tensor([[0.0, 0.0, -2.5, 2.5], [0.0, -1.0, -3.0, 2.5]]))
