@@ -27,6 +27,7 @@ accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
 is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
 
+``--advantage rloo`` trains PPO with the group baseline (``PPOConfig.advantage``) instead of GAE.
 ``--tiny-shop`` swaps in another pretrained tiny-shop (a folder written by
 ``python -m lm_envs.models.pretrain``) for the untrained and PPO rows, env tokenizer
 included; ``--intents`` restricts the QA env (training and evaluation) to some intents.
@@ -170,12 +171,14 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = "t
     return out
 
 
-def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = "tiny-shop", intents: list[str] | None = None) -> dict[str, Any]:
+def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = "tiny-shop", intents: list[str] | None = None,
+            advantage: str = "gae") -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
     env_kwargs = qa_kwargs(tiny_shop, intents)
-    agent = PPO(QA_ID, policy=tiny_shop, config=PPOConfig(**PPO_HP), seed=seed, env_kwargs=env_kwargs)
+    config = PPOConfig(**PPO_HP, advantage=advantage)
+    agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=env_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
     seconds = time.perf_counter() - start
@@ -196,7 +199,8 @@ def _init_worker(threads: int) -> None:
 def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
     """`run_ppo` for every seed, in ``args.workers`` processes (each with ``args.threads`` threads)."""
     if args.workers == 1 or len(args.seeds) <= 1:
-        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents) for seed in args.seeds]
+        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents, args.advantage)
+                for seed in args.seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -205,7 +209,7 @@ def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
                              initializer=_init_worker, initargs=(args.threads,)) as pool:
         k = len(args.seeds)
         return list(pool.map(run_ppo, args.seeds, [args.ppo_steps] * k, [args.eval_episodes] * k,
-                             [args.tiny_shop] * k, [args.intents] * k))
+                             [args.tiny_shop] * k, [args.intents] * k, [args.advantage] * k))
 
 
 def _round(value: Any) -> Any:
@@ -226,6 +230,7 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
         *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != "tiny-shop" else []),
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
+        *([f"PPO advantage: {args.advantage} (PPOConfig.advantage)."] if args.advantage != "gae" else []),
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
@@ -279,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a pretrained tiny-shop folder for the untrained and PPO rows (default: the shipped model)")
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
                         help="QA intents to train and evaluate on (default: all)")
+    parser.add_argument("--advantage", choices=["gae", "rloo"], default="gae",
+                        help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage)")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
@@ -301,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "results.json", json.dumps({"tiny_shop": args.tiny_shop, "intents": args.intents,
+        atomic_write_text(args.out / "results.json", json.dumps({"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
                                                                  "baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")
     return 0

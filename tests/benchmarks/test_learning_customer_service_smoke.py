@@ -80,3 +80,18 @@ def test_customer_service_benchmark_rejects_unknown_intents_and_missing_folders(
         else:
             raise AssertionError(f"{argv} was accepted")
         assert message in capsys.readouterr().err
+
+
+def test_customer_service_benchmark_trains_ppo_with_the_group_baseline(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    try:
+        code = main(["customer_service", "--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "rloo",
+                     "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
+                     "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    assert "PPO advantage: rloo (PPOConfig.advantage)." in capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["advantage"] == "rloo" and results["ppo"][0]["steps"] >= 256
+    assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
