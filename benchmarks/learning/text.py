@@ -140,6 +140,8 @@ def evaluate(agent: Any, env: Any, seed: int) -> dict[str, Any]:
         "length": float(np.mean([e.length for e in episodes])),
         "kl": float(kl.sum(dim=0).mean()),
         "distinct": len(set(completions)) / len(completions),
+        # texts that slip into the reading exercises' or a dialog's format instead of a review
+        "exchange_format": float(np.mean(["Customer:" in c or "Agent:" in c for c in completions])),
         "top_ending": (ending, count / len(completions)),
         "samples": [{"prompt": e.prompt, "completion": e.completion, "reward": e.episode_return} for e in episodes],
     }
@@ -151,14 +153,14 @@ def _last_sentence(text: str) -> str:
 
 
 def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[str, Any] | None, quick: bool,
-        env_kwargs: dict[str, Any], out: Path | None) -> dict[str, Any]:
+        env_kwargs: dict[str, Any], out: Path | None, policy: str = POLICY) -> dict[str, Any]:
     """Train one agent on one seed; evaluate it on ``eval_env`` before (unless ``start``,
     the evaluation of the same initial policy, is given) and after."""
     cls, config, default_steps = CONFIGS[name]
     steps = default_steps if steps is None else steps
     if quick:
         config = dataclasses.replace(config, **QUICK[name])
-    agent = cls(ENV_ID, policy=POLICY, config=config, seed=seed, env_kwargs=env_kwargs)
+    agent = cls(ENV_ID, policy=policy, config=config, seed=seed, env_kwargs=env_kwargs)
     before = evaluate(agent, eval_env, EVAL_SEED) if start is None else start
     wall, cpu = time.perf_counter(), time.process_time()
     agent.learn(steps)
@@ -214,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="CI over seeds: Student-t or percentile bootstrap")
     parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--tiny-shop", default=POLICY, metavar="PATH",
+                        help="a pretrained tiny-shop folder to fine-tune instead of the shipped model (its tokenizer too)")
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
+    if args.tiny_shop != POLICY and not Path(args.tiny_shop).is_dir():
+        parser.error(f"--tiny-shop {args.tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
     steps = args.steps if args.steps is not None else (64 if args.quick else None)
     eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 2 * N_PROMPTS)
     max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else (8 if args.quick else MAX_NEW_TOKENS)
@@ -223,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--eval-episodes and --max-new-tokens must be >= 1")
     torch.set_num_threads(args.threads)
     print(
-        f"TextGeneration-v0, policy {POLICY}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate 3e-5; "
+        f"TextGeneration-v0, policy {args.tiny_shop}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate 3e-5; "
         f"eval: {eval_episodes} sampled episodes (temperature 1) over the {N_PROMPTS} prompts in order, eval seed "
         f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s)",
         flush=True,
     )
 
     # 1. train every agent on every seed
-    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD}
+    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD} | (
+        {} if args.tiny_shop == POLICY else {"tokenizer": args.tiny_shop})
     # one row per evaluation episode; every run is evaluated on the same prompts and seed
     eval_env = make_vector_env(ENV_ID, num_envs=eval_episodes, env_kwargs=env_kwargs)
     results: list[dict[str, Any]] = []
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.agents:
         for seed in args.seeds:
             r = run(name, seed, steps=steps, eval_env=eval_env, start=start, quick=args.quick,
-                    env_kwargs=env_kwargs, out=args.out)
+                    env_kwargs=env_kwargs, out=args.out, policy=args.tiny_shop)
             start = r["before"]
             results.append(r)
             b, e = r["before"], r["after"]
@@ -248,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:9s} seed {seed}: reward {r['start']:+.3f} -> {r['end']:+.3f} ({terms}; length "
                 f"{b['length']:.1f} -> {e['length']:.1f}; distinct texts {b['distinct']:.0%} -> {e['distinct']:.0%}; "
+                f"in exchange format {b['exchange_format']:.0%} -> {e['exchange_format']:.0%}; "
                 f"commonest last sentence {e['top_ending'][0]!r} in {e['top_ending'][1]:.0%}), KL to ref "
                 f"{r['kl']:.2f} nats/episode; {r['updates']} updates, {r['timesteps']:,} tokens in "
                 f"{r['wall_s']:.0f} s wall / {r['cpu_s']:.0f} s CPU",

@@ -18,7 +18,8 @@ def test_learning_text_quick_prints_runs_samples_table_and_verdict(capsys):
     out = capsys.readouterr().out
     for name in ("reinforce", "a2c", "ppo"):
         for seed in (0, 1):
-            assert re.search(rf"^{name}\s+seed {seed}: reward [+-]\d\.\d+ -> [+-]\d\.\d+ .*KL to ref", out, re.M), out
+            assert re.search(rf"^{name}\s+seed {seed}: reward [+-]\d\.\d+ -> [+-]\d\.\d+ .*in exchange format "
+                             rf"\d+% -> \d+%.*KL to ref", out, re.M), out
     # three before/after samples per agent, for the same prompts
     assert out.count("  PROMPT: ") == 9
     assert out.count("    before (") == 9 and out.count("    after  (") == 9
@@ -29,3 +30,25 @@ def test_learning_text_quick_prints_runs_samples_table_and_verdict(capsys):
     assert re.search(r"^\| PPO \(KL to ref\) \|.*\(target \d", out, re.M), out
     assert "Student-t" in out
     assert re.search(r"^result: (PASS|FAIL)$", out, re.M), out
+
+
+def test_learning_text_takes_a_tiny_shop_folder(capsys):
+    from pathlib import Path
+
+    import lm_envs.models
+
+    folder = str(Path(lm_envs.models.__file__).parent / "tiny_shop")
+    threads = torch.get_num_threads()
+    try:
+        assert main(["text", "--quick", "--seeds", "0", "--agents", "reinforce", "--tiny-shop", folder]) == 0
+        try:
+            main(["text", "--tiny-shop", folder + "_nope"])
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        else:
+            raise AssertionError("a missing --tiny-shop folder was accepted")
+    finally:
+        torch.set_num_threads(threads)
+    captured = capsys.readouterr()
+    assert f"policy {folder}," in captured.out and "reinforce seed 0: reward" in captured.out
+    assert f"--tiny-shop {folder}_nope: no such folder" in captured.err
