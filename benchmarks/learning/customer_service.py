@@ -27,7 +27,8 @@ accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
 is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
 
-``--advantage rloo`` trains PPO with the group baseline (``PPOConfig.advantage``) instead of GAE.
+``--advantage rloo`` trains PPO with the group baseline (``PPOConfig.advantage``) instead of GAE;
+``--learning-rate`` overrides ``PPO_HP``'s.
 ``--tiny-shop`` swaps in another pretrained tiny-shop (a folder written by
 ``python -m lm_envs.models.pretrain``) for the untrained and PPO rows, env tokenizer
 included; ``--intents`` restricts the QA env (training and evaluation) to some intents.
@@ -172,12 +173,13 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = "t
 
 
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = "tiny-shop", intents: list[str] | None = None,
-            advantage: str = "gae") -> dict[str, Any]:
+            advantage: str = "gae", learning_rate: float | None = None) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
     env_kwargs = qa_kwargs(tiny_shop, intents)
-    config = PPOConfig(**PPO_HP, advantage=advantage)
+    config = PPOConfig(**(PPO_HP | {"advantage": advantage}
+                          | ({} if learning_rate is None else {"learning_rate": learning_rate})))
     agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=env_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
@@ -199,8 +201,8 @@ def _init_worker(threads: int) -> None:
 def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
     """`run_ppo` for every seed, in ``args.workers`` processes (each with ``args.threads`` threads)."""
     if args.workers == 1 or len(args.seeds) <= 1:
-        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents, args.advantage)
-                for seed in args.seeds]
+        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents, args.advantage,
+                        args.learning_rate) for seed in args.seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -209,7 +211,8 @@ def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
                              initializer=_init_worker, initargs=(args.threads,)) as pool:
         k = len(args.seeds)
         return list(pool.map(run_ppo, args.seeds, [args.ppo_steps] * k, [args.eval_episodes] * k,
-                             [args.tiny_shop] * k, [args.intents] * k, [args.advantage] * k))
+                             [args.tiny_shop] * k, [args.intents] * k, [args.advantage] * k,
+                             [args.learning_rate] * k))
 
 
 def _round(value: Any) -> Any:
@@ -231,6 +234,7 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
         *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != "tiny-shop" else []),
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
         *([f"PPO advantage: {args.advantage} (PPOConfig.advantage)."] if args.advantage != "gae" else []),
+        *([f"PPO learning rate: {args.learning_rate:g} (not PPO_HP's)."] if args.learning_rate is not None else []),
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
@@ -286,10 +290,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="QA intents to train and evaluate on (default: all)")
     parser.add_argument("--advantage", choices=["gae", "rloo"], default="gae",
                         help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"PPO's learning rate (default {PPO_HP['learning_rate']:g}, PPO_HP)")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
     if args.intents is not None:
         from lm_envs.envs.customer_service import INTENTS
 
@@ -309,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out / "results.json", json.dumps({"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
+                                                                 "learning_rate": args.learning_rate,
                                                                  "baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")
     return 0

@@ -62,6 +62,7 @@ def test_customer_service_benchmark_takes_a_tiny_shop_folder_and_intents(tmp_pat
 def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
     for argv, message in (
         (["--workers", "0"], "--workers and --threads must be >= 1, got 0 and 1"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0, got 0.0"),
         (["--intents", "track_order", "teleport"], "unknown --intents teleport; known: "),
         (["--tiny-shop", str(tmp_path / "nope")], f"--tiny-shop {tmp_path / 'nope'}: no such folder"),
     ):
@@ -76,10 +77,12 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
 
 def test_customer_service_benchmark_trains_ppo_with_the_group_baseline(tmp_path, capsys):
     code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "rloo",
+                         "--learning-rate", "5e-5",
                          "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
                          "--out", str(tmp_path))
     assert code == 0
-    assert "PPO advantage: rloo (PPOConfig.advantage)." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PPO advantage: rloo (PPOConfig.advantage)." in out and "PPO learning rate: 5e-05 (not PPO_HP's)." in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["advantage"] == "rloo" and results["ppo"][0]["steps"] >= 256
+    assert results["advantage"] == "rloo" and results["learning_rate"] == 5e-5 and results["ppo"][0]["steps"] >= 256
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
