@@ -316,9 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "results.json", json.dumps({"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
-                                                                 "learning_rate": args.learning_rate,
-                                                                 "baselines": baselines, "ppo": ppo}, indent=1, default=float))
+        settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
+                    "learning_rate": args.learning_rate}
+        atomic_write_text(args.out / "results.json",
+                          json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")
     return 0
 
