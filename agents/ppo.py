@@ -212,7 +212,7 @@ class PPO(Agent):
             rewards = kl_penalized_rewards(batch.rewards, batch.logprobs, batch.ref_logprobs, kl_coef=self.kl_coef)
             if grouped:
                 advantages = rloo_advantages(rewards, batch.dones, gamma=cfg.gamma, group_size=cfg.group_size)
-                returns = advantages + batch.values  # unused by the loss; keeps the logged shapes
+                returns = None  # no critic to train
             else:
                 # a truncated episode is bootstrapped with V(final_obs) (Pardo et al., 2018)
                 rewards = rewards + cfg.gamma * batch.bootstrap_values
@@ -220,7 +220,8 @@ class PPO(Agent):
                     rewards, batch.values, batch.dones, batch.last_value, gamma=cfg.gamma, lam=cfg.gae_lambda
                 )
             dev = self.device
-            flat_adv, flat_ret = advantages.reshape(-1).to(dev), returns.reshape(-1).to(dev)
+            flat_adv = advantages.reshape(-1).to(dev)
+            flat_ret = None if returns is None else returns.reshape(-1).to(dev)
             old_logp, old_values = batch.logprobs.reshape(-1).to(dev), batch.values.reshape(-1).to(dev)
 
             # 3. update
@@ -248,17 +249,19 @@ class PPO(Agent):
                     pg_loss = torch.max(
                         -mb_adv * ratio, -mb_adv * ratio.clamp(1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
                     ).mean()
-                    if cfg.clip_vloss:
-                        v_clipped = old_values[idx] + (new_values - old_values[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
-                        v_loss = 0.5 * torch.max((new_values - flat_ret[idx]) ** 2, (v_clipped - flat_ret[idx]) ** 2).mean()
-                    else:
-                        v_loss = 0.5 * ((new_values - flat_ret[idx]) ** 2).mean()
                     ent = entropy.mean()
-                    loss = pg_loss - cfg.ent_coef * ent + (0.0 if grouped else cfg.vf_coef) * v_loss
+                    loss = pg_loss - cfg.ent_coef * ent
+                    if flat_ret is not None:
+                        if cfg.clip_vloss:
+                            v_clipped = old_values[idx] + (new_values - old_values[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
+                            v_loss = 0.5 * torch.max((new_values - flat_ret[idx]) ** 2, (v_clipped - flat_ret[idx]) ** 2).mean()
+                        else:
+                            v_loss = 0.5 * ((new_values - flat_ret[idx]) ** 2).mean()
+                        loss = loss + cfg.vf_coef * v_loss
+                        stats["v"].append(float(v_loss.detach()))
                     self._check_finite(loss, self.num_updates)
                     self._clip_and_step(loss, cfg.max_grad_norm)
                     stats["pg"].append(float(pg_loss.detach()))
-                    stats["v"].append(float(v_loss.detach()))
                     stats["ent"].append(float(ent.detach()))
                     stats["approx_kl"].append(approx_kl)
                 if stopped:
@@ -288,7 +291,7 @@ class PPO(Agent):
                     "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "approx_kl": _mean(stats["approx_kl"]),
                     "clip_fraction": _mean(stats["clipfrac"]),
-                    "explained_variance": float("nan") if grouped else explained_variance(
+                    "explained_variance": float("nan") if returns is None else explained_variance(
                         batch.values.reshape(-1), returns.reshape(-1)),
                     "kl_ref": kl_ref,
                     "kl_coef": self.kl_coef,

@@ -232,6 +232,7 @@ def test_ppo_rloo_groups_share_a_prompt_and_learn_without_a_critic(make_token_ve
         assert episodes[0] == episodes[1] == episodes[2] and episodes[3] == episodes[4] == episodes[5]
     assert any(eps[0] != eps[3] for eps in prompts)
     assert agent.num_timesteps >= 60 and agent.metrics["explained_variance"].isna().all()
+    assert agent.metrics["value_loss"].isna().all()
     # no value loss: the critic is left as it was, the policy moved
     assert all(torch.equal(p, q) for p, q in zip(value_head, agent.policy.value_head.parameters(), strict=True))
     assert (agent.metrics["approx_kl"] < 0.05).all() and agent.metrics["kl_ref"].iloc[-1] > 0
