@@ -1,1 +1,25 @@
 """Learning benchmarks: agents on reference tasks (sanity anchors)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+SHIPPED_TINY_SHOP = "tiny-shop"
+
+
+def add_tiny_shop_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--tiny-shop PATH``: a pretrained tiny-shop folder instead of the shipped model."""
+    parser.add_argument("--tiny-shop", default=SHIPPED_TINY_SHOP, metavar="PATH", help=help)
+
+
+def check_tiny_shop(parser: argparse.ArgumentParser, tiny_shop: str) -> None:
+    """Exit with a usage error naming the folder when ``--tiny-shop`` names none."""
+    if tiny_shop != SHIPPED_TINY_SHOP and not Path(tiny_shop).is_dir():
+        parser.error(f"--tiny-shop {tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
+
+
+def tiny_shop_env_kwargs(tiny_shop: str) -> dict[str, Any]:
+    """Env kwargs that pair an env with a tiny-shop variant: its own tokenizer."""
+    return {} if tiny_shop == SHIPPED_TINY_SHOP else {"tokenizer": tiny_shop}

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
 from benchmarks.presets import KEEP_COPYING
 from benchmarks.results import atomic_write_text
 
@@ -142,10 +143,10 @@ def _policy(name: str) -> Any:
 # -------------------------------------------------------------------------------- runs
 def qa_kwargs(tiny_shop: str, intents: list[str] | None) -> dict[str, Any]:
     """QA env kwargs for a tiny-shop variant (its tokenizer) and an intent subset."""
-    return ({} if tiny_shop == "tiny-shop" else {"tokenizer": tiny_shop}) | ({} if intents is None else {"intents": intents})
+    return tiny_shop_env_kwargs(tiny_shop) | ({} if intents is None else {"intents": intents})
 
 
-def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = "tiny-shop",
+def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = SHIPPED_TINY_SHOP,
                   intents: list[str] | None = None) -> dict[str, dict[str, Any]]:
     envs = [("qa", QA_ID)] + ([("dialog", DIALOG_ID)] if dialog else [])
     tiny_kwargs = {"qa": qa_kwargs(tiny_shop, intents), "dialog": qa_kwargs(tiny_shop, None)}
@@ -172,7 +173,7 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = "t
     return out
 
 
-def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = "tiny-shop", intents: list[str] | None = None,
+def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = SHIPPED_TINY_SHOP, intents: list[str] | None = None,
             advantage: str = "gae", learning_rate: float | None = None) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
@@ -231,7 +232,7 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
     lines = [
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
-        *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != "tiny-shop" else []),
+        *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != SHIPPED_TINY_SHOP else []),
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
         *([f"PPO advantage: {args.advantage} (PPOConfig.advantage)."] if args.advantage != "gae" else []),
         *([f"PPO learning rate: {args.learning_rate:g} (not PPO_HP's)."] if args.learning_rate is not None else []),
@@ -284,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dialog", action="store_true", help="skip the dialog env")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
-    parser.add_argument("--tiny-shop", default="tiny-shop", metavar="PATH",
-                        help="a pretrained tiny-shop folder for the untrained and PPO rows (default: the shipped model)")
+    add_tiny_shop_option(parser, "a pretrained tiny-shop folder for the untrained and PPO rows (default: the shipped model)")
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
                         help="QA intents to train and evaluate on (default: all)")
     parser.add_argument("--advantage", choices=["gae", "rloo"], default="gae",
@@ -304,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.intents) - set(INTENTS))
         if unknown:
             parser.error(f"unknown --intents {', '.join(unknown)}; known: {', '.join(INTENTS)}")
-    if args.tiny_shop != "tiny-shop" and not Path(args.tiny_shop).is_dir():
-        parser.error(f"--tiny-shop {args.tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
+    check_tiny_shop(parser, args.tiny_shop)
     torch.set_num_threads(args.threads)
 
     baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog,

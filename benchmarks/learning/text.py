@@ -48,11 +48,12 @@ from scipy import stats as sps
 
 from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig, Rollout
 from agents.base import make_vector_env
+from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
 from benchmarks.stats import bootstrap_ci
 from lm_envs.envs.text_generation import world_prompts
 
 ENV_ID = "lm_envs/TextGeneration-v0"
-POLICY = "tiny-shop"
+POLICY = SHIPPED_TINY_SHOP
 REWARD = {"sentiment": 1.0, "repetition": -0.5}
 MAX_NEW_TOKENS = 32
 EVAL_SEED = 10_000  # one evaluation set for every run: the same sampler stream and env seeds
@@ -216,12 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="CI over seeds: Student-t or percentile bootstrap")
     parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--tiny-shop", default=POLICY, metavar="PATH",
-                        help="a pretrained tiny-shop folder to fine-tune instead of the shipped model (its tokenizer too)")
+    add_tiny_shop_option(parser, "a pretrained tiny-shop folder to fine-tune instead of the shipped model (its tokenizer too)")
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
-    if args.tiny_shop != POLICY and not Path(args.tiny_shop).is_dir():
-        parser.error(f"--tiny-shop {args.tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
+    check_tiny_shop(parser, args.tiny_shop)
     steps = args.steps if args.steps is not None else (64 if args.quick else None)
     eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 2 * N_PROMPTS)
     max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else (8 if args.quick else MAX_NEW_TOKENS)
@@ -236,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # 1. train every agent on every seed
-    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD} | (
-        {} if args.tiny_shop == POLICY else {"tokenizer": args.tiny_shop})
+    env_kwargs = {"max_new_tokens": max_new_tokens, "reward": REWARD} | tiny_shop_env_kwargs(args.tiny_shop)
     # one row per evaluation episode; every run is evaluated on the same prompts and seed
     eval_env = make_vector_env(ENV_ID, num_envs=eval_episodes, env_kwargs=env_kwargs)
     results: list[dict[str, Any]] = []
