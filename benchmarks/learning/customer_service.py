@@ -130,7 +130,8 @@ def _lm(env_id: str, n: int, policy: Any, env_kwargs: dict[str, Any], *, greedy:
     with torch.no_grad():
         episodes = rollout.run_episodes(n, deterministic=greedy, seed=EVAL_SEED)
     env.close()
-    return _summary([e.info for e in episodes], [e.episode_return for e in episodes])
+    summary = _summary([e.info for e in episodes], [e.episode_return for e in episodes])
+    return summary | {"answer_tokens": float(np.mean([e.length for e in episodes]))}
 
 
 def _policy(name: str) -> Any:
@@ -174,14 +175,17 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = SH
 
 
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = SHIPPED_TINY_SHOP, intents: list[str] | None = None,
-            advantage: str = "gae", learning_rate: float | None = None) -> dict[str, Any]:
+            advantage: str = "gae", learning_rate: float | None = None,
+            train_answer_tokens: int | None = None) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
     env_kwargs = qa_kwargs(tiny_shop, intents)
+    # A shorter answer budget in training only: evaluation keeps the env's default.
+    train_kwargs = env_kwargs | ({} if train_answer_tokens is None else {"max_new_tokens": train_answer_tokens})
     config = PPOConfig(**(PPO_HP | {"advantage": advantage}
                           | ({} if learning_rate is None else {"learning_rate": learning_rate})))
-    agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=env_kwargs)
+    agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
     seconds = time.perf_counter() - start
@@ -189,7 +193,7 @@ def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = SHIPPED_TINY_SHOP, i
         "seed": seed, "steps": agent.num_timesteps, "train_seconds": seconds,
         "qa": _lm(QA_ID, n, agent.policy, env_kwargs, greedy=False, seed=EVAL_SEED),
         "qa_greedy": _lm(QA_ID, n, agent.policy, env_kwargs, greedy=True, seed=EVAL_SEED),
-        "curve": agent.metrics[["timesteps", "reward_mean"]].to_dict("list") if len(agent.metrics) else {},
+        "curve": agent.metrics[["timesteps", "reward_mean", "episode_length"]].to_dict("list") if len(agent.metrics) else {},
     }
     print(f"ppo seed {seed}: {json.dumps(_round({k: v for k, v in result.items() if k != 'curve'}))}", flush=True)
     return result
@@ -201,19 +205,20 @@ def _init_worker(threads: int) -> None:
 
 def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
     """`run_ppo` for every seed, in ``args.workers`` processes (each with ``args.threads`` threads)."""
+    from functools import partial
+
+    run_seed = partial(run_ppo, steps=args.ppo_steps, n=args.eval_episodes, tiny_shop=args.tiny_shop,
+                       intents=args.intents, advantage=args.advantage, learning_rate=args.learning_rate,
+                       train_answer_tokens=args.train_answer_tokens)
     if args.workers == 1 or len(args.seeds) <= 1:
-        return [run_ppo(seed, args.ppo_steps, args.eval_episodes, args.tiny_shop, args.intents, args.advantage,
-                        args.learning_rate) for seed in args.seeds]
+        return [run_seed(seed) for seed in args.seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(min(args.workers, len(args.seeds)), mp_context=context,
                              initializer=_init_worker, initargs=(args.threads,)) as pool:
-        k = len(args.seeds)
-        return list(pool.map(run_ppo, args.seeds, [args.ppo_steps] * k, [args.eval_episodes] * k,
-                             [args.tiny_shop] * k, [args.intents] * k, [args.advantage] * k,
-                             [args.learning_rate] * k))
+        return list(pool.map(run_seed, args.seeds))
 
 
 def _round(value: Any) -> Any:
@@ -236,6 +241,8 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
         *([f"PPO advantage: {args.advantage} (PPOConfig.advantage)."] if args.advantage != "gae" else []),
         *([f"PPO learning rate: {args.learning_rate:g} (not PPO_HP's)."] if args.learning_rate is not None else []),
+        *([f"PPO trains on answers of at most {args.train_answer_tokens} tokens (evaluation: the env's default)."]
+          if args.train_answer_tokens is not None else []),
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
@@ -292,12 +299,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help=f"PPO's learning rate (default {PPO_HP['learning_rate']:g}, PPO_HP)")
+    parser.add_argument("--train-answer-tokens", type=int, default=None, metavar="N",
+                        help="QA env max_new_tokens while PPO trains (default: the env's); evaluation keeps the default")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    if args.train_answer_tokens is not None and args.train_answer_tokens < 1:
+        parser.error(f"--train-answer-tokens must be >= 1, got {args.train_answer_tokens}")
     if args.intents is not None:
         from lm_envs.envs.customer_service import INTENTS
 
@@ -316,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
-                    "learning_rate": args.learning_rate}
+                    "learning_rate": args.learning_rate, "train_answer_tokens": args.train_answer_tokens}
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")

@@ -63,6 +63,7 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
     for argv, message in (
         (["--workers", "0"], "--workers and --threads must be >= 1, got 0 and 1"),
         (["--learning-rate", "0"], "--learning-rate must be > 0, got 0.0"),
+        (["--train-answer-tokens", "0"], "--train-answer-tokens must be >= 1, got 0"),
         (["--intents", "track_order", "teleport"], "unknown --intents teleport; known: "),
         (["--tiny-shop", str(tmp_path / "nope")], f"--tiny-shop {tmp_path / 'nope'}: no such folder"),
     ):
@@ -86,3 +87,16 @@ def test_customer_service_benchmark_trains_ppo_with_the_group_baseline(tmp_path,
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["advantage"] == "rloo" and results["learning_rate"] == 5e-5 and results["ppo"][0]["steps"] >= 256
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
+
+
+def test_customer_service_benchmark_trains_on_shorter_answers_and_evaluates_on_full_ones(tmp_path, capsys):
+    code = run_benchmark("--policies", "ppo", "--seeds", "0", "--advantage", "rloo", "--train-answer-tokens", "6",
+                         "--ppo-steps", "128", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
+                         "--out", str(tmp_path))
+    assert code == 0
+    assert "PPO trains on answers of at most 6 tokens (evaluation: the env's default)." in capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    run = results["ppo"][0]
+    assert results["train_answer_tokens"] == 6
+    assert max(run["curve"]["episode_length"]) <= 6  # training episodes cut at 6 tokens
+    assert run["qa"]["episodes"] == 16 and run["qa"]["answer_tokens"] > 6  # evaluated on the default 48-token budget
