@@ -28,7 +28,9 @@ PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); t
 is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
 
 ``--advantage rloo`` trains PPO with the group baseline (``PPOConfig.advantage``) instead of GAE;
-``--learning-rate`` overrides ``PPO_HP``'s.
+``--learning-rate`` overrides ``PPO_HP``'s. ``--train-answer-tokens N`` trains on answers cut at
+``N`` tokens (the QA env's ``max_new_tokens``) and still evaluates on the default 48: the facts
+come first in a good answer, and shorter episodes give PPO more answers per CPU minute.
 ``--tiny-shop`` swaps in another pretrained tiny-shop (a folder written by
 ``python -m lm_envs.models.pretrain``) for the untrained and PPO rows, env tokenizer
 included; ``--intents`` restricts the QA env (training and evaluation) to some intents.
