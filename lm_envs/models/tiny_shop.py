@@ -2,7 +2,9 @@
 
 The shipped copy lives in ``lm_envs/models/tiny_shop/`` (package data) and is produced by
 ``python -m lm_envs.models.pretrain``; this module holds the pieces both share: the special
-tokens, tokenizer training and the model config.
+tokens, tokenizer training and the model config. ``lm_envs/models/tiny_shop_reader/``
+(``"tiny-shop-reader"``) has the same tokenizer and architecture, pretrained longer on reading
+exercises: it states more of the facts it reads in a prompt, and writes fewer plain reviews.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "EOS",
     "EOT",
     "PAD",
+    "READER_DIR",
     "SHIPPED_DIR",
     "SPECIAL_TOKENS",
     "USER",
@@ -28,6 +31,9 @@ __all__ = [
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "tiny_shop"
 """Folder of the shipped tiny-shop tokenizer and model (package data)."""
+READER_DIR = Path(__file__).resolve().parent / "tiny_shop_reader"
+"""Folder of ``"tiny-shop-reader"``: the same tokenizer, weights continued on more reading
+exercises (package data; its ``training.json`` holds the recipe)."""
 
 EOS = "<|endoftext|>"  # end of text; also used as BOS, as in GPT-2
 PAD = "<|pad|>"

@@ -10,7 +10,7 @@ from lm_envs.models import MODELS, load_policy, load_tokenizer, special_token_id
 
 
 def test_models_lists_builtin_names():
-    assert set(MODELS) == {"tiny-shop", "smollm2-135m"}
+    assert set(MODELS) == {"tiny-shop", "tiny-shop-reader", "smollm2-135m"}
     assert all(isinstance(d, str) and d for d in MODELS.values())
 
 
@@ -22,7 +22,7 @@ def test_unknown_name_fails_fast_and_helpfully(loader, name):
         loader(name)
     assert time.perf_counter() - t0 < 10  # looked locally only; no network retries
     msg = str(e.value)
-    assert repr(name) in msg and "smollm2-135m, tiny-shop" in msg and "locally" in msg
+    assert repr(name) in msg and "smollm2-135m, tiny-shop, tiny-shop-reader" in msg and "locally" in msg
 
 
 @pytest.mark.parametrize("loader", [load_tokenizer, load_policy], ids=["tokenizer", "policy"])

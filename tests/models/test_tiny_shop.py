@@ -5,7 +5,7 @@ import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from lm_envs.models import load_policy, load_tokenizer, special_token_ids
-from lm_envs.models.tiny_shop import SHIPPED_DIR, SPECIAL_TOKENS, train_tokenizer
+from lm_envs.models.tiny_shop import READER_DIR, SHIPPED_DIR, SPECIAL_TOKENS, train_tokenizer
 
 ROUND_TRIP = [
     "This lamp is great! I love it.",
@@ -56,12 +56,22 @@ def test_shipped_model_matches_tokenizer(tok):
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # tied
 
 
-def test_shipped_files_small_and_safetensors_only():
-    files = {p.name: p.stat().st_size for p in SHIPPED_DIR.iterdir() if p.is_file()}
-    assert {"tokenizer.json", "tokenizer_config.json", "config.json", "model.safetensors"} <= set(files)
-    # pyproject's package data ships models/tiny_shop/*.json and *.safetensors, nothing else
+@pytest.mark.parametrize("folder", [SHIPPED_DIR, READER_DIR], ids=["tiny-shop", "tiny-shop-reader"])
+def test_shipped_files_small_and_safetensors_only(folder):
+    files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+    assert {"tokenizer.json", "tokenizer_config.json", "config.json", "model.safetensors", "training.json"} <= set(files)
+    # pyproject's package data ships models/tiny_shop*/*.json and *.safetensors, nothing else
     assert all(n.endswith((".json", ".safetensors")) for n in files), sorted(files)
     assert sum(files.values()) < 10 * 2**20
+
+
+def test_reader_shares_tiny_shop_tokenizer_and_architecture(tok):
+    # the same action space: a reader policy acts in any env built with the tiny-shop tokenizer
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        assert (READER_DIR / name).read_bytes() == (SHIPPED_DIR / name).read_bytes(), name
+    assert load_tokenizer("tiny-shop-reader").get_vocab() == tok.get_vocab()
+    reader, shop = load_policy("tiny-shop-reader"), load_policy("tiny-shop")
+    assert not torch.equal(reader.transformer.wte.weight, shop.transformer.wte.weight)  # its own weights
 
 
 def test_shipped_chat_template(tok):
