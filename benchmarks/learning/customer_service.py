@@ -9,9 +9,9 @@
 | row | policy | QA env | dialog env |
 |---|---|---|---|
 | ``oracle`` | writes the reference answer / `customer_sim.oracle_turn` | tiny-shop | tiny-shop |
-| ``untrained`` | tiny-shop as pretrained (shop text and reading exercises, no shop answers) | tiny-shop | tiny-shop |
+| ``untrained`` | ``tiny-shop-reader`` as pretrained (shop text and reading exercises, no shop answers) | tiny-shop | tiny-shop |
 | ``smollm2`` | SmolLM2-135M-Instruct zero-shot, greedy, chat template | smollm2-135m | smollm2-135m |
-| ``ppo`` | tiny-shop after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
+| ``ppo`` | ``tiny-shop-reader`` after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
 
 Every policy is scored on the same evaluation episodes (env seed 10_000) with each env's
 default reward: QA ``{"facts": 1.0, "similarity": 0.3, "length": 0.1}``, dialog (``-v1``)
@@ -24,17 +24,17 @@ greedily; SmolLM2 greedily. The PPO gain is the per-seed difference in sampled f
 accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 (``benchmarks.stats.bootstrap_ci``).
 
-PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``); the budget
-is about 3.5 CPU minutes per seed (one torch thread; ``--workers`` runs seeds side by side).
+PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``: the group
+baseline, learning rate 5e-5), on answers cut at ``TRAIN_ANSWER_TOKENS`` (20) tokens, for
+``PPO_STEPS`` answer tokens: about 6 CPU minutes per seed (one torch thread; ``--workers``
+runs seeds side by side). Evaluation answers get the env's default budget (48 tokens).
 
-``--advantage rloo`` trains PPO with the group baseline (``PPOConfig.advantage``) instead of GAE;
-``--learning-rate`` overrides ``PPO_HP``'s. ``--train-answer-tokens N`` trains on answers cut at
-``N`` tokens (the QA env's ``max_new_tokens``) and still evaluates on the default 48: the facts
-come first in a good answer, and shorter episodes give PPO more answers per CPU minute.
-``--tiny-shop`` swaps in another pretrained tiny-shop (a folder written by
-``python -m lm_envs.models.pretrain``) for the untrained and PPO rows, env tokenizer
-included; ``--intents`` restricts the QA env (training and evaluation) to some intents.
-Both are for experiments: the numbers of record use the shipped model and every intent.
+For experiments (the table then says which setting is not the default): ``--advantage gae``
+trains with a value head instead of the group baseline, ``--learning-rate`` and
+``--train-answer-tokens N`` override ``PPO_HP``'s and ``TRAIN_ANSWER_TOKENS``, ``--tiny-shop``
+swaps in another pretrained tiny-shop (``tiny-shop``, or a folder written by
+``python -m lm_envs.models.pretrain``; its tokenizer goes to the envs), and ``--intents``
+restricts the QA env (training and evaluation) to some intents.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
+from benchmarks.learning import add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
 from benchmarks.presets import KEEP_COPYING
 from benchmarks.results import atomic_write_text
 
@@ -57,13 +57,24 @@ DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"  # v1: a budget-cut dialog is a f
 POLICIES = ("oracle", "untrained", "smollm2", "ppo")
 EVAL_SEED = 10_000
 NUM_ENVS = 16
+TINY_SHOP = "tiny-shop-reader"
+"""The policy of the untrained and PPO rows: tiny-shop pretrained longer on reading exercises
+(same tokenizer as ``"tiny-shop"``, the envs' default); ``--tiny-shop`` swaps in another."""
 PPO_HP: dict[str, Any] = dict(
     num_envs=NUM_ENVS, n_steps=64, minibatch_size=256, update_epochs=4, gamma=1.0,
-    gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, **KEEP_COPYING,  # learning rate 1e-4, KL 0.05
-)
-"""PPO settings. At learning_rate 3e-4 without the KL term the first updates break the
-copying the policy can do and it settles on answers that state no fact at all (facts term
--> 0, fact accuracy -> 0); 1e-4 with a small KL penalty to the pretrained policy keeps it."""
+    gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, **KEEP_COPYING,  # KL 0.05 to the pretrained policy
+) | {"advantage": "rloo", "group_size": 4, "learning_rate": 5e-5}
+"""PPO settings. A KL penalty and a small learning rate keep the copying the policy can do: at
+3e-4 without the KL term the first updates break it and the policy settles on answers that
+state no fact at all. The group baseline (``advantage="rloo"``: four answers to each prompt,
+each judged against the other three) removes each question's difficulty from the advantage at
+once, where GAE's value head must first learn it (session 6: +0.094 against +0.008 for GAE on
+the same model); at 1e-4 longer runs trade stated facts for fewer wrong ones, 5e-5 keeps gaining."""
+TRAIN_ANSWER_TOKENS = 20
+"""QA answer budget while PPO trains (the env's default, 48, for evaluation): a good answer
+states its facts first, and cut answers give 2.3x the answers per CPU minute."""
+PPO_STEPS = 61_440
+"""QA env steps (answer tokens) per PPO run: about 6 CPU minutes with one thread."""
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -149,7 +160,7 @@ def qa_kwargs(tiny_shop: str, intents: list[str] | None) -> dict[str, Any]:
     return tiny_shop_env_kwargs(tiny_shop) | ({} if intents is None else {"intents": intents})
 
 
-def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = SHIPPED_TINY_SHOP,
+def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TINY_SHOP,
                   intents: list[str] | None = None) -> dict[str, dict[str, Any]]:
     envs = [("qa", QA_ID)] + ([("dialog", DIALOG_ID)] if dialog else [])
     tiny_kwargs = {"qa": qa_kwargs(tiny_shop, intents), "dialog": qa_kwargs(tiny_shop, None)}
@@ -176,14 +187,14 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = SH
     return out
 
 
-def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = SHIPPED_TINY_SHOP, intents: list[str] | None = None,
-            advantage: str = "gae", learning_rate: float | None = None,
-            train_answer_tokens: int | None = None) -> dict[str, Any]:
+def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: list[str] | None = None,
+            advantage: str = PPO_HP["advantage"], learning_rate: float | None = None,
+            train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
     env_kwargs = qa_kwargs(tiny_shop, intents)
-    # A shorter answer budget in training only: evaluation keeps the env's default.
+    # A shorter answer budget in training only (None: the env's default); evaluation keeps the default.
     train_kwargs = env_kwargs | ({} if train_answer_tokens is None else {"max_new_tokens": train_answer_tokens})
     config = PPOConfig(**(PPO_HP | {"advantage": advantage}
                           | ({} if learning_rate is None else {"learning_rate": learning_rate})))
@@ -233,18 +244,20 @@ def _round(value: Any) -> Any:
 def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args: argparse.Namespace) -> str:
     from benchmarks.stats import bootstrap_ci
 
+    learning_rate = PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate
+    defaults = (args.advantage, learning_rate, args.train_answer_tokens) == (
+        PPO_HP["advantage"], PPO_HP["learning_rate"], TRAIN_ANSWER_TOKENS)
+
     def cell(result: dict[str, Any] | None, key: str) -> str:
         return "-" if result is None or key not in result else f"{result[key]:.3f}"
 
     lines = [
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
-        *([f"tiny-shop = {args.tiny_shop} (not the shipped model)."] if args.tiny_shop != SHIPPED_TINY_SHOP else []),
+        f"tiny-shop = {args.tiny_shop}{'' if args.tiny_shop == TINY_SHOP else ' (not the benchmark default, ' + TINY_SHOP + ')'}; "
+        f"PPO: advantage {args.advantage}, learning rate {learning_rate:g}, trained on answers of at most "
+        f"{args.train_answer_tokens} tokens (evaluated on the env's default){'' if defaults else ' (not the benchmark defaults)'}.",
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
-        *([f"PPO advantage: {args.advantage} (PPOConfig.advantage)."] if args.advantage != "gae" else []),
-        *([f"PPO learning rate: {args.learning_rate:g} (not PPO_HP's)."] if args.learning_rate is not None else []),
-        *([f"PPO trains on answers of at most {args.train_answer_tokens} tokens (evaluation: the env's default)."]
-          if args.train_answer_tokens is not None else []),
         "",
         "| policy | decoding | QA reward | QA facts | QA fact accuracy | dialog reward | dialog success |",
         "|---|---|---|---|---|---|---|",
@@ -289,27 +302,30 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="PPO seeds")
-    parser.add_argument("--ppo-steps", type=int, default=30_720, help="QA env steps (tokens) per PPO run")
+    parser.add_argument("--ppo-steps", type=int, default=PPO_STEPS, help="QA env steps (tokens) per PPO run")
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--no-dialog", action="store_true", help="skip the dialog env")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
-    add_tiny_shop_option(parser, "a pretrained tiny-shop folder for the untrained and PPO rows (default: the shipped model)")
+    add_tiny_shop_option(parser, f"a pretrained tiny-shop folder or built-in name for the untrained and PPO rows "
+                                 f"(default: {TINY_SHOP})", default=TINY_SHOP)
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
                         help="QA intents to train and evaluate on (default: all)")
-    parser.add_argument("--advantage", choices=["gae", "rloo"], default="gae",
-                        help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage)")
+    parser.add_argument("--advantage", choices=["gae", "rloo"], default=PPO_HP["advantage"],
+                        help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage; "
+                             f"default {PPO_HP['advantage']})")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help=f"PPO's learning rate (default {PPO_HP['learning_rate']:g}, PPO_HP)")
-    parser.add_argument("--train-answer-tokens", type=int, default=None, metavar="N",
-                        help="QA env max_new_tokens while PPO trains (default: the env's); evaluation keeps the default")
+    parser.add_argument("--train-answer-tokens", type=int, default=TRAIN_ANSWER_TOKENS, metavar="N",
+                        help=f"QA env max_new_tokens while PPO trains (default {TRAIN_ANSWER_TOKENS}); "
+                             "evaluation keeps the env's default, 48")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
-    if args.train_answer_tokens is not None and args.train_answer_tokens < 1:
+    if args.train_answer_tokens < 1:
         parser.error(f"--train-answer-tokens must be >= 1, got {args.train_answer_tokens}")
     if args.intents is not None:
         from lm_envs.envs.customer_service import INTENTS
@@ -329,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
-                    "learning_rate": args.learning_rate, "train_answer_tokens": args.train_answer_tokens}
+                    "learning_rate": PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate,
+                    "train_answer_tokens": args.train_answer_tokens, "ppo_steps": args.ppo_steps}
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")

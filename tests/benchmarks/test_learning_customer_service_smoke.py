@@ -48,7 +48,7 @@ def test_customer_service_benchmark_takes_a_tiny_shop_folder_and_intents(tmp_pat
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert f"tiny-shop = {folder} (not the shipped model)." in out
+    assert f"tiny-shop = {folder} (not the benchmark default, tiny-shop-reader); " in out
     assert "QA intents: product_price order_total (not every intent)." in out
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["tiny_shop"] == folder and results["intents"] == ["product_price", "order_total"]
@@ -76,25 +76,27 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_customer_service_benchmark_trains_ppo_with_the_group_baseline(tmp_path, capsys):
-    code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "rloo",
-                         "--learning-rate", "5e-5",
+def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, capsys):
+    code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "gae",
+                         "--learning-rate", "1e-4",
                          "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert "PPO advantage: rloo (PPOConfig.advantage)." in out and "PPO learning rate: 5e-05 (not PPO_HP's)." in out
+    assert ("tiny-shop = tiny-shop-reader; PPO: advantage gae, learning rate 0.0001, trained on answers of at most "
+            "20 tokens (evaluated on the env's default) (not the benchmark defaults).") in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["advantage"] == "rloo" and results["learning_rate"] == 5e-5 and results["ppo"][0]["steps"] >= 256
+    assert results["advantage"] == "gae" and results["learning_rate"] == 1e-4 and results["ppo"][0]["steps"] >= 256
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
 
 
 def test_customer_service_benchmark_trains_on_shorter_answers_and_evaluates_on_full_ones(tmp_path, capsys):
-    code = run_benchmark("--policies", "ppo", "--seeds", "0", "--advantage", "rloo", "--train-answer-tokens", "6",
+    code = run_benchmark("--policies", "ppo", "--seeds", "0", "--train-answer-tokens", "6",
                          "--ppo-steps", "128", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
                          "--out", str(tmp_path))
     assert code == 0
-    assert "PPO trains on answers of at most 6 tokens (evaluation: the env's default)." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "advantage rloo, learning rate 5e-05, trained on answers of at most 6 tokens" in out, out
     results = json.loads((tmp_path / "results.json").read_text())
     run = results["ppo"][0]
     assert results["train_answer_tokens"] == 6
