@@ -26,12 +26,13 @@ accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 
 PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``: the group
 baseline, learning rate 5e-5, no KL term), on answers cut at ``TRAIN_ANSWER_TOKENS`` (20)
-tokens, for ``PPO_STEPS`` answer tokens: about 7 CPU minutes per seed (one torch thread; ``--workers``
+tokens, for ``PPO_STEPS`` answer tokens: about 8 CPU minutes per seed (one torch thread; ``--workers``
 runs seeds side by side). Evaluation answers get the env's default budget (48 tokens).
 
 For experiments (the table then says which setting is not the default): ``--advantage gae``
-trains with a value head instead of the group baseline, ``--learning-rate`` and
-``--train-answer-tokens N`` override ``PPO_HP``'s and ``TRAIN_ANSWER_TOKENS``, ``--tiny-shop``
+trains with a value head instead of the group baseline, ``--learning-rate``, ``--kl-coef``
+(a reference model is scored when it is > 0) and ``--train-answer-tokens N`` override
+``PPO_HP``'s and ``TRAIN_ANSWER_TOKENS``, ``--tiny-shop``
 swaps in another pretrained tiny-shop (``tiny-shop``, or a folder written by
 ``python -m lm_envs.models.pretrain``; its tokenizer goes to the envs), and ``--intents``
 restricts the QA env (training and evaluation) to some intents.
@@ -74,8 +75,8 @@ seeds at 61,440 tokens), so there is none, and no reference model to score."""
 TRAIN_ANSWER_TOKENS = 20
 """QA answer budget while PPO trains (the env's default, 48, for evaluation): a good answer
 states its facts first, and cut answers give 2.3x the answers per CPU minute."""
-PPO_STEPS = 92_160
-"""QA env steps (answer tokens) per PPO run: about 7 CPU minutes with one thread."""
+PPO_STEPS = 122_880
+"""QA env steps (answer tokens) per PPO run: about 8 CPU minutes with one thread."""
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -190,7 +191,7 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TI
 
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: list[str] | None = None,
             advantage: str = PPO_HP["advantage"], learning_rate: float | None = None,
-            train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS) -> dict[str, Any]:
+            train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS, kl_coef: float | None = None) -> dict[str, Any]:
     from agents import PPO, PPOConfig
 
     torch.manual_seed(seed)
@@ -198,7 +199,8 @@ def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: 
     # A shorter answer budget in training only (None: the env's default); evaluation keeps the default.
     train_kwargs = env_kwargs | ({} if train_answer_tokens is None else {"max_new_tokens": train_answer_tokens})
     config = PPOConfig(**(PPO_HP | {"advantage": advantage}
-                          | ({} if learning_rate is None else {"learning_rate": learning_rate})))
+                          | ({} if learning_rate is None else {"learning_rate": learning_rate})
+                          | ({} if kl_coef is None else {"kl_coef": kl_coef, "reference": "fp32" if kl_coef else "none"})))
     agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
@@ -223,7 +225,7 @@ def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     run_seed = partial(run_ppo, steps=args.ppo_steps, n=args.eval_episodes, tiny_shop=args.tiny_shop,
                        intents=args.intents, advantage=args.advantage, learning_rate=args.learning_rate,
-                       train_answer_tokens=args.train_answer_tokens)
+                       train_answer_tokens=args.train_answer_tokens, kl_coef=args.kl_coef)
     if args.workers == 1 or len(args.seeds) <= 1:
         return [run_seed(seed) for seed in args.seeds]
     import multiprocessing
@@ -246,8 +248,9 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
     from benchmarks.stats import bootstrap_ci
 
     learning_rate = PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate
-    defaults = (args.advantage, learning_rate, args.train_answer_tokens) == (
-        PPO_HP["advantage"], PPO_HP["learning_rate"], TRAIN_ANSWER_TOKENS)
+    kl_coef = PPO_HP["kl_coef"] if args.kl_coef is None else args.kl_coef
+    defaults = (args.advantage, learning_rate, kl_coef, args.train_answer_tokens) == (
+        PPO_HP["advantage"], PPO_HP["learning_rate"], PPO_HP["kl_coef"], TRAIN_ANSWER_TOKENS)
 
     def cell(result: dict[str, Any] | None, key: str) -> str:
         return "-" if result is None or key not in result else f"{result[key]:.3f}"
@@ -256,7 +259,8 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
         f"tiny-shop = {args.tiny_shop}{'' if args.tiny_shop == TINY_SHOP else ' (not the benchmark default, ' + TINY_SHOP + ')'}; "
-        f"PPO: advantage {args.advantage}, learning rate {learning_rate:g}, trained on answers of at most "
+        f"PPO: advantage {args.advantage}, learning rate {learning_rate:g}, KL coefficient {kl_coef:g}, "
+        f"trained on answers of at most "
         f"{args.train_answer_tokens} tokens (evaluated on the env's default){'' if defaults else ' (not the benchmark defaults)'}.",
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
         "",
@@ -317,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"default {PPO_HP['advantage']})")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help=f"PPO's learning rate (default {PPO_HP['learning_rate']:g}, PPO_HP)")
+    parser.add_argument("--kl-coef", type=float, default=None,
+                        help=f"PPO's KL penalty to the pretrained policy (default {PPO_HP['kl_coef']:g}, PPO_HP)")
     parser.add_argument("--train-answer-tokens", type=int, default=TRAIN_ANSWER_TOKENS, metavar="N",
                         help=f"QA env max_new_tokens while PPO trains (default {TRAIN_ANSWER_TOKENS}); "
                              "evaluation keeps the env's default, 48")
@@ -326,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    if args.kl_coef is not None and not args.kl_coef >= 0:
+        parser.error(f"--kl-coef must be >= 0, got {args.kl_coef}")
     if args.train_answer_tokens < 1:
         parser.error(f"--train-answer-tokens must be >= 1, got {args.train_answer_tokens}")
     if args.intents is not None:
@@ -347,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
                     "learning_rate": PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate,
+                    "kl_coef": PPO_HP["kl_coef"] if args.kl_coef is None else args.kl_coef,
                     "train_answer_tokens": args.train_answer_tokens, "ppo_steps": args.ppo_steps}
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))

@@ -64,6 +64,7 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
         (["--workers", "0"], "--workers and --threads must be >= 1, got 0 and 1"),
         (["--learning-rate", "0"], "--learning-rate must be > 0, got 0.0"),
         (["--train-answer-tokens", "0"], "--train-answer-tokens must be >= 1, got 0"),
+        (["--kl-coef", "-0.1"], "--kl-coef must be >= 0, got -0.1"),
         (["--intents", "track_order", "teleport"], "unknown --intents teleport; known: "),
         (["--tiny-shop", str(tmp_path / "nope")], f"--tiny-shop {tmp_path / 'nope'}: no such folder"),
     ):
@@ -78,15 +79,16 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
 
 def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, capsys):
     code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "gae",
-                         "--learning-rate", "1e-4",
+                         "--learning-rate", "1e-4", "--kl-coef", "0.05",
                          "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert ("tiny-shop = tiny-shop-reader; PPO: advantage gae, learning rate 0.0001, trained on answers of at most "
-            "20 tokens (evaluated on the env's default) (not the benchmark defaults).") in out
+    assert ("tiny-shop = tiny-shop-reader; PPO: advantage gae, learning rate 0.0001, KL coefficient 0.05, trained on "
+            "answers of at most 20 tokens (evaluated on the env's default) (not the benchmark defaults).") in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["advantage"] == "gae" and results["learning_rate"] == 1e-4 and results["ppo"][0]["steps"] >= 256
+    assert results["advantage"] == "gae" and results["learning_rate"] == 1e-4 and results["kl_coef"] == 0.05
+    assert results["ppo"][0]["steps"] >= 256
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
 
 
@@ -96,7 +98,7 @@ def test_customer_service_benchmark_trains_on_shorter_answers_and_evaluates_on_f
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert "advantage rloo, learning rate 5e-05, trained on answers of at most 6 tokens" in out, out
+    assert "advantage rloo, learning rate 5e-05, KL coefficient 0, trained on answers of at most 6 tokens" in out, out
     results = json.loads((tmp_path / "results.json").read_text())
     run = results["ppo"][0]
     assert results["train_answer_tokens"] == 6
