@@ -2,10 +2,10 @@
 
 What goes in: product blurbs, catalog listings, comparisons, buying guides, reviews with
 clear sentiment, and support small talk. Optionally (``n_copy_exercises``, off by default)
-reading exercises: a record from outside the shop (a booking, a permit, a made-up
-"umajov ZEWB-34747") and a customer question whose reply restates the record's values, to
-teach finding a value in the context and copying it, with no shop fact (see
-``text.copy_exercise``). The shipped tiny-shop was continued on them (README, "Customer-service
+reading exercises: records, rules and catalog-shaped lines from outside the shop (a booking,
+a permit, a made-up "umajov ZEWB-34747", "Rule: Lockers are free for the first 9 hours") and
+a customer question whose reply restates the asked line or its values, to teach finding a
+value in the context and copying it, with no shop fact (see ``text.copy_exercise``). The shipped tiny-shop was continued on them (README, "Customer-service
 baselines"). What never goes in: order ids, tracking numbers, order statuses, the world's
 dates, refund or shipping terms, return windows, or any dialog goal. Those are what
 customer-service tasks ask about, and RL, not pretraining, must teach them; so this

@@ -406,7 +406,10 @@ def small_talk(rng: np.random.Generator) -> str:
 # *which* facts a shop customer wants, and every fact of the shop world, are left for RL.
 # Values avoid the world's forms: no date is in 2025 or 2026 (the world's years), day
 # counts skip the policy options, amounts never end in .99/.49/.00, statuses are not the
-# shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts.
+# shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts. Contexts also
+# come as notes alone (``_note``: rules of other places, one to three, the reply restating
+# the asked one, as a policy line is restated) and as catalog-shaped lines (``_item_line``),
+# so the skill is reading any line, not one record format.
 _ENTITIES = ("Booking", "Ticket", "Loan", "Membership", "Reservation", "Appointment", "Permit",
              "Subscription", "Rental", "Lease", "Pass", "Enrollment", "Application", "Visit",
              "Locker", "Session", "Voucher", "Course", "Repair", "Claim", "Request", "Case",
@@ -446,21 +449,6 @@ _PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard
 _MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
 _ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
-             "coupons", "store credit")
-_WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
-               "every day, 6am to 11pm", "weekends only, 10am to 4pm", "Monday to Thursday, 9am to 9pm")
-_RULES = (  # (sentence, questions); the reply restates the sentence
-    ("Guests can stay up to {n} nights per visit.", ("How long can guests stay?", "Is there a limit on nights?")),
-    ("Lockers are free for the first {n} hours.", ("Are lockers free?", "How long is a locker free?")),
-    ("A day pass costs {m}, and it is free for children under {k}.", ("How much is a day pass?", "What does a pass cost?")),
-    ("Late fees are {m} per day after the due date.", ("What are the late fees?", "How much is a late fee?")),
-    ("We take {ways}.", ("How can I pay?", "What can I pay with?", "Which ways to pay do you take?")),
-    ("The front office is open {hours}.", ("When is the office open?", "What are your hours?", "When can I come in?")),
-    ("Members can bring {k} guests for {m} each.", ("Can I bring guests?", "How many guests can I bring?")),
-    ("Permits are valid for {n} days after they are issued.", ("How long is a permit valid?", "When does a permit run out?")),
-    ("Repairs are covered for {k} months after the visit.", ("Are repairs covered?", "How long are repairs covered?")),
-)
 _CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiouy"
 _NOT_WORDS = ("ord", "ups", "dhl", "ret", "ref", "can", "del", "ship", "goal", "carr")
 
@@ -479,10 +467,10 @@ def _made_up_word(rng: np.random.Generator) -> str:
 
 
 def _exercise_code(rng: np.random.Generator) -> str:
-    """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``) and 3-6 digits."""
+    """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``, ``UPS`` or ``DHL``) and 3-6 digits."""
     while True:
         prefix = "".join(pick(rng, _ALL_LETTERS) for _ in range(2 + int(rng.integers(3))))
-        if "ORD" not in prefix:
+        if not any(bad in prefix for bad in ("ORD", "UPS", "DHL")):  # no order id or carrier
             break
     digits = int(rng.integers(3, 7))
     return f"{prefix}-{int(rng.integers(10 ** (digits - 1), 10 ** digits))}"
@@ -547,21 +535,104 @@ def _member_line(rng: np.random.Generator, x: str) -> tuple[str, list[tuple[str,
     street = f"{int(rng.integers(1, 3000))} {pick(rng, _PLACES[0])} {pick(rng, _PLACES[1])}"
     town = pick(rng, _PLACES[2])
     with_address = rng.random() < 0.5
-    line = f"Member: {first} {last}, {email}" + (f", {street}, {town}." if with_address else ".")
+    label = pick(rng, ("Member", "Account", "Guest", "Client", "Contact", "Holder"))
+    line = f"{label}: {first} {last}, {email}" + (f", {street}, {town}." if with_address else ".")
+    key = pick(rng, ("login", "pin", "pass code", "key card", "member card"))
     exchanges = [("What email do you have for me?", f"We have {email} on file."),
-                 ("I lost my login.", f"I have sent a login link to {email}."),
+                 (pick(rng, (f"I lost my {key}.", f"I forgot my {key}.", f"How do I get a new {key}?",
+                             f"I can't find my {key}.")), f"I have sent a new {key} link to {email}."),
                  (f"Whose name is {x} under?", f"{x[0].upper() + x[1:]} is under {first} {last}.")]
     if with_address:
         exchanges.append(("Which address do you have?", f"We have {street}, {town}."))
     return line, exchanges
 
 
-def _rule(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
-    sentence, questions = pick(rng, _RULES)
-    sentence = sentence.format(n=_exercise_count(rng, "days"), k=int(rng.integers(2, 13)), m=_exercise_money(rng),
-                               ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
-                               hours=pick(rng, _WEEK_HOURS))
-    return f"{pick(rng, ('Policy', 'Rule', 'Note'))}: {sentence}", [(q, sentence) for q in questions]
+_PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
+             "coupons", "store credit", "prepaid cards", "wire transfers", "money orders")
+_WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
+               "every day, 6am to 11pm", "weekends only, 10am to 4pm", "Monday to Thursday, 9am to 9pm",
+               "Monday to Saturday, 8am to 2pm", "every evening, 5pm to 10pm", "Fridays only, 1pm to 6pm")
+_NOTE_SUBJECTS = ("guests", "members", "visitors", "students", "tenants", "drivers", "children", "pets",
+                  "bikes", "boats", "lockers", "rooms", "tickets", "passes", "permits", "lessons", "tours",
+                  "rentals", "vouchers", "parking spots", "weekend passes", "group visits", "late checkouts",
+                  "repairs", "lockers", "classes", "camp spots", "desks", "studios", "field trips",
+                  "trial classes", "guest passes", "boat slips", "storage units", "workshops")
+_NOTE_UNITS = ("nights", "hours", "weeks", "sessions", "visits", "lessons", "months")
+_CODE_WORDS = ("badge", "pin", "permit", "key card", "pass code", "member card", "ticket stub")
+# (sentence, topic questions) with {S}/{s} the subject; values are drawn per sentence, so
+# the one way to restate a note is to copy it
+_NOTES = (
+    ("{S} can stay up to {n} {unit}.", ("How long can {s} stay?", "Is there a limit for {s}?")),
+    ("{S} are free for the first {n} {unit}, then {m} each.", ("Are {s} free?", "What do {s} cost?")),
+    ("{S} cost {m}, and they are free for groups over {k}.", ("How much are {s}?", "What do {s} cost?")),
+    ("{S} cost {m} each on weekdays and {m2} on weekends.", ("How much are {s}?", "What is the price of {s}?")),
+    ("A late fee of {m} per day applies to {s}.", ("Is there a late fee for {s}?", "What happens if {s} are late?")),
+    ("We take {ways} for {s}.", ("How can I pay for {s}?", "What can I pay with for {s}?")),
+    ("{S} can be paid with {ways}.", ("How do I pay for {s}?", "Which ways to pay work for {s}?")),
+    ("{S} are open {hours}.", ("When are {s} open?", "What are the hours for {s}?")),
+    ("The desk for {s} is staffed {hours}.", ("When can I ask about {s}?", "When is someone there for {s}?")),
+    ("{S} are covered for {k} months after the visit.", ("Are {s} covered?", "How long are {s} covered?")),
+    ("{S} are valid for {n} {unit} after they are issued.", ("How long are {s} valid?", "When do {s} run out?")),
+    ("{S} need a {code_word} from {provider}.", ("What do {s} need?", "Who issues what {s} need?")),
+    ("{S} are {status} until {d}.", ("Are {s} {other}?", "What is going on with {s}?")),
+    ("Each of the {s} comes with {k} {unit} and a {m} credit.", ("What comes with {s}?", "What do I get with {s}?")),
+    ("{S} are handled by {provider} and cost {m}.", ("Who handles {s}?", "Who runs {s}?")),
+    ("{S} booked before {d} get {k} free {unit}.", ("Is there a deal on {s}?", "Do early {s} get anything?")),
+    ("Up to {k} {s} are allowed per member, at {m} each.", ("How many {s} can I have?", "Is there a limit on {s}?")),
+    ("{S} must be {status} within {n} {unit}, or a {m} fee applies.", ("Is there a deadline for {s}?", "What are the rules for {s}?")),
+)
+_NOTE_LABELS = ("Policy", "Rule", "Note", "Notice", "Terms", "Info", "Guideline")
+
+
+def _note(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
+    """``"Rule: Lockers are free for the first 9 hours, then $4.15 each."`` and questions whose
+    reply restates the sentence: a policy line of another place, drawn anew each time."""
+    subject = _made_up_word(rng) + "s" if rng.random() < 0.3 else pick(rng, _NOTE_SUBJECTS)
+    sentence, questions = pick(rng, _NOTES)
+    unit = pick(rng, _NOTE_UNITS)
+    status = pick(rng, _STATUSES)
+    m, m2 = _exercise_money(rng), _exercise_money(rng)
+    sentence = sentence.format(
+        S=subject[0].upper() + subject[1:], s=subject, n=_exercise_count(rng, "days"), unit=unit,
+        m=m, m2=m2, k=int(rng.integers(2, 13)), ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
+        hours=pick(rng, _WEEK_HOURS), code_word=pick(rng, _CODE_WORDS), provider=pick(rng, _PROVIDERS),
+        status=status, d=_exercise_date(rng))
+    other = pick(rng, [s for s in _STATUSES if s != status])
+    asked = [q.format(s=subject, other=other) for q in questions]
+    asked += [f"What is the rule for {subject}?", f"What about {subject}?", f"Can you tell me about {subject}?"]
+    return f"{pick(rng, _NOTE_LABELS)}: {sentence}", [(q, sentence) for q in asked]
+
+
+_ITEM_LABELS = ("Item", "Unit", "Listing", "Lot", "Kit", "Room", "Plan", "Spot", "Offer", "Model")
+_ITEM_NOUNS = ("Lantern", "Tent", "Kayak", "Easel", "Bench", "Loom", "Sled", "Canoe", "Hammock",
+               "Telescope", "Trailer", "Cabin", "Locker", "Stall", "Berth", "Bunk", "Drone", "Piano",
+               "Harp", "Forge", "Anvil", "Glider", "Raft", "Wagon")
+_ITEM_TERMS = ("plan", "guarantee", "lease", "service plan", "trial", "cover")
+
+
+def _item_line(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
+    """``"Item: Tesomi K4 Lantern, $41.15, open (6 left), 9-month plan."`` and questions on it,
+    the shape of a catalog line without any catalog value."""
+    name = (f"{_made_up_word(rng).capitalize()} {pick(rng, _CODE_LETTERS)}{int(rng.integers(1, 100))} "
+            f"{pick(rng, _ITEM_NOUNS)}")
+    money, left = _exercise_money(rng), int(rng.integers(1, 90))
+    status = pick(rng, _STATUSES)
+    k, unit, term = int(rng.integers(2, 49)), pick(rng, ("month", "week", "year")), pick(rng, _ITEM_TERMS)
+    fields = [money, f"{status} ({left} left)", f"{k}-{unit} {term}"]
+    rng.shuffle(fields)
+    line = f"{pick(rng, _ITEM_LABELS)}: {name}, " + ", ".join(fields) + "."
+    other = pick(rng, [s for s in _STATUSES if s != status])
+    exchanges = [
+        (f"How much is the {name}?", f"The {name} is {money}."),
+        (f"What does the {name} cost?", f"The {name} costs {money}."),
+        (f"Is the {name} {other}?", f"No, the {name} is {status}; there are {left} left."),
+        (f"Is the {name} {status}?", f"Yes, the {name} is {status}; there are {left} left."),
+        (f"How many {name}s are left?", f"There are {left} left, and the {name} is {status}."),
+        (f"What {term} does the {name} have?", f"The {name} comes with a {k}-{unit} {term}."),
+        (f"How long is the {term} on the {name}?", f"The {name} has a {k}-{unit} {term}."),
+        (f"Tell me about the {name}.", line.split(": ", 1)[1]),
+    ]
+    return line, exchanges
 
 
 def copy_exercise(rng: np.random.Generator) -> str:
@@ -590,12 +661,20 @@ def copy_exercise(rng: np.random.Generator) -> str:
         lines.insert(int(rng.integers(2)), member)
         exchanges.append(pick(rng, member_qa))
     if rng.random() < 0.3:
-        rule, rule_qa = _rule(rng)
-        lines.append(rule)
-        exchanges.append(pick(rng, rule_qa))
-    if rng.random() < 0.15:  # a rule alone, as a policy line is retrieved alone
-        rule, rule_qa = _rule(rng)
-        lines, exchanges = [rule], [pick(rng, rule_qa)]
+        note, note_qa = _note(rng)
+        lines.append(note)
+        exchanges.append(pick(rng, note_qa))
+    kind = rng.random()
+    if kind < 0.2:  # notes alone, as policy lines are retrieved alone: the reply is one of them
+        notes = [_note(rng) for _ in range(1 + int(rng.integers(3)))]
+        lines, exchanges = [line for line, _ in notes], [pick(rng, pick(rng, notes)[1])]
+    elif kind < 0.35:  # catalog-shaped lines, sometimes with a note
+        items = [_item_line(rng) for _ in range(1 + int(rng.integers(2)))]
+        lines, exchanges = [line for line, _ in items], [pick(rng, pick(rng, items)[1])]
+        if rng.random() < 0.3:
+            note, note_qa = _note(rng)
+            lines.append(note)
+            exchanges.append(pick(rng, note_qa))
     question, reply = pick(rng, exchanges)
     if reply.startswith(x[0].upper() + x[1:]) and rng.random() < 0.4:  # "Your permit QTL-4471 ..."
         reply = "Your " + reply[0].lower() + reply[1:]

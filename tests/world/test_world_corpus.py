@@ -250,6 +250,27 @@ def test_copy_exercises_restate_values_of_their_record() -> None:
     assert len(entities) >= 15 and rules > 40  # many kinds of record, and rule lines
 
 
+def test_copy_exercises_pick_the_asked_line_among_notes_and_items() -> None:
+    # policy-shaped notes and catalog-shaped lines, drawn anew each time (so a reply can only
+    # be copied, not recalled), several to a context, and the reply restates the asked one
+    rng = np.random.default_rng(11)
+    notes, several, items = set(), 0, 0
+    for _ in range(600):
+        lines = copy_exercise(rng).split("\n")
+        records, reply = lines[:-2], lines[-1].removeprefix("Agent: ")
+        note_lines = [line.split(": ", 1)[1] for line in records if line.split(":")[0] in
+                      ("Policy", "Rule", "Note", "Notice", "Terms", "Info", "Guideline")]
+        notes.update(note_lines)
+        if len(note_lines) == len(records) >= 2:
+            several += 1
+            assert reply in note_lines, (records, reply)
+        names = [line.split(": ", 1)[1].split(",")[0] for line in records if " left)" in line]
+        if names:  # catalog-shaped: the reply names the asked item, or restates a note
+            items += 1
+            assert any(name in reply for name in names) or reply in note_lines, (records, reply)
+    assert len(notes) > 150 and several > 30 and items > 40
+
+
 def test_review_rejects_unknown_sentiment() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="known: positive, negative, mixed"):
