@@ -51,6 +51,8 @@ class PretrainConfig:
     below are then ignored) instead of training a new tokenizer and a fresh model."""
     max_docs: int | None = None
     """Keep only the first ``max_docs`` texts (for quick runs and tests)."""
+    split_digits: bool = False
+    """Train the tokenizer with one token per digit (a fresh run only)."""
     vocab_size: int = 3000
     """Tokenizer vocabulary size, including 256 byte tokens and the special tokens."""
     n_embd: int = 160
@@ -193,7 +195,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
 
         tokenizer = load_tokenizer(cfg.init_from)
     else:
-        tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
+        tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size, split_digits=cfg.split_digits)
     eos = tokenizer.eos_token_id
     train_stream = pack(tokenizer(train_texts)["input_ids"], eos)
     val_stream = pack(tokenizer(val_texts)["input_ids"], eos) if val_texts else torch.zeros(0, dtype=torch.long)
