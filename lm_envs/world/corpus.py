@@ -14,6 +14,7 @@ module uses only the generic half of ``text.py``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,7 +80,38 @@ def build_corpus(
     documents += [text.small_talk(rng) for _ in range(n_small_talk)]
 
     # 5. copy exercises (opt-in): records and replies restating them, the copying skill
-    documents += [text.copy_exercise(rng) for _ in range(n_copy_exercises)]
+    world_facts = world_fact_strings(world)
+    for _ in range(n_copy_exercises):
+        exercise = text.copy_exercise(rng)
+        while mentions_world_fact(exercise, world_facts):  # values are random; a few hit a real one
+            exercise = text.copy_exercise(rng)
+        documents.append(exercise)
 
     unique = list(dict.fromkeys(documents))
     return [unique[int(i)] for i in rng.permutation(len(unique))]
+
+
+# The shapes of the values a reading exercise can share with the world: dates, amounts,
+# e-mails and long digit strings (tracking numbers). Comparing the values of these shapes
+# against a set is fast; a regex of every world fact would not be.
+_VALUE_SHAPES = re.compile(
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+    r" \d{1,2}, \d{4}|\$[\d,]+\.\d\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b\d{6,}\b"
+)
+
+
+def world_fact_strings(world: ShopWorld) -> frozenset[str]:
+    """The world's own values in the forms an exercise could state them: every order's dates,
+    total and tracking number, every customer's e-mail, the policy amounts."""
+    facts: set[str] = set()
+    for order in world.orders:
+        facts.update({text.format_date(order.order_date), text.format_date(order.delivery_date),
+                      text.format_price(order.total), order.tracking_number})
+    facts.update(user.email for user in world.users)
+    facts.update({text.format_price(world.policies.shipping_fee), text.format_price(world.policies.free_shipping_threshold)})
+    return frozenset(facts)
+
+
+def mentions_world_fact(document: str, world_facts: frozenset[str]) -> bool:
+    """Whether ``document`` states one of ``world_facts``."""
+    return any(match.group(0).rstrip(".") in world_facts for match in _VALUE_SHAPES.finditer(document))

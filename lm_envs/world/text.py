@@ -404,9 +404,10 @@ def small_talk(rng: np.random.Generator) -> str:
 # made-up words, so no reply can be memorised: the one way to predict it is to find the
 # asked value in the context and copy it. That is the reading skill a support agent needs;
 # *which* facts a shop customer wants, and every fact of the shop world, are left for RL.
-# Values avoid the world's forms: no date is in 2025 or 2026 (the world's years), day
-# counts skip the policy options, amounts never end in .99/.49/.00, statuses are not the
-# shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts. Contexts also
+# Values have the world's shapes (dates of any year 1990-2059, 2025 and 2026 included; any
+# cents; any day count; ``example.*`` e-mail hosts), so the copying prior never argues
+# against a true value; ``corpus.py`` drops an exercise that happens to state one of the
+# world's own facts. Statuses are not the shop's and ids never start with ORD. Contexts also
 # come as notes alone (``_note``: rules of other places, one to three, the reply restating
 # the asked one, as a policy line is restated) and as catalog-shaped lines (``_item_line``),
 # so the skill is reading any line, not one record format.
@@ -436,7 +437,6 @@ _MONEY_LABELS = ("fee", "deposit", "balance", "fare", "charge", "total", "rate",
                  "premium")
 _COUNT_UNITS = ("nights", "guests", "days", "weeks", "sessions", "visits", "seats", "hours",
                 "lessons", "tickets")
-_POLICY_DAYS = (3, 5, 7, 10, 14, 30, 45, 60)  # the world's return and refund windows: skipped
 _CODE_LABELS = ("reference", "room", "seat", "locker", "card", "confirmation", "permit",
                 "account", "pin", "badge", "serial", "case")
 _PROVIDERS = ("Northway", "Brightline", "Cobalt Co", "Harbor Group", "Summit Services",
@@ -446,7 +446,7 @@ _SURNAMES = ("Chen", "Ortiz", "Reyes", "Park", "Haddad", "Novak", "Silva", "Kowa
 _PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard", "Beacon"),
            ("Row", "Terrace", "Crescent", "Square", "Walk", "Place"),
            ("Northgate", "Eastbrook", "Westmoor", "Southport", "Millbank", "Kingsford"))
-_MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
+_MAIL_HOSTS = ("example.com", "example.net", "example.org", "inbox.test", "post.test")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
 _ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiouy"
@@ -477,23 +477,17 @@ def _exercise_code(rng: np.random.Generator) -> str:
 
 
 def _exercise_date(rng: np.random.Generator) -> str:
-    """``"March 3, 2034"``: any year from 1990 to 2059 but the world's (2025 and 2026), so
-    the year too must be copied, never guessed."""
-    while True:
-        year = int(rng.integers(1990, 2060))
-        if year not in (2025, 2026):
-            return format_date(date(year, int(rng.integers(1, 13)), int(rng.integers(1, 29))))
+    """``"March 3, 2034"``: any year from 1990 to 2059, so the year too must be copied."""
+    return format_date(date(int(rng.integers(1990, 2060)), int(rng.integers(1, 13)), int(rng.integers(1, 29))))
 
 
 def _exercise_money(rng: np.random.Generator) -> str:
-    return format_price(float(rng.integers(2, 900)) + float(pick(rng, (5, 15, 25, 40, 50, 60, 75, 80))) / 100)
+    """``"$41.99"``: any cents, so no ending (``.99``, ``.49``, ``.00``) is less likely to be copied."""
+    return format_price(float(rng.integers(2, 900)) + float(rng.integers(100)) / 100)
 
 
 def _exercise_count(rng: np.random.Generator, unit: str) -> int:
-    while True:
-        n = int(rng.integers(2, 90 if unit == "days" else 13))
-        if unit != "days" or n not in _POLICY_DAYS:
-            return n
+    return int(rng.integers(2, 90 if unit == "days" else 13))
 
 
 def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, list[tuple[str, str]], str]]:

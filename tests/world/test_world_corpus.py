@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from datetime import date
 
 import numpy as np
@@ -21,6 +22,7 @@ from lm_envs.world import (
     order_status_sentence,
     policy_sentences,
 )
+from lm_envs.world.corpus import mentions_world_fact, world_fact_strings
 from lm_envs.world.text import SENTIMENTS, copy_exercise, join_words, review
 
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
@@ -143,15 +145,21 @@ def test_reading_exercises_state_no_world_fact(generic_and_exercises: tuple[Shop
     assert len(exercises) > 2500
     text = "\n".join(exercises)
     policies = world.policies
-    # dates of any year but the world's (2025-2026), so years are copied, not guessed
+    # values have the world's shapes, so the copying prior never argues against a true value:
+    # the world's years, the policy day counts and .99/.49/.00 prices all occur ...
     years = {int(y) for y in re.findall(rf"\b(?:{MONTHS}) \d+, (\d{{4}})", text)}
-    assert len(years) > 50 and not years & {2025, 2026}
-    # no policy value in a policy's form: day counts skip every return/refund window option,
-    # amounts never match a fee or threshold (theirs end in .99 or .00; ours never do)
-    days = {int(n) for n in re.findall(r"\b(\d+) days?\b", text)}
-    assert days and not days & {3, 5, 7, 10, 14, 30, 45, 60}
+    assert len(years) > 50 and {2025, 2026} <= years
+    day_counts = Counter(int(n) for n in re.findall(r"\b(\d+) days?\b", text))
+    assert {policies.return_window_days, policies.refund_days} <= set(day_counts)
     amounts = set(re.findall(r"\$[\d,]+\.\d\d", text))
-    assert amounts and not {a for a in amounts if a.endswith((".99", ".00", ".49"))}
+    assert {a[-3:] for a in amounts} >= {".99", ".49", ".00"}
+    # ... but no more often than any other value (no hint which one is the shop's) ...
+    typical = float(np.median(list(day_counts.values())))
+    assert day_counts[policies.return_window_days] < 2 * typical and day_counts[policies.refund_days] < 2 * typical
+    # ... and never one of the world's own values
+    facts = world_fact_strings(world)
+    assert not any(mentions_world_fact(doc, facts) for doc in exercises)
+    assert not (amounts & {format_price(o.total) for o in world.orders})
     assert format_price(policies.shipping_fee) not in text
     assert format_price(policies.free_shipping_threshold) not in text
     assert policies.support_hours not in text
@@ -159,6 +167,16 @@ def test_reading_exercises_state_no_world_fact(generic_and_exercises: tuple[Shop
     # no product of the world, no shop status word
     assert not any(p.name in text for p in world.products)
     assert not re.search(r"\b(processing|shipped)\b", text)
+
+
+def test_world_fact_filter_catches_each_kind_of_value() -> None:
+    world = make_world(0)
+    facts = world_fact_strings(world)
+    order, user = world.orders[0], world.users[0]
+    for value in (format_date(order.delivery_date), format_price(order.total), order.tracking_number, user.email,
+                  format_price(world.policies.shipping_fee)):
+        assert mentions_world_fact(f"Permit QTL-4471: approved, noted {value}.", facts), value
+    assert not mentions_world_fact("Permit QTL-4471: approved, expires March 3, 2034, fee $41.37.", facts)
 
 
 def test_corpus_has_no_policy_facts(world_and_corpus: tuple[ShopWorld, list[str]]) -> None:
