@@ -43,6 +43,8 @@ class PretrainConfig:
     """Seed passed to ``world.corpus(seed=...)``."""
     copy_exercises: int = 0
     """Copy exercises added to the world corpus (``world.corpus(n_copy_exercises=...)``)."""
+    experience_notes: int = 0
+    """Buying-experience notes added to the world corpus (``world.corpus(n_experience_notes=...)``)."""
     corpus_file: str | None = None
     """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
     ``.txt`` with one text per line."""
@@ -115,7 +117,8 @@ def load_corpus(cfg: PretrainConfig) -> list[str]:
         from lm_envs.world import make_world
 
         world = make_world(seed=cfg.world_seed)
-        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises))
+        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises,
+                                  n_experience_notes=cfg.experience_notes))
     texts = [t for t in texts if t]
     if cfg.max_docs is not None:
         texts = texts[: cfg.max_docs]

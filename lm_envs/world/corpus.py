@@ -39,7 +39,7 @@ def review_sentiment(rng: np.random.Generator, quality: float) -> str:
 
 def build_corpus(
     world: ShopWorld, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
-    n_comparisons: int = 400, n_copy_exercises: int = 0,
+    n_comparisons: int = 400, n_copy_exercises: int = 0, n_experience_notes: int = 0,
 ) -> list[str]:
     """Shuffled, de-duplicated documents about ``world``'s catalog plus generic small talk.
 
@@ -86,6 +86,10 @@ def build_corpus(
         while mentions_world_fact(exercise, world_facts):  # values are random; a few hit a real one
             exercise = text.copy_exercise(rng)
         documents.append(exercise)
+
+    # 6. buying-experience notes (opt-in): the shop's words (order, shipped, delivery, return,
+    # refund, in stock, tracking, ...) in a buyer's own account, never in an answer or with a value
+    documents += [text.experience_note(rng, text.pick(rng, products)) for _ in range(n_experience_notes)]
 
     unique = list(dict.fromkeys(documents))
     return [unique[int(i)] for i in rng.permutation(len(unique))]

@@ -397,6 +397,45 @@ def small_talk(rng: np.random.Generator) -> str:
     return " ".join(parts).format(**fill)
 
 
+# ------------------------------------------------------------ buying-experience notes
+# A buyer's account of buying something: the words of the shop's records and policies
+# (order, shipped, processing, delivery, delivered, return, refund, cancelled, in stock,
+# out of stock, tracking, warranty, payment, account) in their everyday sense, so a model
+# can read and copy them, but never a value (no date, amount, day count or id), never an
+# answer to a customer and never a policy of any shop.
+_EXPERIENCE_LINES = (
+    "My order arrived earlier than I expected and was well packed.",
+    "Order placed on a Sunday, shipped the next morning.",
+    "Shipping was quick and the box came undamaged.",
+    "Delivery took a little longer than I hoped, but it was worth the wait.",
+    "The delivery driver left it at the front door.",
+    "It was delivered while I was at work, safe and sound.",
+    "The order was still processing when I changed my mind about the color.",
+    "It was out of stock for a while, so I was glad to see it in stock again.",
+    "It was in stock and shipped the same day.",
+    "I checked the tracking page every morning until it arrived.",
+    "The first one had a scratch, so I sent it back; the return was painless and the refund came through.",
+    "I cancelled my first order and bought the {noun} instead.",
+    "The warranty card was in the box with the manual.",
+    "Paying at checkout took a minute with my card.",
+    "Setting up an account was easy, and I got a confirmation email right away.",
+    "My total was lower than I expected after the discount.",
+    "I returned a different item last year and this time kept it.",
+    "Free shipping was a nice surprise.",
+    "The package was delivered in one piece and arriving early made my week.",
+    "Support answered my email quickly when I asked about the {noun}.",
+)
+
+
+def experience_note(rng: np.random.Generator, product: Product) -> str:
+    """``"Bought the Halo A76 Desk Lamp. Shipping was quick and ..."``: two or three
+    buying-experience lines (see ``_EXPERIENCE_LINES``) about ``product``."""
+    spec = CATEGORY_BY_NAME[product.category]
+    lines = [line.format(noun=spec.singular) for line in sample(rng, _EXPERIENCE_LINES, 2 + int(rng.integers(2)))]
+    opener = pick(rng, ("Bought the {name}.", "Just got the {name}.", "Ordered the {name}.", "About the {name}:"))
+    return " ".join([opener.format(name=product.name)] + lines)
+
+
 # ---------------------------------------------- reading exercises (records of other kinds)
 # A record from outside the shop (a booking, a permit, a class pass, ...), then a customer's
 # question and the agent's reply, which restates values of the record. Entities, fields,

@@ -93,7 +93,8 @@ def test_corpus_is_fast() -> None:
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises"])
+@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises",
+                                   "n_experience_notes"])
 def test_corpus_counts_are_validated(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make_world(0).corpus(0, **{field: -1})
@@ -177,6 +178,25 @@ def test_world_fact_filter_catches_each_kind_of_value() -> None:
                   format_price(world.policies.shipping_fee)):
         assert mentions_world_fact(f"Permit QTL-4471: approved, noted {value}.", facts), value
     assert not mentions_world_fact("Permit QTL-4471: approved, expires March 3, 2034, fee $41.37.", facts)
+
+
+def test_experience_notes_use_shop_words_but_state_no_value() -> None:
+    world = make_world(0)
+    plain = world.corpus(0)
+    notes = [doc for doc in world.corpus(0, n_experience_notes=500) if doc not in set(plain)]
+    assert len(notes) > 300
+    text = "\n".join(notes)
+    for word in ("order", "shipped", "delivery", "delivered", "return", "refund", "in stock", "out of stock",
+                 "tracking", "warranty", "processing", "cancelled"):
+        assert word in text.lower(), word
+    # a buyer's account: no exchange, no id, date, amount or day count, no world fact
+    without_names = text
+    for product in world.products:
+        without_names = without_names.replace(product.name, "")
+    assert not re.search(r"\d", without_names)
+    assert "Customer:" not in text and "Agent:" not in text
+    assert not any(mentions_world_fact(doc, world_fact_strings(world)) for doc in notes)
+    assert world.corpus(0) == plain  # opt-in: the default corpus is unchanged
 
 
 def test_corpus_has_no_policy_facts(world_and_corpus: tuple[ShopWorld, list[str]]) -> None:
