@@ -100,19 +100,23 @@ def build_corpus(
 # against a set is fast; a regex of every world fact would not be.
 _VALUE_SHAPES = re.compile(
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-    r" \d{1,2}, \d{4}|\$[\d,]+\.\d\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b\d{6,}\b"
+    r" \d{1,2}, \d{4}|\$[\d,]+\.\d\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b\d{6,}\b|\b1Z[A-Z0-9]{16}\b"
+    # opening hours, the shape of the shop's support hours
+    r"|(?:[A-Z][a-z]+ to [A-Z][a-z]+|every day|every evening|weekdays|weekends only|[A-Z][a-z]+s only),"
+    r" \d{1,2}(?:am|pm) to \d{1,2}(?:am|pm)(?: [A-Z]T)?|24 hours a day, 7 days a week"
 )
 
 
 def world_fact_strings(world: ShopWorld) -> frozenset[str]:
     """The world's own values in the forms an exercise could state them: every order's dates,
-    total and tracking number, every customer's e-mail, the policy amounts."""
+    total and tracking number, every customer's e-mail, the policy amounts and support hours."""
     facts: set[str] = set()
     for order in world.orders:
         facts.update({text.format_date(order.order_date), text.format_date(order.delivery_date),
                       text.format_price(order.total), order.tracking_number})
     facts.update(user.email for user in world.users)
-    facts.update({text.format_price(world.policies.shipping_fee), text.format_price(world.policies.free_shipping_threshold)})
+    facts.update({text.format_price(world.policies.shipping_fee), text.format_price(world.policies.free_shipping_threshold),
+                  world.policies.support_hours})
     return frozenset(facts)
 
 

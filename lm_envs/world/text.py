@@ -446,7 +446,11 @@ def experience_note(rng: np.random.Generator, product: Product) -> str:
 # Values have the world's shapes (dates of any year 1990-2059, 2025 and 2026 included; any
 # cents; any day count; ``example.*`` e-mail hosts), so the copying prior never argues
 # against a true value; ``corpus.py`` drops an exercise that happens to state one of the
-# world's own facts. Statuses are not the shop's and ids never start with ORD. Contexts also
+# world's own facts. Words have the world's vocabulary too (v5): statuses include the shop's
+# (shipped, delivered, in stock, ...), providers include the carriers, ways to pay include the
+# card names, codes include carrier-style tracking codes, and hours are composed in the shop's
+# style; these are words to copy, not facts (which order shipped with whom stays the world's).
+# Ids never start with ORD. Contexts also
 # come as notes alone (``_note``: rules of other places, one to three, the reply restating
 # the asked one, as a policy line is restated) and as catalog-shaped lines (``_item_line``),
 # so the skill is reading any line, not one record format.
@@ -459,7 +463,9 @@ _STATUSES = ("confirmed", "pending", "active", "expired", "approved", "on hold",
              "open", "waitlisted", "checked in", "paid", "unpaid", "renewed", "suspended",
              "scheduled", "in review", "completed", "declined", "assigned", "queued", "booked",
              "signed", "finished", "started", "paused", "archived", "issued", "accepted",
-             "in progress", "ready", "printed", "posted", "filed", "verified", "rejected")
+             "in progress", "ready", "printed", "posted", "filed", "verified", "rejected",
+             # the shop's own status and stock words, so copying one is never against the prior
+             "processing", "shipped", "delivered", "cancelled", "returned", "in stock", "out of stock")
 _DATE_FIELDS = (  # (record wording, question, what the reply says), {d} = the date
     ("starting {d}", "When does {x} start?", "starts on {d}"),
     ("ending {d}", "When does {x} end?", "ends on {d}"),
@@ -475,11 +481,12 @@ _DATE_FIELDS = (  # (record wording, question, what the reply says), {d} = the d
 _MONEY_LABELS = ("fee", "deposit", "balance", "fare", "charge", "total", "rate", "cost", "dues",
                  "premium")
 _COUNT_UNITS = ("nights", "guests", "days", "weeks", "sessions", "visits", "seats", "hours",
-                "lessons", "tickets")
+                "lessons", "tickets", "days", "days")  # day counts twice as often: every policy day count occurs
 _CODE_LABELS = ("reference", "room", "seat", "locker", "card", "confirmation", "permit",
-                "account", "pin", "badge", "serial", "case")
+                "account", "pin", "badge", "serial", "case", "tracking")
 _PROVIDERS = ("Northway", "Brightline", "Cobalt Co", "Harbor Group", "Summit Services",
-              "Bluebird", "Keystone", "Pioneer Hall", "Redwood Union", "Tandem")
+              "Bluebird", "Keystone", "Pioneer Hall", "Redwood Union", "Tandem",
+              "UPS", "FedEx", "DHL", "USPS")
 _SURNAMES = ("Chen", "Ortiz", "Reyes", "Park", "Haddad", "Novak", "Silva", "Kowalski", "Ito",
              "Mensah", "Larsen", "Rossi", "Dubois", "Nguyen", "Okafor", "Varga")
 _PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard", "Beacon"),
@@ -525,6 +532,17 @@ def _exercise_money(rng: np.random.Generator) -> str:
     return format_price(float(rng.integers(2, 900)) + float(rng.integers(100)) / 100)
 
 
+def _long_code(rng: np.random.Generator) -> str:
+    """``"40213998712"``, ``"K7QX2M"``, ``"1Z4F..."``: digits (8 to 22) or letters and digits,
+    sometimes in a carrier's style, so a tracking number is a code like any other."""
+    kind = rng.random()
+    if kind < 0.4:
+        return "".join(pick(rng, "0123456789") for _ in range(int(rng.integers(8, 23))))
+    if kind < 0.55:  # UPS-style
+        return "1Z" + "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(16))
+    return "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(int(rng.integers(5, 11))))
+
+
 def _exercise_count(rng: np.random.Generator, unit: str) -> int:
     return int(rng.integers(2, 90 if unit == "days" else 13))
 
@@ -540,8 +558,7 @@ def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, l
     unit = pick(rng, _COUNT_UNITS)
     n = _exercise_count(rng, unit)
     code_label = pick(rng, _CODE_LABELS)
-    code = (str(int(rng.integers(10**9, 10**15))) if rng.random() < 0.5
-            else "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(int(rng.integers(5, 11)))))
+    code = _long_code(rng)
     provider = pick(rng, _PROVIDERS)
     return {
         "status": (status, [(f"What is the status of {x}?", f"{X} is {status}."),
@@ -581,10 +598,18 @@ def _member_line(rng: np.random.Generator, x: str) -> tuple[str, list[tuple[str,
 
 
 _PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
-             "coupons", "store credit", "prepaid cards", "wire transfers", "money orders")
-_WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
-               "every day, 6am to 11pm", "weekends only, 10am to 4pm", "Monday to Thursday, 9am to 9pm",
-               "Monday to Saturday, 8am to 2pm", "every evening, 5pm to 10pm", "Fridays only, 1pm to 6pm")
+             "coupons", "store credit", "prepaid cards", "wire transfers", "money orders",
+             "Visa", "Mastercard", "American Express", "PayPal", "Apple Pay", "Google Pay", "gift cards")
+_WEEK_DAYS = ("Monday to Friday", "Monday to Saturday", "Tuesday to Sunday", "Monday to Thursday",
+              "every day", "weekdays", "weekends only", "Fridays only", "every evening")
+
+
+def _week_hours(rng: np.random.Generator) -> str:
+    """``"Monday to Friday, 8am to 5pm PT"``: composed, so the shop's own hours are one of many."""
+    if rng.random() < 0.1:
+        return "24 hours a day, 7 days a week"
+    start, end = int(rng.integers(5, 12)), int(rng.integers(1, 12))
+    return f"{pick(rng, _WEEK_DAYS)}, {start}am to {end}pm" + pick(rng, ("", "", " ET", " PT", " CT"))
 _NOTE_SUBJECTS = ("guests", "members", "visitors", "students", "tenants", "drivers", "children", "pets",
                   "bikes", "boats", "lockers", "rooms", "tickets", "passes", "permits", "lessons", "tours",
                   "rentals", "vouchers", "parking spots", "weekend passes", "group visits", "late checkouts",
@@ -628,7 +653,7 @@ def _note(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
     sentence = sentence.format(
         S=subject[0].upper() + subject[1:], s=subject, n=_exercise_count(rng, "days"), unit=unit,
         m=m, m2=m2, k=int(rng.integers(2, 13)), ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
-        hours=pick(rng, _WEEK_HOURS), code_word=pick(rng, _CODE_WORDS), provider=pick(rng, _PROVIDERS),
+        hours=_week_hours(rng), code_word=pick(rng, _CODE_WORDS), provider=pick(rng, _PROVIDERS),
         status=status, d=_exercise_date(rng))
     other = pick(rng, [s for s in _STATUSES if s != status])
     asked = [q.format(s=subject, other=other) for q in questions]
@@ -675,7 +700,7 @@ def copy_exercise(rng: np.random.Generator) -> str:
     permit QTL-4471 expire?\nAgent: Permit QTL-4471 expires on March 3, 2034."`` One
     exchange per record, so the reply is followed by the end of the text, as an answer is.
     """
-    entity = _made_up_word(rng).capitalize() if rng.random() < 0.5 else pick(rng, _ENTITIES)
+    entity = _made_up_word(rng).capitalize() if rng.random() < 0.35 else pick(rng, _ENTITIES)
     code = _exercise_code(rng)
     x = f"{entity.lower()} {code}"
     fields = _exercise_fields(rng, x)

@@ -27,13 +27,18 @@ from lm_envs.world.text import SENTIMENTS, copy_exercise, join_words, review
 
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
           "December")
-# phrases of grounded answers and of dialog goals; none may appear in generic text
-FORBIDDEN_PHRASES = (
-    "ord-", "order number", "order id", "tracking number", "track your", "return", "returns",
-    "returned", "delivery", "deliver", "delivered", "cancel", "is being processed", "has shipped",
+# phrases of grounded answers and of dialog goals; none may appear anywhere in the corpus
+GROUNDED_PHRASES = (
+    "ord-", "order number", "order id", "track your", "is being processed", "has shipped",
     "was delivered", "been delivered", "was cancelled", "been returned", "expected to arrive",
-    "refund", "return window", "return items", "restocking", "shipping", "business days",
-    "carrier", "ups", "fedex", "dhl", "usps", "the customer wants", "goal", "<|",
+    "refund", "return window", "return items", "restocking", "business days",
+    "the customer wants", "goal", "<|",
+)
+# the shop's words; the generic text never uses them, the reading exercises may use them as
+# values of other records (a permit that is "delivered", a rental "with USPS")
+SHOP_WORDS = (
+    "tracking number", "return", "returns", "returned", "delivery", "deliver", "delivered",
+    "cancel", "shipping", "carrier", "ups", "fedex", "dhl", "usps",
 )
 
 
@@ -150,7 +155,11 @@ def test_reading_exercises_state_no_world_fact(generic_and_exercises: tuple[Shop
     # the world's years, the policy day counts and .99/.49/.00 prices all occur ...
     years = {int(y) for y in re.findall(rf"\b(?:{MONTHS}) \d+, (\d{{4}})", text)}
     assert len(years) > 50 and {2025, 2026} <= years
-    day_counts = Counter(int(n) for n in re.findall(r"\b(\d+) days?\b", text))
+    # (day counts: from a larger sample of the same generator, as 3,000 exercises state only
+    # about 350 of them; "7 days a week" is opening hours, not a count)
+    rng = np.random.default_rng(world.seed)
+    sample_text = "\n".join(copy_exercise(rng) for _ in range(12_000))
+    day_counts = Counter(int(n) for n in re.findall(r"\b(\d+) days?\b(?! a week)", sample_text))
     assert {policies.return_window_days, policies.refund_days} <= set(day_counts)
     amounts = set(re.findall(r"\$[\d,]+\.\d\d", text))
     assert {a[-3:] for a in amounts} >= {".99", ".49", ".00"}
@@ -164,10 +173,11 @@ def test_reading_exercises_state_no_world_fact(generic_and_exercises: tuple[Shop
     assert format_price(policies.shipping_fee) not in text
     assert format_price(policies.free_shipping_threshold) not in text
     assert policies.support_hours not in text
-    assert not any(method in text for method in ("Visa", "Mastercard", "PayPal", "American Express"))
-    # no product of the world, no shop status word
+    # no product of the world; the shop's words occur, as values of other records
     assert not any(p.name in text for p in world.products)
-    assert not re.search(r"\b(processing|shipped)\b", text)
+    for word in ("processing", "shipped", "delivered", "in stock", "out of stock", "USPS", "FedEx", "Visa",
+                 "Apple Pay", "gift cards", "tracking number", " ET.", "1Z"):
+        assert word in text, word
 
 
 def test_world_fact_filter_catches_each_kind_of_value() -> None:
@@ -175,7 +185,7 @@ def test_world_fact_filter_catches_each_kind_of_value() -> None:
     facts = world_fact_strings(world)
     order, user = world.orders[0], world.users[0]
     for value in (format_date(order.delivery_date), format_price(order.total), order.tracking_number, user.email,
-                  format_price(world.policies.shipping_fee)):
+                  format_price(world.policies.shipping_fee), world.policies.support_hours):
         assert mentions_world_fact(f"Permit QTL-4471: approved, noted {value}.", facts), value
     assert not mentions_world_fact("Permit QTL-4471: approved, expires March 3, 2034, fee $41.37.", facts)
 
@@ -214,14 +224,23 @@ def test_generic_text_has_only_list_prices(generic_and_exercises: tuple[ShopWorl
     assert amounts <= {format_price(p.price) for p in world.products}
 
 
+def _has_phrase(phrase: str, doc: str) -> bool:
+    # word boundaries: "ups" must not match "cups"
+    return bool(re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", doc.lower()))
+
+
 def test_corpus_has_no_grounded_phrases(world_and_corpus: tuple[ShopWorld, list[str]]) -> None:
     _, docs = world_and_corpus
     for doc in docs:
-        lowered = doc.lower()
-        for phrase in FORBIDDEN_PHRASES:
-            # word boundaries: "ups" must not match "cups"
-            assert not re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", lowered), (
-                phrase, doc)
+        for phrase in GROUNDED_PHRASES:
+            assert not _has_phrase(phrase, doc), (phrase, doc)
+
+
+def test_generic_text_has_no_shop_words(generic_and_exercises: tuple[ShopWorld, list[str], list[str]]) -> None:
+    _, generic, _ = generic_and_exercises
+    for doc in generic:
+        for phrase in SHOP_WORDS:
+            assert not _has_phrase(phrase, doc), (phrase, doc)
 
 
 # ----------------------------------------------------------------------- text helpers
