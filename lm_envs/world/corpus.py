@@ -6,8 +6,10 @@ reading exercises: records, rules and catalog-shaped lines from outside the shop
 a permit, a made-up "umajov ZEWB-34747", "Rule: Lockers are free for the first 9 hours") and
 a customer question whose reply restates the asked line or its values, to teach finding a
 value in the context and copying it, with no shop fact (see ``text.copy_exercise``). The shipped tiny-shop was continued on them (README, "Customer-service
-baselines"). What never goes in: order ids, tracking numbers, order statuses, the world's
-dates, refund or shipping terms, return windows, or any dialog goal. Those are what
+baselines"). What never goes in: the world's order ids, tracking numbers and dates, its
+customers' e-mails, its policy amounts and support hours, a grounded answer (``text``'s
+second half), or any dialog goal; the shop's words (shipped, in stock, USPS, Visa) appear only
+as values of other records in the exercises, never in the generic text. Those are what
 customer-service tasks ask about, and RL, not pretraining, must teach them; so this
 module uses only the generic half of ``text.py``.
 """
