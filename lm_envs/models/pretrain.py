@@ -43,6 +43,8 @@ class PretrainConfig:
     """Seed passed to ``world.corpus(seed=...)``."""
     copy_exercises: int = 0
     """Copy exercises added to the world corpus (``world.corpus(n_copy_exercises=...)``)."""
+    experience_notes: int = 0
+    """Buying-experience notes added to the world corpus (``world.corpus(n_experience_notes=...)``)."""
     corpus_file: str | None = None
     """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
     ``.txt`` with one text per line."""
@@ -51,6 +53,8 @@ class PretrainConfig:
     below are then ignored) instead of training a new tokenizer and a fresh model."""
     max_docs: int | None = None
     """Keep only the first ``max_docs`` texts (for quick runs and tests)."""
+    split_digits: bool = False
+    """Train the tokenizer with one token per digit (a fresh run only)."""
     vocab_size: int = 3000
     """Tokenizer vocabulary size, including 256 byte tokens and the special tokens."""
     n_embd: int = 160
@@ -113,7 +117,8 @@ def load_corpus(cfg: PretrainConfig) -> list[str]:
         from lm_envs.world import make_world
 
         world = make_world(seed=cfg.world_seed)
-        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises))
+        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises,
+                                  n_experience_notes=cfg.experience_notes))
     texts = [t for t in texts if t]
     if cfg.max_docs is not None:
         texts = texts[: cfg.max_docs]
@@ -193,7 +198,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
 
         tokenizer = load_tokenizer(cfg.init_from)
     else:
-        tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
+        tokenizer = train_tokenizer(train_texts, vocab_size=cfg.vocab_size, split_digits=cfg.split_digits)
     eos = tokenizer.eos_token_id
     train_stream = pack(tokenizer(train_texts)["input_ids"], eos)
     val_stream = pack(tokenizer(val_texts)["input_ids"], eos) if val_texts else torch.zeros(0, dtype=torch.long)

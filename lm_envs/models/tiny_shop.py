@@ -56,7 +56,7 @@ CHAT_TEMPLATE = (
 before the first turn. With ``add_generation_prompt`` it ends with ``<|agent|>``."""
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 3000) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 3000, split_digits: bool = False) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer on ``texts``.
 
     Byte-level BPE (GPT-2 style) can encode any unicode string, so ``decode(encode(s)) == s``
@@ -67,6 +67,8 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 3000) -> PreTrain
     Args:
         texts: training text; iterated once.
         vocab_size: target size including the 256 byte tokens and the special tokens.
+        split_digits: one token per digit (as in LLaMA), so a number is copied digit by digit
+            instead of as whichever multi-digit pieces BPE merged.
 
     Returns:
         A ``PreTrainedTokenizerFast`` with eos/bos ``<|endoftext|>``, pad ``<|pad|>`` (right
@@ -79,7 +81,9 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 3000) -> PreTrain
     if vocab_size < min_size:
         raise ValueError(f"vocab_size must be >= {min_size} (256 bytes + special tokens), got {vocab_size}")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                         if split_digits else byte_level)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

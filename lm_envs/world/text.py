@@ -397,6 +397,45 @@ def small_talk(rng: np.random.Generator) -> str:
     return " ".join(parts).format(**fill)
 
 
+# ------------------------------------------------------------ buying-experience notes
+# A buyer's account of buying something: the words of the shop's records and policies
+# (order, shipped, processing, delivery, delivered, return, refund, cancelled, in stock,
+# out of stock, tracking, warranty, payment, account) in their everyday sense, so a model
+# can read and copy them, but never a value (no date, amount, day count or id), never an
+# answer to a customer and never a policy of any shop.
+_EXPERIENCE_LINES = (
+    "My order arrived earlier than I expected and was well packed.",
+    "Order placed on a Sunday, shipped the next morning.",
+    "Shipping was quick and the box came undamaged.",
+    "Delivery took a little longer than I hoped, but it was worth the wait.",
+    "The delivery driver left it at the front door.",
+    "It was delivered while I was at work, safe and sound.",
+    "The order was still processing when I changed my mind about the color.",
+    "It was out of stock for a while, so I was glad to see it in stock again.",
+    "It was in stock and shipped the same day.",
+    "I checked the tracking page every morning until it arrived.",
+    "The first one had a scratch, so I sent it back; the return was painless and the refund came through.",
+    "I cancelled my first order and bought the {noun} instead.",
+    "The warranty card was in the box with the manual.",
+    "Paying at checkout took a minute with my card.",
+    "Setting up an account was easy, and I got a confirmation email right away.",
+    "My total was lower than I expected after the discount.",
+    "I returned a different item last year and this time kept it.",
+    "Free shipping was a nice surprise.",
+    "The package was delivered in one piece and arriving early made my week.",
+    "Support answered my email quickly when I asked about the {noun}.",
+)
+
+
+def experience_note(rng: np.random.Generator, product: Product) -> str:
+    """``"Bought the Halo A76 Desk Lamp. Shipping was quick and ..."``: two or three
+    buying-experience lines (see ``_EXPERIENCE_LINES``) about ``product``."""
+    spec = CATEGORY_BY_NAME[product.category]
+    lines = [line.format(noun=spec.singular) for line in sample(rng, _EXPERIENCE_LINES, 2 + int(rng.integers(2)))]
+    opener = pick(rng, ("Bought the {name}.", "Just got the {name}.", "Ordered the {name}.", "About the {name}:"))
+    return " ".join([opener.format(name=product.name)] + lines)
+
+
 # ---------------------------------------------- reading exercises (records of other kinds)
 # A record from outside the shop (a booking, a permit, a class pass, ...), then a customer's
 # question and the agent's reply, which restates values of the record. Entities, fields,
@@ -404,9 +443,17 @@ def small_talk(rng: np.random.Generator) -> str:
 # made-up words, so no reply can be memorised: the one way to predict it is to find the
 # asked value in the context and copy it. That is the reading skill a support agent needs;
 # *which* facts a shop customer wants, and every fact of the shop world, are left for RL.
-# Values avoid the world's forms: no date is in 2025 or 2026 (the world's years), day
-# counts skip the policy options, amounts never end in .99/.49/.00, statuses are not the
-# shop's, ids never start with ORD and e-mails use reserved ``.test`` hosts.
+# Values have the world's shapes (dates of any year 1990-2059, 2025 and 2026 included; any
+# cents; any day count; ``example.*`` e-mail hosts), so the copying prior never argues
+# against a true value; ``corpus.py`` drops an exercise that happens to state one of the
+# world's own facts. Words have the world's vocabulary too (v5): statuses include the shop's
+# (shipped, delivered, in stock, ...), providers include the carriers, ways to pay include the
+# card names, codes include carrier-style tracking codes, and hours are composed in the shop's
+# style; these are words to copy, not facts (which order shipped with whom stays the world's).
+# Ids never start with ORD. Contexts also
+# come as notes alone (``_note``: rules of other places, one to three, the reply restating
+# the asked one, as a policy line is restated) and as catalog-shaped lines (``_item_line``),
+# so the skill is reading any line, not one record format.
 _ENTITIES = ("Booking", "Ticket", "Loan", "Membership", "Reservation", "Appointment", "Permit",
              "Subscription", "Rental", "Lease", "Pass", "Enrollment", "Application", "Visit",
              "Locker", "Session", "Voucher", "Course", "Repair", "Claim", "Request", "Case",
@@ -416,7 +463,9 @@ _STATUSES = ("confirmed", "pending", "active", "expired", "approved", "on hold",
              "open", "waitlisted", "checked in", "paid", "unpaid", "renewed", "suspended",
              "scheduled", "in review", "completed", "declined", "assigned", "queued", "booked",
              "signed", "finished", "started", "paused", "archived", "issued", "accepted",
-             "in progress", "ready", "printed", "posted", "filed", "verified", "rejected")
+             "in progress", "ready", "printed", "posted", "filed", "verified", "rejected",
+             # the shop's own status and stock words, so copying one is never against the prior
+             "processing", "shipped", "delivered", "cancelled", "returned", "in stock", "out of stock")
 _DATE_FIELDS = (  # (record wording, question, what the reply says), {d} = the date
     ("starting {d}", "When does {x} start?", "starts on {d}"),
     ("ending {d}", "When does {x} end?", "ends on {d}"),
@@ -432,35 +481,20 @@ _DATE_FIELDS = (  # (record wording, question, what the reply says), {d} = the d
 _MONEY_LABELS = ("fee", "deposit", "balance", "fare", "charge", "total", "rate", "cost", "dues",
                  "premium")
 _COUNT_UNITS = ("nights", "guests", "days", "weeks", "sessions", "visits", "seats", "hours",
-                "lessons", "tickets")
-_POLICY_DAYS = (3, 5, 7, 10, 14, 30, 45, 60)  # the world's return and refund windows: skipped
+                "lessons", "tickets", "days", "days")  # day counts twice as often: every policy day count occurs
 _CODE_LABELS = ("reference", "room", "seat", "locker", "card", "confirmation", "permit",
-                "account", "pin", "badge", "serial", "case")
+                "account", "pin", "badge", "serial", "case", "tracking")
 _PROVIDERS = ("Northway", "Brightline", "Cobalt Co", "Harbor Group", "Summit Services",
-              "Bluebird", "Keystone", "Pioneer Hall", "Redwood Union", "Tandem")
+              "Bluebird", "Keystone", "Pioneer Hall", "Redwood Union", "Tandem",
+              "UPS", "FedEx", "DHL", "USPS")
 _SURNAMES = ("Chen", "Ortiz", "Reyes", "Park", "Haddad", "Novak", "Silva", "Kowalski", "Ito",
              "Mensah", "Larsen", "Rossi", "Dubois", "Nguyen", "Okafor", "Varga")
 _PLACES = (("Willow", "Aspen", "Harbor", "Quarry", "Meadow", "Granite", "Orchard", "Beacon"),
            ("Row", "Terrace", "Crescent", "Square", "Walk", "Place"),
            ("Northgate", "Eastbrook", "Westmoor", "Southport", "Millbank", "Kingsford"))
-_MAIL_HOSTS = ("inbox.test", "post.test", "mailbox.test")
+_MAIL_HOSTS = ("example.com", "example.net", "example.org", "inbox.test", "post.test")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
 _ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
-             "coupons", "store credit")
-_WEEK_HOURS = ("weekdays, 7am to 3pm", "Tuesday to Sunday, noon to 9pm",
-               "every day, 6am to 11pm", "weekends only, 10am to 4pm", "Monday to Thursday, 9am to 9pm")
-_RULES = (  # (sentence, questions); the reply restates the sentence
-    ("Guests can stay up to {n} nights per visit.", ("How long can guests stay?", "Is there a limit on nights?")),
-    ("Lockers are free for the first {n} hours.", ("Are lockers free?", "How long is a locker free?")),
-    ("A day pass costs {m}, and it is free for children under {k}.", ("How much is a day pass?", "What does a pass cost?")),
-    ("Late fees are {m} per day after the due date.", ("What are the late fees?", "How much is a late fee?")),
-    ("We take {ways}.", ("How can I pay?", "What can I pay with?", "Which ways to pay do you take?")),
-    ("The front office is open {hours}.", ("When is the office open?", "What are your hours?", "When can I come in?")),
-    ("Members can bring {k} guests for {m} each.", ("Can I bring guests?", "How many guests can I bring?")),
-    ("Permits are valid for {n} days after they are issued.", ("How long is a permit valid?", "When does a permit run out?")),
-    ("Repairs are covered for {k} months after the visit.", ("Are repairs covered?", "How long are repairs covered?")),
-)
 _CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiouy"
 _NOT_WORDS = ("ord", "ups", "dhl", "ret", "ref", "can", "del", "ship", "goal", "carr")
 
@@ -479,33 +513,38 @@ def _made_up_word(rng: np.random.Generator) -> str:
 
 
 def _exercise_code(rng: np.random.Generator) -> str:
-    """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``) and 3-6 digits."""
+    """``"BK-40213"``, ``"QTL-881"``: two to four letters (never ``ORD``, ``UPS`` or ``DHL``) and 3-6 digits."""
     while True:
         prefix = "".join(pick(rng, _ALL_LETTERS) for _ in range(2 + int(rng.integers(3))))
-        if "ORD" not in prefix:
+        if not any(bad in prefix for bad in ("ORD", "UPS", "DHL")):  # no order id or carrier
             break
     digits = int(rng.integers(3, 7))
     return f"{prefix}-{int(rng.integers(10 ** (digits - 1), 10 ** digits))}"
 
 
 def _exercise_date(rng: np.random.Generator) -> str:
-    """``"March 3, 2034"``: any year from 1990 to 2059 but the world's (2025 and 2026), so
-    the year too must be copied, never guessed."""
-    while True:
-        year = int(rng.integers(1990, 2060))
-        if year not in (2025, 2026):
-            return format_date(date(year, int(rng.integers(1, 13)), int(rng.integers(1, 29))))
+    """``"March 3, 2034"``: any year from 1990 to 2059, so the year too must be copied."""
+    return format_date(date(int(rng.integers(1990, 2060)), int(rng.integers(1, 13)), int(rng.integers(1, 29))))
 
 
 def _exercise_money(rng: np.random.Generator) -> str:
-    return format_price(float(rng.integers(2, 900)) + float(pick(rng, (5, 15, 25, 40, 50, 60, 75, 80))) / 100)
+    """``"$41.99"``: any cents, so no ending (``.99``, ``.49``, ``.00``) is less likely to be copied."""
+    return format_price(float(rng.integers(2, 900)) + float(rng.integers(100)) / 100)
+
+
+def _long_code(rng: np.random.Generator) -> str:
+    """``"40213998712"``, ``"K7QX2M"``, ``"1Z4F..."``: digits (8 to 22) or letters and digits,
+    sometimes in a carrier's style, so a tracking number is a code like any other."""
+    kind = rng.random()
+    if kind < 0.4:
+        return "".join(pick(rng, "0123456789") for _ in range(int(rng.integers(8, 23))))
+    if kind < 0.55:  # UPS-style
+        return "1Z" + "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(16))
+    return "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(int(rng.integers(5, 11))))
 
 
 def _exercise_count(rng: np.random.Generator, unit: str) -> int:
-    while True:
-        n = int(rng.integers(2, 90 if unit == "days" else 13))
-        if unit != "days" or n not in _POLICY_DAYS:
-            return n
+    return int(rng.integers(2, 90 if unit == "days" else 13))
 
 
 def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, list[tuple[str, str]], str]]:
@@ -519,8 +558,7 @@ def _exercise_fields(rng: np.random.Generator, x: str) -> dict[str, tuple[str, l
     unit = pick(rng, _COUNT_UNITS)
     n = _exercise_count(rng, unit)
     code_label = pick(rng, _CODE_LABELS)
-    code = (str(int(rng.integers(10**9, 10**15))) if rng.random() < 0.5
-            else "".join(pick(rng, _CODE_LETTERS + "0123456789") for _ in range(int(rng.integers(5, 11)))))
+    code = _long_code(rng)
     provider = pick(rng, _PROVIDERS)
     return {
         "status": (status, [(f"What is the status of {x}?", f"{X} is {status}."),
@@ -547,21 +585,112 @@ def _member_line(rng: np.random.Generator, x: str) -> tuple[str, list[tuple[str,
     street = f"{int(rng.integers(1, 3000))} {pick(rng, _PLACES[0])} {pick(rng, _PLACES[1])}"
     town = pick(rng, _PLACES[2])
     with_address = rng.random() < 0.5
-    line = f"Member: {first} {last}, {email}" + (f", {street}, {town}." if with_address else ".")
+    label = pick(rng, ("Member", "Account", "Guest", "Client", "Contact", "Holder"))
+    line = f"{label}: {first} {last}, {email}" + (f", {street}, {town}." if with_address else ".")
+    key = pick(rng, ("login", "pin", "pass code", "key card", "member card"))
     exchanges = [("What email do you have for me?", f"We have {email} on file."),
-                 ("I lost my login.", f"I have sent a login link to {email}."),
+                 (pick(rng, (f"I lost my {key}.", f"I forgot my {key}.", f"How do I get a new {key}?",
+                             f"I can't find my {key}.")), f"I have sent a new {key} link to {email}."),
                  (f"Whose name is {x} under?", f"{x[0].upper() + x[1:]} is under {first} {last}.")]
     if with_address:
         exchanges.append(("Which address do you have?", f"We have {street}, {town}."))
     return line, exchanges
 
 
-def _rule(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
-    sentence, questions = pick(rng, _RULES)
-    sentence = sentence.format(n=_exercise_count(rng, "days"), k=int(rng.integers(2, 13)), m=_exercise_money(rng),
-                               ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
-                               hours=pick(rng, _WEEK_HOURS))
-    return f"{pick(rng, ('Policy', 'Rule', 'Note'))}: {sentence}", [(q, sentence) for q in questions]
+_PAY_WAYS = ("cash", "checks", "bank transfers", "vouchers", "tokens", "meal cards",
+             "coupons", "store credit", "prepaid cards", "wire transfers", "money orders",
+             "Visa", "Mastercard", "American Express", "PayPal", "Apple Pay", "Google Pay", "gift cards")
+_WEEK_DAYS = ("Monday to Friday", "Monday to Saturday", "Tuesday to Sunday", "Monday to Thursday",
+              "every day", "weekdays", "weekends only", "Fridays only", "every evening")
+
+
+def _week_hours(rng: np.random.Generator) -> str:
+    """``"Monday to Friday, 8am to 5pm PT"``: composed, so the shop's own hours are one of many."""
+    if rng.random() < 0.1:
+        return "24 hours a day, 7 days a week"
+    start, end = int(rng.integers(5, 12)), int(rng.integers(1, 12))
+    return f"{pick(rng, _WEEK_DAYS)}, {start}am to {end}pm" + pick(rng, ("", "", " ET", " PT", " CT"))
+_NOTE_SUBJECTS = ("guests", "members", "visitors", "students", "tenants", "drivers", "children", "pets",
+                  "bikes", "boats", "lockers", "rooms", "tickets", "passes", "permits", "lessons", "tours",
+                  "rentals", "vouchers", "parking spots", "weekend passes", "group visits", "late checkouts",
+                  "repairs", "lockers", "classes", "camp spots", "desks", "studios", "field trips",
+                  "trial classes", "guest passes", "boat slips", "storage units", "workshops")
+_NOTE_UNITS = ("nights", "hours", "weeks", "sessions", "visits", "lessons", "months")
+_CODE_WORDS = ("badge", "pin", "permit", "key card", "pass code", "member card", "ticket stub")
+# (sentence, topic questions) with {S}/{s} the subject; values are drawn per sentence, so
+# the one way to restate a note is to copy it
+_NOTES = (
+    ("{S} can stay up to {n} {unit}.", ("How long can {s} stay?", "Is there a limit for {s}?")),
+    ("{S} are free for the first {n} {unit}, then {m} each.", ("Are {s} free?", "What do {s} cost?")),
+    ("{S} cost {m}, and they are free for groups over {k}.", ("How much are {s}?", "What do {s} cost?")),
+    ("{S} cost {m} each on weekdays and {m2} on weekends.", ("How much are {s}?", "What is the price of {s}?")),
+    ("A late fee of {m} per day applies to {s}.", ("Is there a late fee for {s}?", "What happens if {s} are late?")),
+    ("We take {ways} for {s}.", ("How can I pay for {s}?", "What can I pay with for {s}?")),
+    ("{S} can be paid with {ways}.", ("How do I pay for {s}?", "Which ways to pay work for {s}?")),
+    ("{S} are open {hours}.", ("When are {s} open?", "What are the hours for {s}?")),
+    ("The desk for {s} is staffed {hours}.", ("When can I ask about {s}?", "When is someone there for {s}?")),
+    ("{S} are covered for {k} months after the visit.", ("Are {s} covered?", "How long are {s} covered?")),
+    ("{S} are valid for {n} {unit} after they are issued.", ("How long are {s} valid?", "When do {s} run out?")),
+    ("{S} need a {code_word} from {provider}.", ("What do {s} need?", "Who issues what {s} need?")),
+    ("{S} are {status} until {d}.", ("Are {s} {other}?", "What is going on with {s}?")),
+    ("Each of the {s} comes with {k} {unit} and a {m} credit.", ("What comes with {s}?", "What do I get with {s}?")),
+    ("{S} are handled by {provider} and cost {m}.", ("Who handles {s}?", "Who runs {s}?")),
+    ("{S} booked before {d} get {k} free {unit}.", ("Is there a deal on {s}?", "Do early {s} get anything?")),
+    ("Up to {k} {s} are allowed per member, at {m} each.", ("How many {s} can I have?", "Is there a limit on {s}?")),
+    ("{S} must be {status} within {n} {unit}, or a {m} fee applies.", ("Is there a deadline for {s}?", "What are the rules for {s}?")),
+)
+_NOTE_LABELS = ("Policy", "Rule", "Note", "Notice", "Terms", "Info", "Guideline")
+
+
+def _note(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
+    """``"Rule: Lockers are free for the first 9 hours, then $4.15 each."`` and questions whose
+    reply restates the sentence: a policy line of another place, drawn anew each time."""
+    subject = _made_up_word(rng) + "s" if rng.random() < 0.3 else pick(rng, _NOTE_SUBJECTS)
+    sentence, questions = pick(rng, _NOTES)
+    unit = pick(rng, _NOTE_UNITS)
+    status = pick(rng, _STATUSES)
+    m, m2 = _exercise_money(rng), _exercise_money(rng)
+    sentence = sentence.format(
+        S=subject[0].upper() + subject[1:], s=subject, n=_exercise_count(rng, "days"), unit=unit,
+        m=m, m2=m2, k=int(rng.integers(2, 13)), ways=join_words(sample(rng, _PAY_WAYS, int(rng.integers(2, 5)))),
+        hours=_week_hours(rng), code_word=pick(rng, _CODE_WORDS), provider=pick(rng, _PROVIDERS),
+        status=status, d=_exercise_date(rng))
+    other = pick(rng, [s for s in _STATUSES if s != status])
+    asked = [q.format(s=subject, other=other) for q in questions]
+    asked += [f"What is the rule for {subject}?", f"What about {subject}?", f"Can you tell me about {subject}?"]
+    return f"{pick(rng, _NOTE_LABELS)}: {sentence}", [(q, sentence) for q in asked]
+
+
+_ITEM_LABELS = ("Item", "Unit", "Listing", "Lot", "Kit", "Room", "Plan", "Spot", "Offer", "Model")
+_ITEM_NOUNS = ("Lantern", "Tent", "Kayak", "Easel", "Bench", "Loom", "Sled", "Canoe", "Hammock",
+               "Telescope", "Trailer", "Cabin", "Locker", "Stall", "Berth", "Bunk", "Drone", "Piano",
+               "Harp", "Forge", "Anvil", "Glider", "Raft", "Wagon")
+_ITEM_TERMS = ("plan", "guarantee", "lease", "service plan", "trial", "cover")
+
+
+def _item_line(rng: np.random.Generator) -> tuple[str, list[tuple[str, str]]]:
+    """``"Item: Tesomi K4 Lantern, $41.15, open (6 left), 9-month plan."`` and questions on it,
+    the shape of a catalog line without any catalog value."""
+    name = (f"{_made_up_word(rng).capitalize()} {pick(rng, _CODE_LETTERS)}{int(rng.integers(1, 100))} "
+            f"{pick(rng, _ITEM_NOUNS)}")
+    money, left = _exercise_money(rng), int(rng.integers(1, 90))
+    status = pick(rng, _STATUSES)
+    k, unit, term = int(rng.integers(2, 49)), pick(rng, ("month", "week", "year")), pick(rng, _ITEM_TERMS)
+    fields = [money, f"{status} ({left} left)", f"{k}-{unit} {term}"]
+    rng.shuffle(fields)
+    line = f"{pick(rng, _ITEM_LABELS)}: {name}, " + ", ".join(fields) + "."
+    other = pick(rng, [s for s in _STATUSES if s != status])
+    exchanges = [
+        (f"How much is the {name}?", f"The {name} is {money}."),
+        (f"What does the {name} cost?", f"The {name} costs {money}."),
+        (f"Is the {name} {other}?", f"No, the {name} is {status}; there are {left} left."),
+        (f"Is the {name} {status}?", f"Yes, the {name} is {status}; there are {left} left."),
+        (f"How many {name}s are left?", f"There are {left} left, and the {name} is {status}."),
+        (f"What {term} does the {name} have?", f"The {name} comes with a {k}-{unit} {term}."),
+        (f"How long is the {term} on the {name}?", f"The {name} has a {k}-{unit} {term}."),
+        (f"Tell me about the {name}.", line.split(": ", 1)[1]),
+    ]
+    return line, exchanges
 
 
 def copy_exercise(rng: np.random.Generator) -> str:
@@ -571,7 +700,7 @@ def copy_exercise(rng: np.random.Generator) -> str:
     permit QTL-4471 expire?\nAgent: Permit QTL-4471 expires on March 3, 2034."`` One
     exchange per record, so the reply is followed by the end of the text, as an answer is.
     """
-    entity = _made_up_word(rng).capitalize() if rng.random() < 0.5 else pick(rng, _ENTITIES)
+    entity = _made_up_word(rng).capitalize() if rng.random() < 0.35 else pick(rng, _ENTITIES)
     code = _exercise_code(rng)
     x = f"{entity.lower()} {code}"
     fields = _exercise_fields(rng, x)
@@ -590,12 +719,20 @@ def copy_exercise(rng: np.random.Generator) -> str:
         lines.insert(int(rng.integers(2)), member)
         exchanges.append(pick(rng, member_qa))
     if rng.random() < 0.3:
-        rule, rule_qa = _rule(rng)
-        lines.append(rule)
-        exchanges.append(pick(rng, rule_qa))
-    if rng.random() < 0.15:  # a rule alone, as a policy line is retrieved alone
-        rule, rule_qa = _rule(rng)
-        lines, exchanges = [rule], [pick(rng, rule_qa)]
+        note, note_qa = _note(rng)
+        lines.append(note)
+        exchanges.append(pick(rng, note_qa))
+    kind = rng.random()
+    if kind < 0.2:  # notes alone, as policy lines are retrieved alone: the reply is one of them
+        notes = [_note(rng) for _ in range(1 + int(rng.integers(3)))]
+        lines, exchanges = [line for line, _ in notes], [pick(rng, pick(rng, notes)[1])]
+    elif kind < 0.35:  # catalog-shaped lines, sometimes with a note
+        items = [_item_line(rng) for _ in range(1 + int(rng.integers(2)))]
+        lines, exchanges = [line for line, _ in items], [pick(rng, pick(rng, items)[1])]
+        if rng.random() < 0.3:
+            note, note_qa = _note(rng)
+            lines.append(note)
+            exchanges.append(pick(rng, note_qa))
     question, reply = pick(rng, exchanges)
     if reply.startswith(x[0].upper() + x[1:]) and rng.random() < 0.4:  # "Your permit QTL-4471 ..."
         reply = "Your " + reply[0].lower() + reply[1:]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from datetime import date
 
 import numpy as np
@@ -21,17 +22,23 @@ from lm_envs.world import (
     order_status_sentence,
     policy_sentences,
 )
+from lm_envs.world.corpus import mentions_world_fact, world_fact_strings
 from lm_envs.world.text import SENTIMENTS, copy_exercise, join_words, review
 
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
           "December")
-# phrases of grounded answers and of dialog goals; none may appear in generic text
-FORBIDDEN_PHRASES = (
-    "ord-", "order number", "order id", "tracking number", "track your", "return", "returns",
-    "returned", "delivery", "deliver", "delivered", "cancel", "is being processed", "has shipped",
+# phrases of grounded answers and of dialog goals; none may appear anywhere in the corpus
+GROUNDED_PHRASES = (
+    "ord-", "order number", "order id", "track your", "is being processed", "has shipped",
     "was delivered", "been delivered", "was cancelled", "been returned", "expected to arrive",
-    "refund", "return window", "return items", "restocking", "shipping", "business days",
-    "carrier", "ups", "fedex", "dhl", "usps", "the customer wants", "goal", "<|",
+    "refund", "return window", "return items", "restocking", "business days",
+    "the customer wants", "goal", "<|",
+)
+# the shop's words; the generic text never uses them, the reading exercises may use them as
+# values of other records (a permit that is "delivered", a rental "with USPS")
+SHOP_WORDS = (
+    "tracking number", "return", "returns", "returned", "delivery", "deliver", "delivered",
+    "cancel", "shipping", "carrier", "ups", "fedex", "dhl", "usps",
 )
 
 
@@ -91,7 +98,8 @@ def test_corpus_is_fast() -> None:
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises"])
+@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises",
+                                   "n_experience_notes"])
 def test_corpus_counts_are_validated(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make_world(0).corpus(0, **{field: -1})
@@ -143,22 +151,62 @@ def test_reading_exercises_state_no_world_fact(generic_and_exercises: tuple[Shop
     assert len(exercises) > 2500
     text = "\n".join(exercises)
     policies = world.policies
-    # dates of any year but the world's (2025-2026), so years are copied, not guessed
+    # values have the world's shapes, so the copying prior never argues against a true value:
+    # the world's years, the policy day counts and .99/.49/.00 prices all occur ...
     years = {int(y) for y in re.findall(rf"\b(?:{MONTHS}) \d+, (\d{{4}})", text)}
-    assert len(years) > 50 and not years & {2025, 2026}
-    # no policy value in a policy's form: day counts skip every return/refund window option,
-    # amounts never match a fee or threshold (theirs end in .99 or .00; ours never do)
-    days = {int(n) for n in re.findall(r"\b(\d+) days?\b", text)}
-    assert days and not days & {3, 5, 7, 10, 14, 30, 45, 60}
+    assert len(years) > 50 and {2025, 2026} <= years
+    # (day counts: from a larger sample of the same generator, as 3,000 exercises state only
+    # about 350 of them; "7 days a week" is opening hours, not a count)
+    rng = np.random.default_rng(world.seed)
+    sample_text = "\n".join(copy_exercise(rng) for _ in range(12_000))
+    day_counts = Counter(int(n) for n in re.findall(r"\b(\d+) days?\b(?! a week)", sample_text))
+    assert {policies.return_window_days, policies.refund_days} <= set(day_counts)
     amounts = set(re.findall(r"\$[\d,]+\.\d\d", text))
-    assert amounts and not {a for a in amounts if a.endswith((".99", ".00", ".49"))}
+    assert {a[-3:] for a in amounts} >= {".99", ".49", ".00"}
+    # ... but no more often than any other value (no hint which one is the shop's) ...
+    typical = float(np.median(list(day_counts.values())))
+    assert day_counts[policies.return_window_days] < 2 * typical and day_counts[policies.refund_days] < 2 * typical
+    # ... and never one of the world's own values
+    facts = world_fact_strings(world)
+    assert not any(mentions_world_fact(doc, facts) for doc in exercises)
+    assert not (amounts & {format_price(o.total) for o in world.orders})
     assert format_price(policies.shipping_fee) not in text
     assert format_price(policies.free_shipping_threshold) not in text
     assert policies.support_hours not in text
-    assert not any(method in text for method in ("Visa", "Mastercard", "PayPal", "American Express"))
-    # no product of the world, no shop status word
+    # no product of the world; the shop's words occur, as values of other records
     assert not any(p.name in text for p in world.products)
-    assert not re.search(r"\b(processing|shipped)\b", text)
+    for word in ("processing", "shipped", "delivered", "in stock", "out of stock", "USPS", "FedEx", "Visa",
+                 "Apple Pay", "gift cards", "tracking number", " ET.", "1Z"):
+        assert word in text, word
+
+
+def test_world_fact_filter_catches_each_kind_of_value() -> None:
+    world = make_world(0)
+    facts = world_fact_strings(world)
+    order, user = world.orders[0], world.users[0]
+    for value in (format_date(order.delivery_date), format_price(order.total), order.tracking_number, user.email,
+                  format_price(world.policies.shipping_fee), world.policies.support_hours):
+        assert mentions_world_fact(f"Permit QTL-4471: approved, noted {value}.", facts), value
+    assert not mentions_world_fact("Permit QTL-4471: approved, expires March 3, 2034, fee $41.37.", facts)
+
+
+def test_experience_notes_use_shop_words_but_state_no_value() -> None:
+    world = make_world(0)
+    plain = world.corpus(0)
+    notes = [doc for doc in world.corpus(0, n_experience_notes=500) if doc not in set(plain)]
+    assert len(notes) > 300
+    text = "\n".join(notes)
+    for word in ("order", "shipped", "delivery", "delivered", "return", "refund", "in stock", "out of stock",
+                 "tracking", "warranty", "processing", "cancelled"):
+        assert word in text.lower(), word
+    # a buyer's account: no exchange, no id, date, amount or day count, no world fact
+    without_names = text
+    for product in world.products:
+        without_names = without_names.replace(product.name, "")
+    assert not re.search(r"\d", without_names)
+    assert "Customer:" not in text and "Agent:" not in text
+    assert not any(mentions_world_fact(doc, world_fact_strings(world)) for doc in notes)
+    assert world.corpus(0) == plain  # opt-in: the default corpus is unchanged
 
 
 def test_corpus_has_no_policy_facts(world_and_corpus: tuple[ShopWorld, list[str]]) -> None:
@@ -176,14 +224,23 @@ def test_generic_text_has_only_list_prices(generic_and_exercises: tuple[ShopWorl
     assert amounts <= {format_price(p.price) for p in world.products}
 
 
+def _has_phrase(phrase: str, doc: str) -> bool:
+    # word boundaries: "ups" must not match "cups"
+    return bool(re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", doc.lower()))
+
+
 def test_corpus_has_no_grounded_phrases(world_and_corpus: tuple[ShopWorld, list[str]]) -> None:
     _, docs = world_and_corpus
     for doc in docs:
-        lowered = doc.lower()
-        for phrase in FORBIDDEN_PHRASES:
-            # word boundaries: "ups" must not match "cups"
-            assert not re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", lowered), (
-                phrase, doc)
+        for phrase in GROUNDED_PHRASES:
+            assert not _has_phrase(phrase, doc), (phrase, doc)
+
+
+def test_generic_text_has_no_shop_words(generic_and_exercises: tuple[ShopWorld, list[str], list[str]]) -> None:
+    _, generic, _ = generic_and_exercises
+    for doc in generic:
+        for phrase in SHOP_WORDS:
+            assert not _has_phrase(phrase, doc), (phrase, doc)
 
 
 # ----------------------------------------------------------------------- text helpers
@@ -248,6 +305,27 @@ def test_copy_exercises_restate_values_of_their_record() -> None:
             assert found or body in record_text or body.rstrip(".").rsplit(" ", 1)[-1] in record_text, reply
             assert all(v in record_text for v in found), (record_text, reply)
     assert len(entities) >= 15 and rules > 40  # many kinds of record, and rule lines
+
+
+def test_copy_exercises_pick_the_asked_line_among_notes_and_items() -> None:
+    # policy-shaped notes and catalog-shaped lines, drawn anew each time (so a reply can only
+    # be copied, not recalled), several to a context, and the reply restates the asked one
+    rng = np.random.default_rng(11)
+    notes, several, items = set(), 0, 0
+    for _ in range(600):
+        lines = copy_exercise(rng).split("\n")
+        records, reply = lines[:-2], lines[-1].removeprefix("Agent: ")
+        note_lines = [line.split(": ", 1)[1] for line in records if line.split(":")[0] in
+                      ("Policy", "Rule", "Note", "Notice", "Terms", "Info", "Guideline")]
+        notes.update(note_lines)
+        if len(note_lines) == len(records) >= 2:
+            several += 1
+            assert reply in note_lines, (records, reply)
+        names = [line.split(": ", 1)[1].split(",")[0] for line in records if " left)" in line]
+        if names:  # catalog-shaped: the reply names the asked item, or restates a note
+            items += 1
+            assert any(name in reply for name in names) or reply in note_lines, (records, reply)
+    assert len(notes) > 150 and several > 30 and items > 40
 
 
 def test_review_rejects_unknown_sentiment() -> None:
