@@ -302,6 +302,52 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
     return "\n".join(lines)
 
 
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Per-intent sampled fact accuracy (untrained, after PPO, SmolLM2) and PPO's training curves, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    baselines, ppo = results["baselines"], results["ppo"]
+    rows: dict[str, dict[str, float]] = {}
+    if "untrained" in baselines:
+        rows["untrained (sampled)"] = baselines["untrained"]["qa"]["fact_accuracy_by_intent"]
+    if ppo:
+        intents = ppo[0]["qa"]["fact_accuracy_by_intent"]
+        rows[f"PPO, mean of {len(ppo)} seeds (sampled)"] = {
+            name: float(np.mean([r["qa"]["fact_accuracy_by_intent"][name] for r in ppo])) for name in intents}
+    if "smollm2" in baselines:
+        rows["SmolLM2 zero-shot (greedy)"] = baselines["smollm2"]["qa_greedy"]["fact_accuracy_by_intent"]
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    names = sorted(next(iter(rows.values()))) if rows else []
+    height = 0.8 / max(len(rows), 1)
+    for k, (label, by_intent) in enumerate(rows.items()):
+        bars.barh(np.arange(len(names)) + k * height, [by_intent.get(n, np.nan) for n in names], height, label=label)
+    bars.set_yticks(np.arange(len(names)) + height * (len(rows) - 1) / 2, names)
+    bars.invert_yaxis()
+    bars.set_xlabel("QA fact accuracy (share of required facts stated)")
+    bars.set_xlim(0, 1)
+    bars.legend(loc="lower right", fontsize="small")
+    bars.set_title("CustomerServiceQA-v0, per intent")
+    import pandas as pd
+
+    for run in ppo:
+        curve = pd.DataFrame(run.get("curve") or {"timesteps": [], "reward_mean": []})
+        smooth = curve["reward_mean"].rolling(16, min_periods=1).mean()  # one update is only 16 answers
+        curves.plot(curve["timesteps"], smooth, label=f"seed {run['seed']}")
+    curves.set_xlabel("training answer tokens")
+    curves.set_ylabel("training reward, mean of the last 16 updates")
+    curves.set_title("PPO on the QA env (training answers)")
+    if ppo:
+        curves.legend(fontsize="small")
+    fig.tight_layout()
+    partial = path.with_name(path.stem + ".partial.png")  # a reader never sees half a file
+    fig.savefig(partial, dpi=110)
+    plt.close(fig)
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning customer_service", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -360,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")
+        plot(json.loads((args.out / "results.json").read_text()), args.out / "customer_service.png")
     return 0
 
 

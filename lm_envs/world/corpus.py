@@ -5,7 +5,9 @@ clear sentiment, and support small talk. Optionally (``n_copy_exercises``, off b
 reading exercises: records, rules and catalog-shaped lines from outside the shop (a booking,
 a permit, a made-up "umajov ZEWB-34747", "Rule: Lockers are free for the first 9 hours") and
 a customer question whose reply restates the asked line or its values, to teach finding a
-value in the context and copying it, with no shop fact (see ``text.copy_exercise``). The shipped tiny-shop was continued on them (README, "Customer-service
+value in the context and copying it, with no shop fact (see ``text.copy_exercise``).
+``tiny-shop-reader``'s last pretraining stage used this version of them; ``tiny-shop`` was
+continued on an earlier one (git tag ``tiny-shop-exercises-v2``; README, "Customer-service
 baselines"). What never goes in: the world's order ids, tracking numbers and dates, its
 customers' e-mails, its policy amounts and support hours, a grounded answer (``text``'s
 second half), or any dialog goal; the shop's words (shipped, in stock, USPS, Visa) appear only

@@ -34,6 +34,7 @@ def test_customer_service_benchmark_runs_seeds_in_workers(tmp_path, capsys):
     assert [run["seed"] for run in results["ppo"]] == [0, 1]  # in seed order, whatever finished first
     assert all(run["steps"] >= 256 and run["qa"]["episodes"] == 16 for run in results["ppo"])
     assert (tmp_path / "table.md").read_text().startswith("CustomerService baselines")
+    assert (tmp_path / "customer_service.png").stat().st_size > 10_000  # per-intent bars and training curves
 
 
 def test_customer_service_benchmark_takes_a_tiny_shop_folder_and_intents(tmp_path, capsys):
