@@ -28,7 +28,7 @@ def test_customer_service_benchmark_runs_seeds_in_workers(tmp_path, capsys):
     out = capsys.readouterr().out
     # the oracle states every fact of the reference answer
     assert re.search(r"^\| reference oracle \(upper bound\) \| scripted \| [\d.]+ \| 1\.000 \| 1\.000 \|", out, re.M), out
-    assert re.search(r"^\| tiny-shop \+ PPO \(2 seeds\) \| sampled \|", out, re.M), out
+    assert re.search(r"^\| tiny-shop-reader \+ PPO \(2 seeds\) \| sampled \|", out, re.M), out
     assert re.search(r"PPO gain in sampled QA fact accuracy .* over seeds 0 1; .*Required: >= \+0\.2: (PASS|FAIL|pass)", out), out
     results = json.loads((tmp_path / "results.json").read_text())
     assert [run["seed"] for run in results["ppo"]] == [0, 1]  # in seed order, whatever finished first
