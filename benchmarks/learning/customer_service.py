@@ -314,6 +314,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     baselines, ppo = results["baselines"], results["ppo"]
     rows: dict[str, dict[str, float]] = {}
@@ -336,13 +337,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     bars.set_xlim(0, 1)
     bars.legend(loc="lower right", fontsize="small")
     bars.set_title("CustomerServiceQA-v0, per intent")
-    import pandas as pd
-
     for run in ppo:
         curve = pd.DataFrame(run.get("curve") or {"timesteps": [], "reward_mean": []})
         smooth = curve["reward_mean"].rolling(16, min_periods=1).mean()  # one update is only 16 answers
         curves.plot(curve["timesteps"], smooth, label=f"seed {run['seed']}")
-    curves.set_xlabel("training answer tokens")
+    curves.set_xlabel("training env steps (16 rows x answer tokens)")
     curves.set_ylabel("training reward, mean of the last 16 updates")
     curves.set_title("PPO on the QA env (training answers)")
     if ppo:
