@@ -8,7 +8,7 @@
 
 | row | policy | QA env | dialog env |
 |---|---|---|---|
-| ``oracle`` | writes the reference answer / `customer_sim.oracle_turn` | tiny-shop | tiny-shop |
+| ``oracle`` | writes the reference answer / `lm_envs.sim.customer.oracle_turn` | tiny-shop | tiny-shop |
 | ``untrained`` | ``tiny-shop-reader`` as pretrained (shop text and reading exercises, no shop answers) | tiny-shop | tiny-shop |
 | ``smollm2`` | SmolLM2-135M-Instruct zero-shot, greedy, chat template | smollm2-135m | smollm2-135m |
 | ``ppo`` | ``tiny-shop-reader`` after ``agents.PPO`` on the QA env (one run per seed) | tiny-shop | - |
@@ -103,7 +103,7 @@ def _scripted(env_id: str, n: int, env_kwargs: dict[str, Any]) -> dict[str, Any]
 
     import lm_envs  # noqa: F401
     from agents.rollout import row_info
-    from lm_envs.envs.customer_sim import oracle_turn
+    from lm_envs.sim.customer import oracle_turn
 
     venv: Any = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", **env_kwargs)
     venv.reset(seed=EVAL_SEED)
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_answer_tokens < 1:
         parser.error(f"--train-answer-tokens must be >= 1, got {args.train_answer_tokens}")
     if args.intents is not None:
-        from lm_envs.envs.customer_service import INTENTS
+        from lm_envs.world.support import INTENTS
 
         unknown = sorted(set(args.intents) - set(INTENTS))
         if unknown:

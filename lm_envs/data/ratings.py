@@ -114,7 +114,7 @@ def from_ratings(
     from scipy.sparse import csr_matrix
     from scipy.sparse.linalg import svds
 
-    from lm_envs.envs.recsim_user import Catalog, Simulator, UserPool
+    from lm_envs.sim.shopper import Catalog, Simulator, UserPool
 
     frame, label = _read_table(source, name)
     user_cols = [user_col] if isinstance(user_col, str) else list(user_col)

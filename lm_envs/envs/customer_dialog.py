@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from lm_envs.core import Task, TokenEnv, Turn, pick_task
-from lm_envs.envs.customer_sim import GOALS, Goal, SimulatedCustomer, dialog_goals
+from lm_envs.sim.customer import GOALS, Goal, SimulatedCustomer, dialog_goals
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.world import make_world
 
@@ -62,11 +62,11 @@ class CustomerServiceDialogEnv(TokenEnv):
     ``max_turn_tokens`` tokens, and the customer's reply (its own chat-template turn) is
     appended to the observation in the same step. The customer reveals the order number
     or e-mail only when asked for it, varies the wording of replies, and loses patience
-    with every unhelpful turn (see `lm_envs.envs.customer_sim`).
+    with every unhelpful turn (see `lm_envs.sim.customer`).
 
     The agent resolves the request by committing to an action in one sentence that names
     the identifiers, e.g. "I have issued a refund for order ORD-10234." (the resolution
-    grammar is in `lm_envs.envs.customer_sim`).
+    grammar is in `lm_envs.sim.customer`).
 
     ## Action Space
     ``Discrete(len(tokenizer))``: the id of the next token.

@@ -1,7 +1,7 @@
 """`lm_envs/ProductRecommendation-v0` and `lm_envs/ProductRecommendationContinuous-v0`.
 
 A recommender acts one item token at a time: each step it shows a user one product (or a
-slate of k), and a RecSim-style simulated user (`lm_envs.envs.recsim_user`) skips, clicks,
+slate of k), and a RecSim-style simulated user (`lm_envs.sim.shopper`) skips, clicks,
 buys or rates. The discrete env's action is an item id; the continuous env's is a point in
 the item-embedding space that k-NN maps to the nearest available item(s), so SB3's DDPG and
 TD3 run on it unchanged. Both share one simulator with the native vector env
@@ -19,7 +19,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from lm_envs.envs.recsim_user import REWARD_TERMS, Sessions, Simulator, UserModel, parse_reward
+from lm_envs.sim.shopper import REWARD_TERMS, Sessions, Simulator, UserModel, parse_reward
 
 __all__ = [
     "ProductRecommendationContinuousEnv",
@@ -99,7 +99,7 @@ class _RecommendationEnv(gym.Env):
             simulator = default_simulator(world_seed, n_products=n_products, n_users=n_users, n_topics=n_topics,
                                           include_out_of_stock=include_out_of_stock)
         elif not isinstance(simulator, Simulator):
-            raise TypeError(f"simulator must be a lm_envs.envs.recsim_user.Simulator (see lm_envs.data.from_ratings), "
+            raise TypeError(f"simulator must be a lm_envs.sim.shopper.Simulator (see lm_envs.data.from_ratings), "
                             f"got {type(simulator).__name__}")
         self.slate_size = _positive_int("slate_size", slate_size)
         self.max_steps = _positive_int("max_steps", max_steps)

@@ -40,11 +40,11 @@ class PretrainConfig:
     world_seed: int = 0
     """Seed of the shop world whose corpus is the training text."""
     corpus_seed: int = 0
-    """Seed passed to ``world.corpus(seed=...)``."""
+    """Seed of the corpus (``pretraining_corpus(world, seed)``)."""
     copy_exercises: int = 0
-    """Copy exercises added to the world corpus (``world.corpus(n_copy_exercises=...)``)."""
+    """Reading exercises mixed into the world corpus (``pretraining_corpus(n_copy_exercises=...)``)."""
     experience_notes: int = 0
-    """Buying-experience notes added to the world corpus (``world.corpus(n_experience_notes=...)``)."""
+    """Buying-experience notes added to the world corpus (``pretraining_corpus(n_experience_notes=...)``)."""
     corpus_file: str | None = None
     """Train on this file instead of the world corpus: ``.jsonl`` with a ``text`` field, or
     ``.txt`` with one text per line."""
@@ -114,11 +114,12 @@ def load_corpus(cfg: PretrainConfig) -> list[str]:
             else:
                 texts = [line.rstrip("\n") for line in f if line.strip()]
     else:
+        from lm_envs.models.exercises import pretraining_corpus
         from lm_envs.world import make_world
 
         world = make_world(seed=cfg.world_seed)
-        texts = list(world.corpus(seed=cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises,
-                                  n_experience_notes=cfg.experience_notes))
+        texts = pretraining_corpus(world, cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises,
+                                   n_experience_notes=cfg.experience_notes)
     texts = [t for t in texts if t]
     if cfg.max_docs is not None:
         texts = texts[: cfg.max_docs]

@@ -14,13 +14,8 @@ from lm_envs.world.categories import CATEGORIES, CategorySpec
 from lm_envs.world.people import CARRIERS, ORDER_STATUSES, REFERENCE_DATE, Order, User
 from lm_envs.world.policies import Policies
 from lm_envs.world.shop import ShopWorld, make_world
-from lm_envs.world.text import (
-    describe_product,
-    format_date,
-    format_price,
-    order_status_sentence,
-    policy_sentences,
-)
+from lm_envs.world.text import describe_product, order_status_sentence, policy_sentences
+from lm_envs.world.words import format_date, format_price
 
 __all__ = [
     "CARRIERS",

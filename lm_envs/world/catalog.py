@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from lm_envs.world._compare import ArrayRecordMixin, readonly_float32
 from lm_envs.world.categories import CATEGORIES, CategorySpec
-from lm_envs.world.text import pick, product_description, sample
+from lm_envs.world.sampling import pick, sample
+from lm_envs.world.words import grammar, join_words
 
 OUT_OF_STOCK_RATE = 0.15
 _MODEL_WORDS = ("Pro", "Air", "Max", "Lite", "Plus", "Ultra", "Nova", "Edge", "Flex", "One",
@@ -70,6 +72,30 @@ def peaked_distribution(
     for topic in peaks:
         vector[topic] += peak_mass / len(peaks)
     return (vector / vector.sum()).astype(np.float32)
+
+
+_STYLES = ("sleek", "modern", "minimal", "rugged", "compact", "classic", "thoughtful")
+
+_DESCRIPTION_TEMPLATES = (
+    "The {name} combine{s} {points} in a {style} design.",
+    "Built by {brand}, the {name} offer{s} {points} for {use}.",
+    "With {points}, the {name} {is} made for {use}.",
+    "The {name} bring{s} {points} to {use}.",
+    "Designed for {use}, the {name} feature{s} {points}.",
+    "The {name} pair{s} {points} with a {style} look.",
+)
+
+
+def product_description(
+    rng: np.random.Generator, spec: CategorySpec, *, name: str, brand: str,
+    attributes: Sequence[str],
+) -> str:
+    """The one-sentence ``Product.description`` written when the catalog is generated."""
+    template = pick(rng, _DESCRIPTION_TEMPLATES)
+    return template.format(
+        name=name, brand=brand, points=join_words(list(attributes)), style=pick(rng, _STYLES),
+        use=pick(rng, spec.uses), **grammar(spec),
+    )
 
 
 def _price(rng: np.random.Generator, spec: CategorySpec, quality: float) -> float:

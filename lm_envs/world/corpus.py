@@ -1,34 +1,38 @@
-"""The pretraining corpus: generic shop text for the tiny tokenizer and the tiny GPT-2.
+"""The world corpus: generic shop text for the tiny tokenizer and the tiny GPT-2.
 
 What goes in: product blurbs, catalog listings, comparisons, buying guides, reviews with
-clear sentiment, and support small talk. Optionally (``n_copy_exercises``, off by default)
-reading exercises: records, rules and catalog-shaped lines from outside the shop (a booking,
-a permit, a made-up "umajov ZEWB-34747", "Rule: Lockers are free for the first 9 hours") and
-a customer question whose reply restates the asked line or its values, to teach finding a
-value in the context and copying it, with no shop fact (see ``text.copy_exercise``).
-``tiny-shop-reader``'s last pretraining stage used this version of them; ``tiny-shop`` was
-continued on an earlier one (git tag ``tiny-shop-exercises-v2``; README, "Customer-service
-baselines"). What never goes in: the world's order ids, tracking numbers and dates, its
-customers' e-mails, its policy amounts and support hours, a grounded answer (``text``'s
-second half), or any dialog goal; the shop's words (shipped, in stock, USPS, Visa) appear only
-as values of other records in the exercises, never in the generic text. Those are what
-customer-service tasks ask about, and RL, not pretraining, must teach them; so this
-module uses only the generic half of ``text.py``.
+clear sentiment, and support small talk; optionally (``n_experience_notes``, off by default)
+buyers' accounts of buying something. What never goes in: the world's order ids, tracking
+numbers and dates, its customers' e-mails, its policy amounts and support hours, a grounded
+answer (``text``'s second half), or any dialog goal; the shop's words (shipped, in stock,
+USPS, Visa) never appear in the generic text. Those are what customer-service tasks ask
+about, and RL, not pretraining, must teach them; so this module uses only the generic half
+of ``text.py``.
+
+The corpus is built in steps that share one generator (`corpus_rng`), so that the
+pretraining mixture (`lm_envs.models.exercises.pretraining_corpus`) can add its reading
+exercises between them and still draw the same text for the same seeds.
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import numpy as np
 
 from lm_envs.world import text
+from lm_envs.world.catalog import Product
 from lm_envs.world.categories import CATEGORIES
+from lm_envs.world.sampling import pick, sample
 
-if TYPE_CHECKING:
-    from lm_envs.world.catalog import Product
-    from lm_envs.world.shop import ShopWorld
+__all__ = [
+    "build_corpus",
+    "corpus_rng",
+    "experience_notes",
+    "review_sentiment",
+    "shop_documents",
+    "shuffled_unique",
+]
 
 BLURBS_PER_PRODUCT = 4
 LISTINGS_PER_CATEGORY = 15
@@ -41,17 +45,16 @@ def review_sentiment(rng: np.random.Generator, quality: float) -> str:
     return str(rng.choice(text.SENTIMENTS, p=weights / weights.sum()))
 
 
-def build_corpus(
-    world: ShopWorld, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
-    n_comparisons: int = 400, n_copy_exercises: int = 0, n_experience_notes: int = 0,
-) -> list[str]:
-    """Shuffled, de-duplicated documents about ``world``'s catalog plus generic small talk.
+def corpus_rng(world_seed: int, seed: int) -> np.random.Generator:
+    """The one generator a corpus is drawn from, seeded by ``(world_seed, seed)``."""
+    return np.random.default_rng([world_seed, seed])
 
-    The generator is seeded by ``(world.seed, seed)``: the same world and seed give the same
-    list, and a different seed gives another sample of the same kinds of text.
-    """
-    rng = np.random.default_rng([world.seed, seed])
-    products = world.products
+
+def shop_documents(
+    rng: np.random.Generator, products: Sequence[Product], *, n_reviews: int = 4000,
+    n_small_talk: int = 1500, n_comparisons: int = 400,
+) -> list[str]:
+    """The generic documents about a catalog, in drawing order (neither shuffled nor de-duplicated)."""
     by_category: dict[str, list[Product]] = {}
     for p in products:
         by_category.setdefault(p.category, []).append(p)
@@ -62,13 +65,13 @@ def build_corpus(
         documents += [text.product_blurb(rng, p) for _ in range(BLURBS_PER_PRODUCT)]
     for category, members in by_category.items():
         for _ in range(LISTINGS_PER_CATEGORY):
-            shown = text.sample(rng, members, 2 + int(rng.integers(max(1, len(members) - 1))))
+            shown = sample(rng, members, 2 + int(rng.integers(max(1, len(members) - 1))))
             documents.append(text.listing(category, sorted(shown, key=lambda p: p.price), rng=rng))
 
     # 2. comparisons and buying guides
     comparable = [members for members in by_category.values() if len(members) >= 2]
     for _ in range(n_comparisons if comparable else 0):
-        a, b = text.sample(rng, text.pick(rng, comparable), 2)
+        a, b = sample(rng, pick(rng, comparable), 2)
         documents.append(text.comparison(rng, a, b))
     for spec in CATEGORIES:
         if spec.name in by_category:
@@ -77,53 +80,37 @@ def build_corpus(
 
     # 3. reviews, the sentiment signal a VADER-based reward can build on
     for _ in range(n_reviews):
-        p = text.pick(rng, products)
+        p = pick(rng, products)
         documents.append(text.review(rng, p, review_sentiment(rng, p.quality)))
 
     # 4. generic support small talk
     documents += [text.small_talk(rng) for _ in range(n_small_talk)]
+    return documents
 
-    # 5. copy exercises (opt-in): records and replies restating them, the copying skill
-    world_facts = world_fact_strings(world)
-    for _ in range(n_copy_exercises):
-        exercise = text.copy_exercise(rng)
-        while mentions_world_fact(exercise, world_facts):  # values are random; a few hit a real one
-            exercise = text.copy_exercise(rng)
-        documents.append(exercise)
 
-    # 6. buying-experience notes (opt-in): the shop's words (order, shipped, delivery, return,
-    # refund, in stock, tracking, ...) in a buyer's own account, never in an answer or with a value
-    documents += [text.experience_note(rng, text.pick(rng, products)) for _ in range(n_experience_notes)]
+def experience_notes(rng: np.random.Generator, products: Sequence[Product], n: int) -> list[str]:
+    """``n`` buying-experience notes: the shop's words (order, shipped, delivery, return, refund,
+    in stock, tracking, ...) in a buyer's own account, never in an answer or with a value."""
+    return [text.experience_note(rng, pick(rng, products)) for _ in range(n)]
 
+
+def shuffled_unique(rng: np.random.Generator, documents: Sequence[str]) -> list[str]:
+    """``documents`` without repeats (first occurrence kept), in an order drawn from ``rng``."""
     unique = list(dict.fromkeys(documents))
     return [unique[int(i)] for i in rng.permutation(len(unique))]
 
 
-# The shapes of the values a reading exercise can share with the world: dates, amounts,
-# e-mails and long digit strings (tracking numbers). Comparing the values of these shapes
-# against a set is fast; a regex of every world fact would not be.
-_VALUE_SHAPES = re.compile(
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-    r" \d{1,2}, \d{4}|\$[\d,]+\.\d\d|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b\d{6,}\b|\b1Z[A-Z0-9]{16}\b"
-    # opening hours, the shape of the shop's support hours
-    r"|(?:[A-Z][a-z]+ to [A-Z][a-z]+|every day|every evening|weekdays|weekends only|[A-Z][a-z]+s only),"
-    r" \d{1,2}(?:am|pm) to \d{1,2}(?:am|pm)(?: [A-Z]T)?|24 hours a day, 7 days a week"
-)
+def build_corpus(
+    products: Sequence[Product], world_seed: int, seed: int = 0, *, n_reviews: int = 4000,
+    n_small_talk: int = 1500, n_comparisons: int = 400, n_experience_notes: int = 0,
+) -> list[str]:
+    """Shuffled, de-duplicated documents about a world's catalog plus generic small talk.
 
-
-def world_fact_strings(world: ShopWorld) -> frozenset[str]:
-    """The world's own values in the forms an exercise could state them: every order's dates,
-    total and tracking number, every customer's e-mail, the policy amounts and support hours."""
-    facts: set[str] = set()
-    for order in world.orders:
-        facts.update({text.format_date(order.order_date), text.format_date(order.delivery_date),
-                      text.format_price(order.total), order.tracking_number})
-    facts.update(user.email for user in world.users)
-    facts.update({text.format_price(world.policies.shipping_fee), text.format_price(world.policies.free_shipping_threshold),
-                  world.policies.support_hours})
-    return frozenset(facts)
-
-
-def mentions_world_fact(document: str, world_facts: frozenset[str]) -> bool:
-    """Whether ``document`` states one of ``world_facts``."""
-    return any(match.group(0).rstrip(".") in world_facts for match in _VALUE_SHAPES.finditer(document))
+    The generator is seeded by ``(world_seed, seed)``: the same world and seed give the same
+    list, and a different seed gives another sample of the same kinds of text.
+    """
+    rng = corpus_rng(world_seed, seed)
+    documents = shop_documents(rng, products, n_reviews=n_reviews, n_small_talk=n_small_talk,
+                               n_comparisons=n_comparisons)
+    documents += experience_notes(rng, products, n_experience_notes)
+    return shuffled_unique(rng, documents)

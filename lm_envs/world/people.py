@@ -10,7 +10,7 @@ import numpy as np
 from lm_envs.world._compare import ArrayRecordMixin, readonly_float32
 from lm_envs.world.catalog import Product, category_topic, peaked_distribution
 from lm_envs.world.categories import CATEGORIES
-from lm_envs.world.text import pick, sample
+from lm_envs.world.sampling import pick, sample
 
 REFERENCE_DATE = date(2026, 1, 15)
 """The world's "today": order dates are counted back from it, so a seed fixes every date."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lm_envs.world.text import pick, sample
+from lm_envs.world.sampling import pick, sample
 
 _PAYMENT_METHODS = ("Visa", "Mastercard", "American Express", "PayPal", "Apple Pay",
                     "Google Pay", "gift cards")

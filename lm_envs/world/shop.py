@@ -136,7 +136,7 @@ class ShopWorld:
 
     def corpus(
         self, seed: int = 0, *, n_reviews: int = 4000, n_small_talk: int = 1500,
-        n_comparisons: int = 400, n_copy_exercises: int = 0, n_experience_notes: int = 0,
+        n_comparisons: int = 400, n_experience_notes: int = 0,
     ) -> list[str]:
         """Generic shop text for tokenizer training and pretraining; see ``corpus.py``.
 
@@ -144,12 +144,11 @@ class ShopWorld:
         dialog goals. Returns a new list each call.
         """
         for name, value in (("n_reviews", n_reviews), ("n_small_talk", n_small_talk),
-                            ("n_comparisons", n_comparisons),
-                            ("n_copy_exercises", n_copy_exercises), ("n_experience_notes", n_experience_notes)):
+                            ("n_comparisons", n_comparisons), ("n_experience_notes", n_experience_notes)):
             check_seed(value, name)  # same rule: an int >= 0
-        return build_corpus(self, check_seed(seed), n_reviews=n_reviews,
+        return build_corpus(self.products, self.seed, check_seed(seed), n_reviews=n_reviews,
                             n_small_talk=n_small_talk, n_comparisons=n_comparisons,
-                            n_copy_exercises=n_copy_exercises, n_experience_notes=n_experience_notes)
+                            n_experience_notes=n_experience_notes)
 
 
 @functools.lru_cache(maxsize=32)

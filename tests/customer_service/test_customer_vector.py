@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode
 import lm_envs  # noqa: F401
 from lm_envs.envs.customer_dialog import CustomerServiceDialogVectorEnv
 from lm_envs.envs.customer_service import CustomerServiceQAVectorEnv
-from lm_envs.envs.customer_sim import oracle_turn
+from lm_envs.sim.customer import oracle_turn
 from lm_envs.testing import results_equal
 
 # cheap exact rewards: the point is the env mechanics (MiniLM is checked in tests/envs)

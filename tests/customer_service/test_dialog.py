@@ -10,7 +10,7 @@ import pytest
 
 import lm_envs  # noqa: F401
 from lm_envs.envs.customer_dialog import CustomerServiceDialogEnv
-from lm_envs.envs.customer_sim import GOALS, Goal, SimulatedCustomer, oracle_turn, parse_resolution, requested_info
+from lm_envs.sim.customer import GOALS, Goal, SimulatedCustomer, oracle_turn, parse_resolution, requested_info
 from lm_envs.testing import check_lm_env
 
 ENV_ID = "lm_envs/CustomerServiceDialog-v0"

@@ -11,9 +11,10 @@ import pytest
 
 import lm_envs  # noqa: F401
 from lm_envs.data import DataError, shared_data_dir
-from lm_envs.envs.customer_service import INTENTS, CustomerServiceQAEnv
+from lm_envs.envs.customer_service import CustomerServiceQAEnv
 from lm_envs.rewards.facts import check_facts
 from lm_envs.testing import check_lm_env
+from lm_envs.world.support import INTENTS
 
 ENV_ID = "lm_envs/CustomerServiceQA-v0"
 FACTS_ONLY = {"facts": 1.0}

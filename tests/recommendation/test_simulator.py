@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lm_envs.envs.recommendation import ProductRecommendationEnv, default_simulator
-from lm_envs.envs.recsim_user import DIFFICULTIES, Sessions, UserModel
+from lm_envs.sim.shopper import DIFFICULTIES, Sessions, UserModel
 
 
 def make_sessions(model: UserModel | None = None, rows: int = 1, **kwargs) -> Sessions:

@@ -22,8 +22,9 @@ from lm_envs.world import (
     order_status_sentence,
     policy_sentences,
 )
-from lm_envs.world.corpus import mentions_world_fact, world_fact_strings
-from lm_envs.world.text import SENTIMENTS, copy_exercise, join_words, review
+from lm_envs.models.exercises import copy_exercise, mentions_world_fact, pretraining_corpus, world_fact_strings
+from lm_envs.world.text import SENTIMENTS, review
+from lm_envs.world.words import join_words
 
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
           "December")
@@ -46,7 +47,7 @@ SHOP_WORDS = (
 def world_and_corpus(request: pytest.FixtureRequest) -> tuple[ShopWorld, list[str]]:
     # with the opt-in reading exercises, so the exclusion checks below cover them too
     world = make_world(request.param)
-    return world, world.corpus(seed=0, n_copy_exercises=3000)
+    return world, pretraining_corpus(world, 0, n_copy_exercises=3000)
 
 
 @pytest.fixture(scope="module", params=[0, 5])
@@ -54,7 +55,7 @@ def generic_and_exercises(request: pytest.FixtureRequest) -> tuple[ShopWorld, li
     """(world, generic shop documents, reading exercises) of one corpus with exercises."""
     world = make_world(request.param)
     generic = world.corpus(seed=0)
-    exercises = [doc for doc in world.corpus(seed=0, n_copy_exercises=3000) if doc not in set(generic)]
+    exercises = [doc for doc in pretraining_corpus(world, 0, n_copy_exercises=3000) if doc not in set(generic)]
     return world, generic, exercises
 
 
@@ -98,8 +99,7 @@ def test_corpus_is_fast() -> None:
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_copy_exercises",
-                                   "n_experience_notes"])
+@pytest.mark.parametrize("field", ["n_reviews", "n_small_talk", "n_comparisons", "n_experience_notes"])
 def test_corpus_counts_are_validated(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make_world(0).corpus(0, **{field: -1})
@@ -107,16 +107,30 @@ def test_corpus_counts_are_validated(field: str) -> None:
         make_world(0).corpus(-1)
 
 
+@pytest.mark.parametrize("field", ["n_copy_exercises", "n_experience_notes"])
+def test_pretraining_corpus_counts_are_validated(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        pretraining_corpus(make_world(0), 0, **{field: -1})
+    with pytest.raises(ValueError, match="seed"):
+        pretraining_corpus(make_world(0), -1)
+
+
+def test_pretraining_corpus_without_exercises_is_the_world_corpus() -> None:
+    world = make_world(0)
+    assert pretraining_corpus(world, 1) == world.corpus(1)
+    assert pretraining_corpus(world, 2, n_experience_notes=50) == world.corpus(2, n_experience_notes=50)
+
+
 def test_copy_exercises_are_opt_in() -> None:
     world = make_world(0)
-    plain, with_copies = world.corpus(0), world.corpus(0, n_copy_exercises=500)
+    plain, with_copies = world.corpus(0), pretraining_corpus(world, 0, n_copy_exercises=500)
     assert not any("\nCustomer: " in doc for doc in plain)
     assert len(with_copies) > len(plain) + 400
     assert set(plain) < set(with_copies)
 
 
 def test_corpus_counts_are_respected() -> None:
-    small = make_world(0).corpus(0, n_reviews=10, n_small_talk=0, n_comparisons=0, n_copy_exercises=0)
+    small = make_world(0).corpus(0, n_reviews=10, n_small_talk=0, n_comparisons=0)
     assert len(small) < 600
 
 

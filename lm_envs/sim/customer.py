@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from lm_envs.world import Order, ShopWorld
+from lm_envs.world.sampling import pick
 
 __all__ = [
     "GOALS",
@@ -144,10 +145,6 @@ _LEAVE = ("Forget it, I'll shop somewhere else.", "This is going nowhere. Goodby
 _THANKS = ("Great, thank you!", "Perfect, thanks for your help.", "Thanks, that's all I needed.")
 _WRONG = ("That's not what I asked for. Goodbye.", "No, that's wrong. I'll call back later.", "That's not right. Bye.")
 _ABANDONED = ("Hello? Are you still there?", "Wait, you didn't help me at all.")
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
 
 
 @dataclass(frozen=True)
@@ -265,10 +262,10 @@ class SimulatedCustomer:
         resolution = parse_resolution(agent_text)
         if resolution is not None:
             if resolution.correct_for(self.goal):
-                return CustomerReply(_pick(rng, _THANKS), "success", "resolved")
-            return CustomerReply(_pick(rng, _WRONG), "failure", "wrong resolution")
+                return CustomerReply(pick(rng, _THANKS), "success", "resolved")
+            return CustomerReply(pick(rng, _WRONG), "failure", "wrong resolution")
         if agent_left:
-            return CustomerReply(_pick(rng, _ABANDONED), "failure", "agent left")
+            return CustomerReply(pick(rng, _ABANDONED), "failure", "agent left")
 
         asked = requested_info(agent_text)
         helpful = any(info in self.goal.needs and info not in self.revealed for info in asked)
@@ -276,21 +273,21 @@ class SimulatedCustomer:
         for info in asked:
             value = self.goal.value(info)
             if info in self.revealed:
-                parts.append(_pick(rng, _REPEAT).format(value=value))
+                parts.append(pick(rng, _REPEAT).format(value=value))
             elif info in self.goal.needs:
-                parts.append(_pick(rng, _REVEAL[info]).format(value=value))
+                parts.append(pick(rng, _REVEAL[info]).format(value=value))
             else:
-                parts.append(_pick(rng, _UNNEEDED).format(value=value))
+                parts.append(pick(rng, _UNNEEDED).format(value=value))
             if info not in self.revealed:
                 self.revealed.append(info)
         if not helpful:
             self.patience -= 1
             if self.patience <= 0:
-                return CustomerReply(_pick(rng, _LEAVE), "failure", "out of patience")
+                return CustomerReply(pick(rng, _LEAVE), "failure", "out of patience")
             if not parts:
-                parts.append(_pick(rng, _NUDGE).format(want=self.goal.want()))
+                parts.append(pick(rng, _NUDGE).format(want=self.goal.want()))
             if self.patience == 1:
-                parts.append(_pick(rng, _LAST_CHANCE))
+                parts.append(pick(rng, _LAST_CHANCE))
         return CustomerReply(" ".join(parts), "ongoing")
 
 
