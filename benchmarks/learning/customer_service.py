@@ -66,10 +66,11 @@ PPO_HP: dict[str, Any] = dict(
 )
 """PPO settings. The group baseline (``advantage="rloo"``: four answers to each prompt, each
 judged against the other three) removes each question's difficulty from the advantage at once,
-where GAE's value head must first learn it (session 6: +0.094 against +0.008 for GAE on the
-same model). A small learning rate keeps the copying the policy can do: at 3e-4 the first
-updates break it and the policy settles on answers that state no fact at all; at 1e-4 longer
-runs trade stated facts for fewer wrong ones; 5e-5 keeps gaining. At 5e-5 a KL penalty to the
+where GAE's value head must first learn it (on tiny-shop-reader at learning rate 1e-4 with KL
+0.05: +0.044 against +0.008 for GAE; docs/results.md). A small learning rate keeps the copying
+the policy can do: at 3e-4 the first updates break it and the policy settles on answers that
+state no fact at all; at 1e-4 longer runs trade stated facts for fewer wrong ones; 5e-5 keeps
+gaining. At 5e-5 a KL penalty to the
 pretrained policy only held it back (kl_coef 0.05: +0.162 over three seeds; 0.0: +0.19 on two
 seeds at 61,440 tokens), so there is none, and no reference model to score."""
 TRAIN_ANSWER_TOKENS = 20
