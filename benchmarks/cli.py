@@ -52,7 +52,7 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lm_envs.demo import run_demo
+    from benchmarks.demo import run_demo
 
     run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed)
     return 0
