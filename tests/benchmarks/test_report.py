@@ -92,7 +92,7 @@ def test_html_is_self_contained(results):
 
 def test_format_table():
     df = pd.DataFrame({"a": ["x", "yy"], "b": [1.0, float("nan")]})
-    assert format_table(df).splitlines() == ["| a  | b     |", "|----|-------|", "| x  | 1.000 |", "| yy | –     |"]
+    assert format_table(df).splitlines() == ["| a   | b     |", "|-----|-------|", "| x   | 1.000 |", "| yy  | –     |"]
 
 
 def test_html_renders_in_headless_chromium(results, tmp_path):

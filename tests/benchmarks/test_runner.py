@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench_helpers import cli, rec_config
-from benchmarks import suite
+from benchmarks.results import clean_temp_files
 from benchmarks.suite import atomic_write_text, execute, load_results, plan, run_suite
 
 
@@ -43,7 +43,7 @@ def test_leftover_temp_files_are_never_results(tmp_path):
     runs.mkdir()
     (runs / ".x__ppo__seed0.json.abc.tmp").write_text('{"status": "ok", "key": "half')  # a killed write
     assert load_results(tmp_path) == []
-    suite._clean_temp_files(tmp_path)
+    clean_temp_files(tmp_path)
     assert list(runs.iterdir()) == []
 
 
