@@ -11,7 +11,8 @@ A run is a :class:`RunSpec`; :func:`benchmarks.runs.execute` trains it (evaluati
 ``eval_every`` steps for the learning curve), evaluates it a last time and returns a
 JSON-able result; it never raises: a crash is a ``"failed"`` result with its traceback.
 Configs are checked and expanded by :mod:`benchmarks.config` (:func:`plan`, also
-importable from here); this module drives the runs. The driver writes each result atomically (temp file in the same folder, fsync, ``os.replace``) to
+importable from here); this module drives the runs. The driver writes each result
+atomically (temp file in the same folder, fsync, ``os.replace``) to
 ``RESULTS_DIR/runs/<env>__<agent>__seed<k>.json`` with the curve beside it
 (``.curve.jsonl``), so a rerun skips finished runs and a killed run leaves nothing that
 reads as a result (``benchmarks.results``).
