@@ -33,6 +33,9 @@ TOP_KEYS = ("name", "description", "seeds", "steps", "eval_every", "eval_episode
             "agents", "envs")
 ENV_KEYS = ("id", "kwargs", "agents", "steps", "eval_every", "eval_episodes", "agent_config", "score")
 SCORE_KEYS = ("low", "high")
+# what a config leaves out (`envs` has no default)
+_DEFAULTS: dict[str, Any] = {"name": "bench", "description": "", "seeds": 3, "steps": 2048, "eval_every": 512,
+                             "eval_episodes": 16, "deterministic": False, "baselines": [], "agents": {}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -122,10 +125,6 @@ class BenchConfig:
         ]
 
 
-_DEFAULTS = BenchConfig(name="bench", description="", seeds=(0, 1, 2), steps=2048, eval_every=512, eval_episodes=16,
-                        deterministic=False, baselines=(), agents={}, envs=())
-
-
 def plan(config: BenchConfig | Mapping[str, Any]) -> list[RunSpec]:
     """The run specs of ``config`` (parsed first when it is plain data).
 
@@ -165,18 +164,18 @@ def parse_config(raw: Mapping[str, Any]) -> BenchConfig:
         raise ConfigError(f"a benchmark config must be a mapping; got {type(raw).__name__}")
     errors: list[str] = []
     _check_keys("config", raw, TOP_KEYS, errors)
+    values = {**_DEFAULTS, **raw}
+    # a bad count is replaced by its default so that checking goes on to the envs
     config = BenchConfig(
-        name=str(raw.get("name", _DEFAULTS.name)),
-        description=str(raw.get("description", _DEFAULTS.description)),
-        seeds=_seeds(raw.get("seeds", len(_DEFAULTS.seeds)), errors),
-        steps=_count("steps", raw.get("steps", _DEFAULTS.steps), errors, default=_DEFAULTS.steps),
-        eval_every=_count("eval_every", raw.get("eval_every", _DEFAULTS.eval_every), errors,
-                          default=_DEFAULTS.eval_every),
-        eval_episodes=_count("eval_episodes", raw.get("eval_episodes", _DEFAULTS.eval_episodes), errors,
-                             default=_DEFAULTS.eval_episodes),
-        deterministic=_flag("deterministic", raw.get("deterministic", _DEFAULTS.deterministic), errors),
-        agents=_agent_options(raw.get("agents", {}), errors),
-        baselines=_baselines(raw.get("baselines", []), errors),
+        name=str(values["name"]),
+        description=str(values["description"]),
+        seeds=_seeds(values["seeds"], errors),
+        steps=_count("steps", values["steps"], errors, default=_DEFAULTS["steps"]),
+        eval_every=_count("eval_every", values["eval_every"], errors, default=_DEFAULTS["eval_every"]),
+        eval_episodes=_count("eval_episodes", values["eval_episodes"], errors, default=_DEFAULTS["eval_episodes"]),
+        deterministic=_flag("deterministic", values["deterministic"], errors),
+        agents=_agent_options(values["agents"], errors),
+        baselines=_baselines(values["baselines"], errors),
         envs=(),
     )
     envs = raw.get("envs")
@@ -212,8 +211,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _count(where: str, value: Any, errors: list[str], *, default: int) -> int:
-    """A count (steps, episodes): an int >= 1; ``default`` stands in for a bad one so that
-    checking goes on."""
+    """A count (steps, episodes): an int >= 1, else ``default``."""
     if _is_int(value) and value >= 1:
         return value
     errors.append(f"{where} must be an int >= 1; got {value!r}")
