@@ -174,7 +174,7 @@ def parse_config(raw: Mapping[str, Any]) -> BenchConfig:
         eval_every=_count("eval_every", values["eval_every"], errors, default=_DEFAULTS["eval_every"]),
         eval_episodes=_count("eval_episodes", values["eval_episodes"], errors, default=_DEFAULTS["eval_episodes"]),
         deterministic=_flag("deterministic", values["deterministic"], errors),
-        agents=_agent_options(values["agents"], errors),
+        agents=_agents(values["agents"], errors),
         baselines=_baselines(values["baselines"], errors),
         envs=(),
     )
@@ -235,25 +235,6 @@ def _seeds(value: Any, errors: list[str]) -> tuple[int, ...]:
     return ()
 
 
-def _agent_options(value: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
-    """The top-level ``agents``: known agent names, each with options its config accepts."""
-    if not isinstance(value, Mapping):
-        errors.append(f"agents must be a mapping of agent name -> hyperparameters; got {type(value).__name__}")
-        return {}
-    agents: dict[str, dict[str, Any]] = {}
-    for name, options in value.items():
-        if name not in AGENTS:
-            errors.append(_unknown("agent", name, AGENTS) + " (in agents)")
-            continue
-        options = options or {}
-        if not isinstance(options, Mapping):
-            errors.append(f"agents.{name} must be a mapping of hyperparameters; got {type(options).__name__}")
-            options = {}
-        agents[name] = dict(options)
-        _check_agent_options(AGENTS[name], agents[name], f"agents.{name}", errors)
-    return agents
-
-
 def _baselines(value: Any, errors: list[str]) -> tuple[str, ...]:
     known = [n for n, e in AGENTS.items() if e.kind == "baseline"]
     if not isinstance(value, list):
@@ -278,12 +259,22 @@ def _agent_names(where: str, value: Any, errors: list[str]) -> list[str] | None:
     return [name for name in value if name in AGENTS]
 
 
-def _overrides(where: str, value: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
-    """An env entry's ``agent_config``: options per agent name, over the config's ``agents``."""
+def _agents(value: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
+    """The config's ``agents``, each agent's options checked (an env entry's ``agent_config``
+    is checked merged into them)."""
+    agents = _options_by_agent("agents", value, errors)
+    for name, options in agents.items():
+        _check_agent_options(AGENTS[name], options, f"agents.{name}", errors)
+    return agents
+
+
+def _options_by_agent(where: str, value: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
+    """Options per agent name: the config's ``agents``, or an env entry's ``agent_config``
+    (over the config's ``agents``)."""
     if not isinstance(value, Mapping):
         errors.append(f"{where} must be a mapping of agent name -> hyperparameters; got {type(value).__name__}")
         return {}
-    overrides: dict[str, dict[str, Any]] = {}
+    by_agent: dict[str, dict[str, Any]] = {}
     for name, options in value.items():
         if name not in AGENTS:
             errors.append(f"{where}: " + _unknown("agent", name, AGENTS))
@@ -292,8 +283,8 @@ def _overrides(where: str, value: Any, errors: list[str]) -> dict[str, dict[str,
         if not isinstance(options, Mapping):
             errors.append(f"{where}.{name} must be a mapping of hyperparameters; got {type(options).__name__}")
             options = {}
-        overrides[name] = dict(options)
-    return overrides
+        by_agent[name] = dict(options)
+    return by_agent
 
 
 def _score(where: str, value: Any, errors: list[str]) -> Score:
@@ -369,7 +360,7 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
 
     steps, eval_every, eval_episodes = (count("steps", config.steps), count("eval_every", config.eval_every),
                                         count("eval_episodes", config.eval_episodes))
-    overrides = _overrides(f"{where}.agent_config", raw.get("agent_config", {}) or {}, errors)
+    overrides = _options_by_agent(f"{where}.agent_config", raw.get("agent_config", {}) or {}, errors)
     if listed is None:
         listed = [n for n in (*config.agents, *config.baselines) if AGENTS[n].applies(info)]
     score = _score(f"{where}.score", raw.get("score", {}) or {}, errors)

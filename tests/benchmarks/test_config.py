@@ -254,7 +254,7 @@ KNOWN_AGENTS = "a2c, ddpg, initial, oracle, popular, ppo, random, reinforce"
         (_set("eval_episodes", "8"), "eval_episodes must be an int >= 1; got '8'"),
         (_set("deterministic", "yes"), "deterministic must be true or false; got 'yes'"),
         (_set("agents", ["ppo"]), "agents must be a mapping of agent name -> hyperparameters; got list"),
-        (_set("agents.dqn", {}), f"unknown agent 'dqn'; known: {KNOWN_AGENTS} (in agents)"),
+        (_set("agents.dqn", {}), f"agents: unknown agent 'dqn'; known: {KNOWN_AGENTS}"),
         (_set("agents.ppo", [1]), "agents.ppo must be a mapping of hyperparameters; got list"),
         (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo: num_envs must be an int >= 1; got 'x'"),
         (_set("agents.random", {"x": 1}), "agents.random: baseline 'random' takes no option 'x'"),
