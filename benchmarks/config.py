@@ -29,10 +29,10 @@ from benchmarks.runs import AGENTS, RECOMMENDER_ENVS, AgentEntry, EnvInfo, RunSp
 
 __all__ = ["BenchConfig", "EnvEntry", "Score", "parse_config", "plan", "resolve_config"]
 
-TOP_KEYS = ("name", "description", "seeds", "steps", "eval_every", "eval_episodes", "deterministic", "baselines",
-            "agents", "envs")
-ENV_KEYS = ("id", "kwargs", "agents", "steps", "eval_every", "eval_episodes", "agent_config", "score")
-SCORE_KEYS = ("low", "high")
+_TOP_KEYS = ("name", "description", "seeds", "steps", "eval_every", "eval_episodes", "deterministic", "baselines",
+             "agents", "envs")
+_ENV_KEYS = ("id", "kwargs", "agents", "steps", "eval_every", "eval_episodes", "agent_config", "score")
+_SCORE_KEYS = ("low", "high")
 # what a config leaves out (`envs` has no default)
 _DEFAULTS: dict[str, Any] = {"name": "bench", "description": "", "seeds": 3, "steps": 2048, "eval_every": 512,
                              "eval_episodes": 16, "deterministic": False, "baselines": [], "agents": {}}
@@ -163,7 +163,7 @@ def parse_config(raw: Mapping[str, Any]) -> BenchConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a benchmark config must be a mapping; got {type(raw).__name__}")
     errors: list[str] = []
-    _check_keys("config", raw, TOP_KEYS, errors)
+    _check_keys("config", raw, _TOP_KEYS, errors)
     values = {**_DEFAULTS, **raw}
     # a bad count is replaced by its default so that checking goes on to the envs
     config = BenchConfig(
@@ -288,7 +288,7 @@ def _options_by_agent(where: str, value: Any, errors: list[str]) -> dict[str, di
 
 
 def _score(where: str, value: Any, errors: list[str]) -> Score:
-    if not isinstance(value, Mapping) or any(k not in SCORE_KEYS for k in value):
+    if not isinstance(value, Mapping) or any(k not in _SCORE_KEYS for k in value):
         errors.append(f"{where} must be a mapping with keys low and high; got {value!r}")
         return Score()
     for side, ref in value.items():
@@ -339,7 +339,7 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
     if not isinstance(raw, Mapping) or "id" not in raw:
         errors.append(f"{where} must be a mapping with an 'id'; got {raw!r}")
         return None
-    _check_keys(where, raw, ENV_KEYS, errors)
+    _check_keys(where, raw, _ENV_KEYS, errors)
     env_id = raw["id"]
     if env_id not in lm_envs.ENV_IDS:
         errors.append(f"{where}: " + _unknown("env", env_id, lm_envs.ENV_IDS))

@@ -253,7 +253,8 @@ def _cells(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_table(df: pd.DataFrame) -> str:
-    """``df`` as a GitHub-flavoured markdown table (``DataFrame.to_markdown``), cells as :func:`_fmt` writes them."""
+    """``df`` as a GitHub-flavoured markdown table (``DataFrame.to_markdown``): floats to 3
+    decimals, NaN as "–"."""
     # numparse off: tabulate would reparse "1.000" as a number and print it as "1"
     return _cells(df).to_markdown(index=False, tablefmt="github", disable_numparse=True)
 
