@@ -2,7 +2,7 @@
 
 import sys
 
-from lm_envs.cli import main
+from benchmarks.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
 """Benchmark presets (``smoke``, ``quick``, ``full``) and config files (TOML or YAML).
 
-A config is plain data, checked by :func:`benchmarks.suite.plan` before any run starts:
+A config is plain data, checked by :func:`benchmarks.config.parse_config` before any run starts:
 
 ```toml
 name = "mine"

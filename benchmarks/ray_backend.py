@@ -1,6 +1,6 @@
 """Run benchmark specs as Ray tasks: ``lm-envs bench --backend ray [--address ADDR]``.
 
-Each run is one task (``num_cpus=1``) executing :func:`benchmarks.suite.execute`; the
+Each run is one task (``num_cpus=1``) executing :func:`benchmarks.runs.execute`; the
 driver writes each result atomically as its task finishes, exactly as the local backend
 does, so resuming works the same. Without ``--address`` Ray joins the instance this
 process already started (tests call ``ray.init(num_cpus=2)`` themselves), else an
@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.suite import RunSpec, _bars, _failed_record, execute
+from benchmarks.runs import RunSpec, execute, failed_record, progress_bars
 
 __all__ = ["run_ray"]
 
@@ -50,7 +50,7 @@ def run_ray(
     elif address is not None:
         log.warning("Ray is already initialised in this process; ignoring --address %s", address)
     task = ray.remote(num_cpus=1, max_retries=0)(_execute_task)
-    runs_bar, _ = _bars(specs, quiet=quiet)
+    runs_bar, _ = progress_bars(specs, quiet=quiet)
     try:
         pending = {task.remote(spec.to_dict()): spec for spec in specs}
         while pending:
@@ -60,7 +60,7 @@ def run_ray(
                 try:
                     record = ray.get(ref)
                 except Exception as err:  # the worker died or the task could not be scheduled
-                    record = _failed_record(spec, err)
+                    record = failed_record(spec, err)
                 on_result(record)
                 runs_bar.update(1)
                 runs_bar.set_postfix_str(spec.key, refresh=False)

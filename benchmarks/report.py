@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.results import atomic_write_text, load_results
+from benchmarks.runs import AGENTS
 from benchmarks.stats import bootstrap_ci, probability_of_improvement
 
-__all__ = ["build_tables", "format_table", "write_report"]
+__all__ = ["build_tables", "format_table", "html_table", "write_report"]
 
 log = logging.getLogger("lm_envs.bench")
 
@@ -40,8 +42,6 @@ _BASELINE_ORDER = ("random", "initial", "popular", "oracle", "planner")
 
 
 def _load(out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    from benchmarks.suite import load_results
-
     records = load_results(out_dir)
     curves: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -59,8 +59,6 @@ def _load(out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, list[dict[str,
 
 
 def _agent_kind(name: str) -> str:
-    from benchmarks.suite import AGENTS
-
     return AGENTS[name].kind if name in AGENTS else "learner"
 
 
@@ -248,14 +246,22 @@ def _poi_view(poi: pd.DataFrame, agents: list[str]) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text both renderings show: floats to 3 decimals, NaN as "–"."""
+    return pd.DataFrame([[_fmt(v) for v in row] for row in df.itertuples(index=False)],
+                        columns=[str(c) for c in df.columns], dtype=object)
+
+
 def format_table(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table (no tabulate dependency)."""
-    cols = [str(c) for c in df.columns]
-    cells = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(cols), sep] + [line(r) for r in cells])
+    """``df`` as a GitHub-flavoured markdown table (``DataFrame.to_markdown``): floats to 3
+    decimals, NaN as "–"."""
+    # numparse off: tabulate would reparse "1.000" as a number and print it as "1"
+    return _cells(df).to_markdown(index=False, tablefmt="github", disable_numparse=True)
+
+
+def html_table(df: pd.DataFrame) -> str:
+    """``df`` as an HTML table (``DataFrame.to_html``, cells escaped), cells as in :func:`format_table`."""
+    return _cells(df).to_html(index=False, classes="results", border=0, justify="left", escape=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -549,11 +555,7 @@ def _to_html(doc: list[tuple], title: str) -> str:
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block[1]) + "</ul>")
         elif kind == "table":
-            df = block[1]
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                           for row in df.itertuples(index=False))
-            body.append(f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+            body.append(html_table(block[1]))
         elif kind == "img":
             data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
             body.append(f'<figure><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">'
@@ -581,8 +583,6 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
         The tables (see :func:`build_tables`) plus ``summary_markdown``: the per-env table
         as printed by ``lm-envs bench``.
     """
-    from benchmarks.suite import atomic_write_text
-
     out = Path(out_dir)
     if not (out / "runs").is_dir():
         raise FileNotFoundError(f"{str(out)!r} holds no runs/ folder: is it a benchmark RESULTS_DIR?")

@@ -21,7 +21,17 @@ from typing import Any
 
 from benchmarks.runs import RunSpec
 
-__all__ = ["atomic_write_text", "environment_metadata", "load_results", "result_path", "write_result"]
+__all__ = [
+    "atomic_write_text",
+    "clean_temp_files",
+    "environment_metadata",
+    "is_finished",
+    "json_text",
+    "load_results",
+    "read_json",
+    "result_path",
+    "write_result",
+]
 
 log = logging.getLogger("lm_envs.bench")
 
@@ -70,8 +80,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _dumps(data: Any, **kw: Any) -> str:
-    return json.dumps(data, default=_json_default, allow_nan=True, **kw)
+def json_text(data: Any, *, indent: int | None = None) -> str:
+    """``data`` as JSON; numpy scalars and arrays become numbers and lists, NaN stays NaN."""
+    return json.dumps(data, default=_json_default, allow_nan=True, indent=indent)
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``, or ``None`` when the file is missing or not (yet) whole JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -87,10 +106,10 @@ def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
     """Curve first, then the result: a result file always has its curve beside it."""
     runs = Path(out_dir) / "runs"
     curve = record.get("curve", [])
-    atomic_write_text(runs / f"{record['key']}.curve.jsonl", "".join(_dumps(row) + "\n" for row in curve))
+    atomic_write_text(runs / f"{record['key']}.curve.jsonl", "".join(json_text(row) + "\n" for row in curve))
     lean = {k: v for k, v in record.items() if k != "curve"}
     path = runs / f"{record['key']}.json"
-    atomic_write_text(path, _dumps(lean, indent=1))
+    atomic_write_text(path, json_text(lean, indent=1))
     return path
 
 
@@ -107,17 +126,15 @@ def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _finished(out_dir: Path, spec: RunSpec) -> bool:
-    path = result_path(out_dir, spec)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return record.get("status") == "ok" and record.get("digest") == spec.digest()
+def is_finished(out_dir: str | Path, spec: RunSpec) -> bool:
+    """Whether ``out_dir`` holds an ``ok`` result of this very spec (same digest): a rerun skips it."""
+    record = read_json(result_path(out_dir, spec))
+    return isinstance(record, dict) and record.get("status") == "ok" and record.get("digest") == spec.digest()
 
 
-def _clean_temp_files(out_dir: Path) -> None:
-    for tmp in (out_dir / "runs").glob(".*.tmp"):
+def clean_temp_files(out_dir: str | Path) -> None:
+    """Remove the temp files of writes a killed driver left in ``out_dir/runs``."""
+    for tmp in (Path(out_dir) / "runs").glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
 
 

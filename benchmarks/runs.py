@@ -25,7 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["AGENTS", "AgentEntry", "EnvInfo", "ProgressSink", "RunSpec", "execute", "init_worker"]
+__all__ = [
+    "AGENTS",
+    "RECOMMENDER_ENVS",
+    "RESULT_SCHEMA",
+    "AgentEntry",
+    "EnvInfo",
+    "ProgressSink",
+    "RunSpec",
+    "execute",
+    "failed_record",
+    "init_worker",
+    "make_agent_config",
+    "progress_bars",
+    "utc_timestamp",
+]
 
 RESULT_SCHEMA = 1
 
@@ -103,8 +117,8 @@ AGENTS: dict[str, AgentEntry] = {
 RECOMMENDER_ENVS = ("lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0")
 
 
-
-def _make_config(config_cls: type, options: dict[str, Any]) -> Any:
+def make_agent_config(config_cls: type, options: dict[str, Any]) -> Any:
+    """An agent's config dataclass from plain-data ``options`` (hyperparameters, no ``policy``)."""
     # TOML/YAML/JSON give lists where the dataclasses want tuples (hidden_sizes)
     return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
 
@@ -112,7 +126,6 @@ def _make_config(config_cls: type, options: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------------------------------
 # run specs
 # ---------------------------------------------------------------------------------------
-
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,17 @@ class ProgressSink:
         self.bar.update(item[1])
 
 
+def progress_bars(specs: list[RunSpec], *, quiet: bool) -> tuple[Any, Any]:
+    """The driver's two tqdm bars over ``specs``: finished runs, and training steps."""
+    from tqdm.auto import tqdm
+
+    total_steps = sum(s.steps for s in specs)
+    runs = tqdm(total=len(specs), desc="runs", unit="run", disable=quiet, position=0)
+    steps = tqdm(total=total_steps, desc="steps", unit="step", disable=quiet or total_steps == 0, position=1,
+                 unit_scale=True)
+    return runs, steps
+
+
 def init_worker(progress_queue: Any = None, *, threads: int | None = 1) -> None:
     """Per-process setup: ``threads`` torch threads (1 where runs are the parallel unit;
     ``None`` leaves torch's default, as ``lm-envs train`` does), offline hub, quiet loaders."""
@@ -220,7 +244,7 @@ def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
     cls = entry.load()
     options = dict(spec.agent_config)
     policy = options.pop("policy", "auto")
-    config = _make_config(cls.config_class, options)
+    config = make_agent_config(cls.config_class, options)
     agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs)
     curve: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
@@ -337,13 +361,10 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
         init_worker(_progress_queue)
     started = time.time()
     record: dict[str, Any] = {
-        "schema": RESULT_SCHEMA,
-        "key": spec.key,
-        "digest": spec.digest(),
-        "spec": spec.to_dict(),
+        **_record_header(spec),
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "started_at": _now(),
+        "started_at": utc_timestamp(),
     }
     try:
         import torch
@@ -363,14 +384,31 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
             train_steps=out["train_steps"],
         )
     except Exception as err:
-        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                      final_return=float("nan"), curve=[])
+        record.update(failed_record(spec, err))
     record["wall_time_s"] = time.time() - started
-    record["finished_at"] = _now()
+    record["finished_at"] = utc_timestamp()
     return record
 
 
-def _now() -> str:
+def _record_header(spec: RunSpec) -> dict[str, Any]:
+    return {"schema": RESULT_SCHEMA, "key": spec.key, "digest": spec.digest(), "spec": spec.to_dict()}
+
+
+def failed_record(spec: RunSpec, err: BaseException) -> dict[str, Any]:
+    """The record of a run that raised ``err``, in the run itself or in the worker (process
+    or Ray task) that ran it; :func:`execute` adds its host and timings."""
+    return {
+        **_record_header(spec),
+        "status": "failed",
+        "error": f"{type(err).__name__}: {err}",
+        "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        "final_return": float("nan"),
+        "curve": [],
+        "wall_time_s": float("nan"),
+        "finished_at": utc_timestamp(),
+    }
+
+
+def utc_timestamp() -> str:
+    """Now, in UTC, as ISO 8601 to the second: the time stamps of records and metadata."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-

@@ -30,4 +30,4 @@ def rec_config(*, seeds: int = 1, steps: int = 256, agents: list[str] | None = N
 
 def cli(*args: str) -> list[str]:
     """The `lm-envs` console script, run through this interpreter (works without install)."""
-    return [sys.executable, "-c", "import sys; from lm_envs.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from benchmarks.cli import main; sys.exit(main())", *args]

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from benchmarks.config import BenchConfig, EnvEntry, Score, parse_config
 from benchmarks.presets import PRESETS, ConfigError, get_preset, load_config
 from benchmarks.suite import AGENTS, RunSpec, plan, resolve_config
 from bench_helpers import cli, rec_config
@@ -160,3 +161,163 @@ def test_the_initial_baseline_starts_from_the_learners_lm():
     specs = {s.agent: s for s in plan(config)}
     assert set(specs) == {"ppo", "initial", "random"}
     assert specs["initial"].agent_config == {"policy": "tiny-shop"} and specs["initial"].steps == 0
+
+
+# ---------------------------------------------------------------------------------------
+# the parsed config: typed dataclasses, each field checked once
+# ---------------------------------------------------------------------------------------
+
+
+def test_parse_config_gives_typed_dataclasses():
+    config = parse_config(rec_config(seeds=2))
+    assert isinstance(config, BenchConfig)
+    assert config.name == "rec-test" and config.seeds == (0, 1) and config.steps == 256
+    assert config.eval_every == 128 and config.eval_episodes == 8 and config.deterministic is False
+    assert config.baselines == () and set(config.agents) == {"ppo"}
+    (env,) = config.envs
+    assert isinstance(env, EnvEntry) and env.env_id == "lm_envs/ProductRecommendation-v0"
+    assert env.kwargs == {"max_steps": 5} and env.agents == ("ppo", "random", "oracle")
+    assert env.info.recommender and not env.info.token_env and env.info.action_space == "Discrete"
+    assert env.score == Score(low="random", high="oracle")
+    assert env.agent_configs["ppo"]["n_steps"] == 16 and env.agent_configs["random"] == {}
+    assert (env.steps, env.eval_every, env.eval_episodes) == (256, 128, 8)
+
+
+def test_defaults_of_an_empty_entry():
+    config = parse_config({"baselines": ["random"], "envs": [{"id": "lm_envs/ProductRecommendation-v0"}]})
+    assert config.name == "bench" and config.seeds == (0, 1, 2)
+    assert (config.steps, config.eval_every, config.eval_episodes) == (2048, 512, 16)
+    (env,) = config.envs
+    assert env.kwargs == {} and env.agents == ("random",) and env.score == Score()
+    assert (env.steps, env.eval_every, env.eval_episodes) == (2048, 512, 16)
+
+
+def test_seed_lists_keep_order_and_drop_repeats():
+    config = rec_config()
+    config["seeds"] = [3, 1, 3]
+    assert parse_config(config).seeds == (3, 1)
+
+
+def test_env_counts_override_the_config_ones():
+    config = rec_config()
+    config["envs"][0].update(steps=64, eval_every=32, eval_episodes=2)
+    (env,) = parse_config(config).envs
+    assert (env.steps, env.eval_every, env.eval_episodes) == (64, 32, 2)
+
+
+def test_plan_expands_a_parsed_config_exactly_as_its_raw_data():
+    raw = rec_config(seeds=2)
+    parsed = parse_config(raw)
+    assert plan(parsed) == plan(raw) == parsed.run_specs()
+    assert [s.steps for s in plan(parsed)] == [256, 256, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_expands_to_envs_x_agents_x_seeds(name):
+    parsed = parse_config(get_preset(name))
+    specs = parsed.run_specs()
+    assert len(specs) == len({s.key for s in specs}) == sum(len(e.agents) for e in parsed.envs) * len(parsed.seeds)
+    for env in parsed.envs:
+        assert all(AGENTS[a].applies(env.info) for a in env.agents) and set(env.agent_configs) == set(env.agents)
+
+
+def _set(path: str, value):
+    """A mutation of rec_config(): set the dotted ``path`` (``envs.0.score``) to ``value``."""
+
+    def mutate(config: dict) -> None:
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate
+
+
+ENV = "envs[0] (lm_envs/ProductRecommendation-v0)"
+KNOWN_AGENTS = "a2c, ddpg, initial, oracle, popular, ppo, random, reinforce"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_set("seeds", -1), "seeds must be an int >= 1; got -1"),
+        (_set("seeds", True), "seeds must be a positive int or a non-empty list of ints >= 0; got True"),
+        (_set("seeds", [0, -1]), "seeds must be a positive int or a non-empty list of ints >= 0; got [0, -1]"),
+        (_set("seeds", []), "seeds must be a positive int or a non-empty list of ints >= 0; got []"),
+        (_set("steps", 0), "steps must be an int >= 1; got 0"),
+        (_set("steps", 10.0), "steps must be an int >= 1; got 10.0"),
+        (_set("eval_every", True), "eval_every must be an int >= 1; got True"),
+        (_set("eval_episodes", "8"), "eval_episodes must be an int >= 1; got '8'"),
+        (_set("deterministic", "yes"), "deterministic must be true or false; got 'yes'"),
+        (_set("agents", ["ppo"]), "agents must be a mapping of agent name -> hyperparameters; got list"),
+        (_set("agents.dqn", {}), f"agents: unknown agent 'dqn'; known: {KNOWN_AGENTS}"),
+        (_set("agents.ppo", [1]), "agents.ppo must be a mapping of hyperparameters; got list"),
+        (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo: num_envs must be an int >= 1; got 'x'"),
+        (_set("agents.random", {"x": 1}), "agents.random: baseline 'random' takes no option 'x'"),
+        (_set("agents.initial", {"x": 1}), "agents.initial: baseline 'initial' takes no option 'x'; known: policy"),
+        (_set("baselines", "random"), "baselines must be a list of names; got 'random'; known: initial, oracle"),
+        (_set("baselines", ["ppo"]), "unknown baseline 'ppo'; known: initial, oracle, popular, random"),
+        (_set("envs", []), "envs must be a non-empty list of env entries"),
+        (_set("envs", {"id": "x"}), "envs must be a non-empty list of env entries"),
+        (_set("envs.0", "lm_envs/TextGeneration-v0"), "envs[0] must be a mapping with an 'id'"),
+        (_set("envs.0", {"kwargs": {}}), "envs[0] must be a mapping with an 'id'; got {'kwargs': {}}"),
+        (_set("envs.0.kwargs", [1]), f"{ENV}.kwargs must be a mapping; got [1]"),
+        (_set("envs.0.kwargs", {"max_stepz": 3}), f"{ENV}.kwargs: TypeError: "),
+        (_set("envs.0.agents", "ppo"), f"{ENV}.agents must be a list of agent names; got 'ppo'; known: {KNOWN_AGENTS}"),
+        (_set("envs.0.steps", 0), f"{ENV}.steps must be an int >= 1; got 0"),
+        (_set("envs.0.eval_every", "x"), f"{ENV}.eval_every must be an int >= 1; got 'x'"),
+        (_set("envs.0.eval_episodes", -1), f"{ENV}.eval_episodes must be an int >= 1; got -1"),
+        (_set("envs.0.agent_config", [1]), f"{ENV}.agent_config must be a mapping of agent name -> hyperparameters; got list"),
+        (_set("envs.0.agent_config", {"dqn": {}}), f"{ENV}.agent_config: unknown agent 'dqn'; known: {KNOWN_AGENTS}"),
+        (_set("envs.0.agent_config", {"ppo": [1]}), f"{ENV}.agent_config.ppo must be a mapping of hyperparameters; got list"),
+        (_set("envs.0.agent_config", {"ppo": {"lr": 1}}), f"{ENV}.agent_config.ppo: unknown ppo hyperparameter 'lr'; known: policy, "),
+        (_set("envs.0.agent_config", {"random": {"x": 1}}), f"{ENV}.agent_config.random: baseline 'random' takes no option 'x'"),
+        (_set("envs.0.agents", ["a2c"]), ""),  # a learner missing from `agents` runs with its defaults
+        (_set("envs.0.score", [1]), f"{ENV}.score must be a mapping with keys low and high; got [1]"),
+        (_set("envs.0.score", {"lo": "random"}), f"{ENV}.score must be a mapping with keys low and high"),
+        (_set("envs.0.score", {"high": True}), f"{ENV}.score.high must be an agent name or a number; got True"),
+        (_set("envs.0.score", {"high": "orcle"}), f"{ENV}.score.high: unknown agent 'orcle'; known: {KNOWN_AGENTS}"),
+    ],
+)
+def test_each_field_names_itself_and_the_valid_choices(mutate, message):
+    config = rec_config()
+    mutate(config)
+    if not message:
+        assert parse_config(config)
+        return
+    with pytest.raises(ConfigError) as err:
+        parse_config(config)
+    assert message in str(err.value)
+
+
+def test_a_config_must_be_a_mapping():
+    with pytest.raises(ConfigError, match="a benchmark config must be a mapping; got list"):
+        parse_config([1])  # type: ignore[arg-type]
+
+
+def test_an_env_listed_twice_is_refused_and_no_runs_is_refused():
+    config = rec_config()
+    config["envs"].append(dict(config["envs"][0]))
+    with pytest.raises(ConfigError, match=r"the same \(env, agent, seed\) appears twice: ProductRecommendation-v0__oracle"):
+        parse_config(config)
+    config = rec_config()
+    config["envs"][0]["agents"] = []
+    with pytest.raises(ConfigError, match="the config expands to no runs"):
+        parse_config(config)
+
+
+def test_every_problem_of_a_config_in_one_error():
+    config = rec_config()
+    config.update(stepz=1, seeds=0, deterministic=1)
+    config["envs"][0]["score"] = {"low": "randm"}
+    config["envs"].append({"id": "lm_envs/Nope-v0"})
+    with pytest.raises(ConfigError) as err:
+        parse_config(config)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "invalid benchmark config:" and len(lines) == 6
+    for part in ("'stepz'", "seeds must", "deterministic must", "score.low", "'lm_envs/Nope-v0'"):
+        assert any(part in line for line in lines[1:]), part

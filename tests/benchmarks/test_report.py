@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
 from scipy.stats import trim_mean
 
 from bench_helpers import cli, rec_config
-from benchmarks.report import format_table
+from benchmarks.report import format_table, html_table
 from benchmarks.suite import run_suite
 
 CHROMIUM_FLAGS = [
@@ -92,7 +93,79 @@ def test_html_is_self_contained(results):
 
 def test_format_table():
     df = pd.DataFrame({"a": ["x", "yy"], "b": [1.0, float("nan")]})
-    assert format_table(df).splitlines() == ["| a  | b     |", "|----|-------|", "| x  | 1.000 |", "| yy | –     |"]
+    assert format_table(df).splitlines() == ["| a   | b     |", "|-----|-------|", "| x   | 1.000 |", "| yy  | –     |"]
+
+
+def test_format_table_is_pandas_markdown_of_the_formatted_cells():
+    df = pd.DataFrame({"agent": ["ppo", "random"], "mean": [0.12345, -2.0], "runs": [3, 3]})
+    cells = pd.DataFrame({"agent": ["ppo", "random"], "mean": ["0.123", "-2.000"], "runs": ["3", "3"]})
+    assert format_table(df) == cells.to_markdown(index=False, tablefmt="github", disable_numparse=True)
+    assert format_table(df.iloc[:0]).splitlines() == ["| agent   | mean   | runs   |", "|---------|--------|--------|"]
+
+
+class _Cells(HTMLParser):
+    """The cells of every <table> in a page, one list of rows per table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("th", "td"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td"):
+            self.tables[-1][-1].append("".join(self.cell or []))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _html_tables(text: str) -> list[list[list[str]]]:
+    parser = _Cells()
+    parser.feed(text)
+    return parser.tables
+
+
+def test_html_table_escapes_and_formats_cells():
+    df = pd.DataFrame({"P(row > column)": ["<b>ppo</b>", "random"], "ppo": [float("nan"), 0.25]})
+    text = html_table(df)
+    assert text.startswith("<table") and 'class="dataframe results"' in text and "<b>" not in text
+    assert _html_tables(text) == [[["P(row > column)", "ppo"], ["<b>ppo</b>", "–"], ["random", "0.250"]]]
+
+
+def _markdown_tables(text: str) -> list[list[list[str]]]:
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = []
+                tables.append(current)
+            if not set(line) <= {"|", "-", ":"}:
+                current.append([cell.strip() for cell in line.strip("|").split("|")])
+        else:
+            current = None
+    return tables
+
+
+def test_the_html_report_holds_the_markdown_reports_tables(results):
+    markdown = _markdown_tables((results / "report.md").read_text())
+    assert len(markdown) == 3  # per env, across envs, probability of improvement
+    assert _html_tables((results / "report.html").read_text()) == markdown
+    summary = pd.read_csv(results / "summary.csv").set_index("agent")
+    rows = {row[1]: row for row in markdown[0][1:]}
+    ppo = summary.loc["ppo"]
+    assert rows["ppo"][3] == f"{ppo['mean']:.3f} [{ppo.mean_ci_low:.3f}, {ppo.mean_ci_high:.3f}]"
+    for agent in ("ppo", "random", "popular", "oracle"):
+        assert rows[agent][5] == f"{summary.loc[agent, 'normalised_mean']:.3f}"
 
 
 def test_html_renders_in_headless_chromium(results, tmp_path):

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from bench_helpers import cli, rec_config
-from benchmarks import suite
+from benchmarks.results import clean_temp_files
+from benchmarks.runs import failed_record
 from benchmarks.suite import atomic_write_text, execute, load_results, plan, run_suite
 
 
@@ -43,7 +44,7 @@ def test_leftover_temp_files_are_never_results(tmp_path):
     runs.mkdir()
     (runs / ".x__ppo__seed0.json.abc.tmp").write_text('{"status": "ok", "key": "half')  # a killed write
     assert load_results(tmp_path) == []
-    suite._clean_temp_files(tmp_path)
+    clean_temp_files(tmp_path)
     assert list(runs.iterdir()) == []
 
 
@@ -61,6 +62,19 @@ def test_execute_records_curve_samples_and_crashes():
     record = execute(bad)  # never raises
     assert record["status"] == "failed"
     assert "Traceback" in record["traceback"] and record["error"]
+
+
+def test_a_run_that_crashes_and_a_worker_that_dies_leave_the_same_record():
+    spec = plan(rec_config(ppo={"policy": "/no/such/model"}))[0]
+    crashed = execute(spec)
+    try:
+        raise RuntimeError("worker died")
+    except RuntimeError as err:
+        died = failed_record(spec, err)
+    assert set(crashed) - set(died) == {"host", "pid", "started_at"} and set(died) <= set(crashed)
+    assert died["status"] == "failed" and died["error"] == "RuntimeError: worker died"
+    assert died["key"] == spec.key and died["digest"] == spec.digest() and died["spec"] == spec.to_dict()
+    assert "Traceback" in died["traceback"] and died["curve"] == [] and died["final_return"] != died["final_return"]
 
 
 def test_failed_runs_are_recorded_and_the_others_go_on(tmp_path):

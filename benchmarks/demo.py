@@ -6,6 +6,8 @@ an agent would, sampling from the policy with a seeded generator.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
@@ -14,7 +16,9 @@ import lm_envs
 __all__ = ["run_demo"]
 
 
-def _sample_episode(env: gym.Env, policy, *, seed: int, temperature: float) -> tuple[str, str, float, dict]:
+def _sample_episode(
+    env: gym.Env, policy: Any, *, seed: int, temperature: float
+) -> tuple[str, str, float, dict[str, float]]:
     import torch
 
     generator = torch.Generator().manual_seed(seed)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 class UsageError(ValueError):
@@ -29,7 +29,7 @@ class UsageError(ValueError):
 def _cmd_list(_: argparse.Namespace) -> int:
     import lm_envs
     from benchmarks.presets import PRESETS
-    from benchmarks.suite import AGENTS
+    from benchmarks.runs import AGENTS
     from lm_envs.models import MODELS
     from lm_envs.rewards import REWARDS
 
@@ -52,7 +52,7 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lm_envs.demo import run_demo
+    from benchmarks.demo import run_demo
 
     run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed)
     return 0
@@ -67,7 +67,8 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.suite import plan, resolve_config, run_suite
+    from benchmarks.config import plan, resolve_config
+    from benchmarks.suite import run_suite
 
     _setup_logging(args.quiet)
     config = resolve_config(preset=args.preset, config=args.config)
@@ -99,7 +100,9 @@ def _json_arg(name: str, text: str | None) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from benchmarks.suite import AGENTS, execute, plan, write_result
+    from benchmarks.config import plan
+    from benchmarks.results import write_result
+    from benchmarks.runs import AGENTS, execute
 
     _setup_logging(True)
     entry = AGENTS.get(args.agent)
@@ -127,7 +130,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}", file=sys.stderr)
     from tqdm.auto import tqdm
 
-    from benchmarks.suite import ProgressSink, init_worker
+    from benchmarks.runs import ProgressSink, init_worker
 
     with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
         init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core

@@ -1,5 +1,0 @@
-import sys
-
-from lm_envs.cli import main
-
-sys.exit(main())
