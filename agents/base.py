@@ -19,7 +19,7 @@ from torch import nn
 
 from agents.actors import ActorPolicy
 from agents.buffers import Episode, RolloutBatch, check_finite_loss
-from agents.envs import make_vector_env
+from agents.envs import EvaluationEnvs, make_vector_env
 from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
 from agents.options import config_or_default
@@ -145,7 +145,9 @@ class Agent:
         self.num_updates = 0
         self.logger = MetricsLogger(tensorboard_log)
         self._env_started = False
-        self._eval_envs: dict[int, VectorEnv] = {}
+        self._evaluation_env = EvaluationEnvs(
+            self.env_id, self.env_kwargs, max_rows=config.num_envs, training_env=self.env
+        )
 
     # -- pieces the algorithms call ---------------------------------------------------------
 
@@ -222,14 +224,6 @@ class Agent:
     def metrics_to_csv(self, path: str | Path) -> None:
         self.logger.to_csv(path)
 
-    def _evaluation_env(self, n_episodes: int) -> VectorEnv:
-        if self.env_id is None:
-            return self.env  # borrowed: evaluate() makes the next rollout start from a reset
-        n = max(1, min(n_episodes, self.config.num_envs))
-        if n not in self._eval_envs:
-            self._eval_envs[n] = make_vector_env(self.env_id, num_envs=n, env_kwargs=self.env_kwargs)
-        return self._eval_envs[n]
-
     @torch.no_grad()
     def evaluate(
         self, n_episodes: int = 10, *, deterministic: bool = True, seed: int | None = None, n_samples: int = 3
@@ -260,7 +254,7 @@ class Agent:
         try:
             episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
-            if env is self.env:
+            if env is self.env:  # borrowed: the rollout's episodes in progress are gone
                 self.rollout.require_reset()
         seconds = time.perf_counter() - start
         return summarize(episodes, n_samples=n_samples) | {"time_s": seconds}

@@ -32,7 +32,7 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 
 from agents.buffers import Episode, check_finite_loss
-from agents.envs import find_action_masks, make_vector_env, row_info
+from agents.envs import EvaluationEnvs, find_action_masks, make_vector_env, row_info
 from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.metrics import Callback, MetricsLogger
 from agents.options import (
@@ -383,7 +383,9 @@ class DDPG:
         self._returns = np.zeros(config.num_envs)
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
         self.logger = MetricsLogger(tensorboard_log)
-        self._eval_envs: dict[int, VectorEnv] = {}
+        self._evaluation_env = EvaluationEnvs(
+            self.env_id, self.env_kwargs, max_rows=config.num_envs, training_env=self.env
+        )
 
     # -- masks and candidates ----------------------------------------------------------------
 
@@ -583,14 +585,6 @@ class DDPG:
 
     # -- evaluate ----------------------------------------------------------------------------
 
-    def _evaluation_env(self, n_episodes: int) -> VectorEnv:
-        if self.env_id is None:
-            return self.env  # borrowed: learn() resets it afterwards
-        n = max(1, min(n_episodes, self.config.num_envs))
-        if n not in self._eval_envs:
-            self._eval_envs[n] = make_vector_env(self.env_id, num_envs=n, env_kwargs=self.env_kwargs)
-        return self._eval_envs[n]
-
     @torch.no_grad()
     def evaluate(self, n_episodes: int = 10, *, deterministic: bool = True, seed: int | None = None,
                  n_samples: int = 3) -> dict[str, Any]:
@@ -614,7 +608,7 @@ class DDPG:
             episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
             self._ou_state = saved_ou
-            if env is self.env:
+            if env is self.env:  # borrowed: learn() resets it
                 self._obs = None
         seconds = time.perf_counter() - start
         returns = [e.episode_return for e in episodes]

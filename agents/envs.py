@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-__all__ = ["ActionMasks", "check_same_step", "find_action_masks", "make_vector_env", "row_info"]
+__all__ = ["ActionMasks", "EvaluationEnvs", "check_same_step", "find_action_masks", "make_vector_env", "row_info"]
 
 
 def check_same_step(env: VectorEnv) -> None:
@@ -61,6 +61,33 @@ def make_vector_env(
         raise TypeError(f"env_or_id must be an env id, a gymnasium Env or a VectorEnv; got {type(env_or_id).__name__}")
     check_same_step(env)
     return env
+
+
+class EvaluationEnvs:
+    """The vector envs an agent evaluates on, by episode count.
+
+    An agent built from an env id evaluates on ``min(n_episodes, max_rows)`` rows of a fresh
+    env of that id (built once per row count, then reused), so evaluating never disturbs the
+    training env. An agent built from an env instance has no id to build from: it borrows
+    ``training_env``, and the caller must reset its own episodes afterwards.
+    """
+
+    def __init__(
+        self, env_id: str | None, env_kwargs: dict[str, Any], *, max_rows: int, training_env: VectorEnv
+    ) -> None:
+        self.env_id = env_id
+        self.env_kwargs = env_kwargs
+        self.max_rows = max_rows
+        self.training_env = training_env
+        self.envs: dict[int, VectorEnv] = {}
+
+    def __call__(self, n_episodes: int) -> VectorEnv:
+        if self.env_id is None:
+            return self.training_env
+        n = max(1, min(n_episodes, self.max_rows))
+        if n not in self.envs:
+            self.envs[n] = make_vector_env(self.env_id, num_envs=n, env_kwargs=self.env_kwargs)
+        return self.envs[n]
 
 
 def row_info(info: dict[str, Any] | list[dict[str, Any]], i: int) -> dict[str, Any]:
