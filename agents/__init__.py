@@ -13,11 +13,16 @@ PPO("CartPole-v1").learn(100_000)   # classic envs get an MLP actor-critic
 DDPG("lm_envs/ProductRecommendation-v0").learn(40_000)   # Wolpertinger over item embeddings
 ```
 
-Recommender baselines (random, most popular, myopic oracle, planner) live in `agents.baselines`.
+Evaluating any policy, a plain callable included, is ``agents.evaluation.evaluate_policy``
+(``ActorPolicy`` wraps an actor-critic for it); recommender baselines (random, most popular,
+myopic oracle, planner) live in `agents.baselines`.
 """
 
 from agents.actor_critic import A2C, A2CConfig
+from agents.actors import ActorPolicy
 from agents.ddpg import DDPG, DDPGConfig
+from agents.evaluation import evaluate_policy, summarize
+from agents.options import LMOptions
 from agents.policies import LMActorCritic, MLPActorCritic, forward_with_cache
 from agents.ppo import PPO, PPOConfig
 from agents.reinforce import REINFORCE, REINFORCEConfig
@@ -28,6 +33,7 @@ from agents.sampling import process_logits, sample_inverse_cdf
 __all__ = [
     "A2C",
     "A2CConfig",
+    "ActorPolicy",
     "DDPG",
     "DDPGConfig",
     "PPO",
@@ -35,12 +41,15 @@ __all__ = [
     "REINFORCE",
     "REINFORCEConfig",
     "LMActorCritic",
+    "LMOptions",
     "MLPActorCritic",
     "Rollout",
     "discounted_returns",
+    "evaluate_policy",
     "forward_with_cache",
     "gae",
     "leave_one_out_baseline",
     "process_logits",
     "sample_inverse_cdf",
+    "summarize",
 ]

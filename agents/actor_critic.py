@@ -15,28 +15,22 @@ import time
 from dataclasses import dataclass
 import torch
 
-from agents.base import (
-    Agent,
-    Callback,
-    check_int,
-    check_non_negative,
-    check_policy_options,
-    check_positive,
-    check_reference,
-    check_unit_interval,
-)
+from agents.base import Agent, Callback
 from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean
+from agents.options import LMOptions, check_hidden_sizes, check_int, check_non_negative, check_positive, check_unit_interval
 from agents.returns import gae
 
 __all__ = ["A2C", "A2CConfig"]
 
 
-@dataclass
-class A2CConfig:
-    """Hyperparameters of :class:`A2C`."""
+@dataclass(kw_only=True)
+class A2CConfig(LMOptions):
+    """Hyperparameters of :class:`A2C`.
 
-    num_envs: int = 8
-    """Parallel environments (rows of the vector env)."""
+    ``num_envs``, the LM sampling options, ``kl_coef`` (a fixed ``beta``), ``reference``
+    and ``cache_mode`` are the fields of :class:`~agents.options.LMOptions`.
+    """
+
     n_steps: int = 5
     """Steps per env per update (the "n" of n-step returns)."""
     learning_rate: float = 7e-4
@@ -58,38 +52,21 @@ class A2CConfig:
     """Global gradient-norm clip."""
     norm_adv: bool = False
     """Normalise advantages over the batch."""
-    kl_coef: float = 0.0
-    """Fixed ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
-    reference: str = "fp32"
-    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
-    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
-    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
-    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     bootstrap_truncated: bool | None = None
     """Bootstrap ``V(final_obs)`` on truncation; ``None``: yes for classic envs, no for
     token envs whose length budget is part of the task (Pardo et al., 2018)."""
-    temperature: float = 1.0
-    """Sampling temperature of an LM policy (acting and re-scoring alike)."""
-    top_k: int | None = None
-    """Top-k filter of an LM policy; ``None`` keeps all tokens."""
-    top_p: float | None = None
-    """Nucleus filter of an LM policy; ``None`` keeps all tokens."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layers of an MLP policy."""
-    cache_mode: str = "per_row"
-    """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
 
     def __post_init__(self) -> None:
-        check_int(self, "num_envs", "n_steps")
+        super().__post_init__()
+        check_int(self, "n_steps")
         check_positive(self, "learning_rate", "max_grad_norm")
-        check_non_negative(self, "vf_coef", "ent_coef", "kl_coef")
+        check_non_negative(self, "vf_coef", "ent_coef")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_policy_options(self)
-        check_reference(self)
+        check_hidden_sizes(self)
         if self.optimizer not in ("rmsprop", "adam"):
             raise ValueError(f"optimizer must be 'rmsprop' or 'adam'; got {self.optimizer!r}")
-        if self.cache_mode not in ("per_row", "rebuild"):
-            raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
 
 
 class A2C(Agent):
@@ -159,7 +136,7 @@ class A2C(Agent):
                     "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self._log(row)
+            self.logger.log(row)
             if callback is not None and callback(self, row) is False:
                 break
         return self

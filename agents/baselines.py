@@ -28,13 +28,15 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from agents.buffers import Episode
+from agents.evaluation import evaluate_policy
+
 __all__ = [
     "BASELINES",
     "BaselineResult",
     "evaluate_baseline",
     "normalised_score",
     "reference_returns",
-    "run_policy",
 ]
 
 # fn(vector_env, obs, rng) -> item ids, (N,) or (N, k)
@@ -96,39 +98,17 @@ BASELINES: dict[str, BaselinePolicy] = {
 }
 
 
-def run_policy(
-    env: Any,
-    act: Callable[[dict[str, np.ndarray]], np.ndarray],
-    n_episodes: int,
-    *,
-    seed: int,
-) -> np.ndarray:
-    """Returns of ``n_episodes`` sessions of a vector env driven by ``act(obs) -> actions``.
-
-    Row ``i`` plays ``(n_episodes + i) // N`` sessions (as SB3's ``evaluate_policy``), so
-    short sessions are not over-represented.
-    """
-    n = env.num_envs
-    targets = np.array([(n_episodes + i) // n for i in range(n)])
-    counts = np.zeros(n, dtype=np.int64)
-    running = np.zeros(n)
-    returns: list[float] = []
-    obs, _ = env.reset(seed=seed)
-    while (counts < targets).any():
-        obs, rewards, terminated, truncated, _ = env.step(act(obs))
-        running += rewards
-        for row in np.flatnonzero(np.logical_or(terminated, truncated)):
-            if counts[row] < targets[row]:
-                returns.append(float(running[row]))
-                counts[row] += 1
-            running[row] = 0.0
-    return np.array(returns)
-
-
 @dataclass(frozen=True)
 class BaselineResult:
+    """The sessions a built-in policy played (``agents.evaluation.evaluate_policy``)."""
+
     name: str
-    returns: np.ndarray
+    episodes: list[Episode]
+
+    @property
+    def returns(self) -> np.ndarray:
+        """``(n_episodes,)`` return of each session."""
+        return np.array([e.episode_return for e in self.episodes])
 
     @property
     def mean(self) -> float:
@@ -147,7 +127,11 @@ def evaluate_baseline(
     seed: int = 0,
     num_envs: int = 16,
 ) -> BaselineResult:
-    """Returns of the built-in policy ``name`` on `ProductRecommendation-v0` with ``env_kwargs``."""
+    """Sessions of the built-in policy ``name`` on `ProductRecommendation-v0` with ``env_kwargs``.
+
+    ``num_envs`` rows, reset with ``seed`` (``evaluate_policy``'s vector seeding); the
+    policies draw from ``np.random.default_rng(seed)``.
+    """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
     import lm_envs  # noqa: F401  (registers the ids)
@@ -157,10 +141,11 @@ def evaluate_baseline(
     rng = np.random.default_rng(seed)
     policy = BASELINES[name]
     try:
-        returns = run_policy(env, lambda obs: _slate_actions(env, policy(env, obs, rng)), n_episodes, seed=seed)
+        episodes = evaluate_policy(env, lambda obs, new, info: _slate_actions(env, policy(env, obs, rng)), n_episodes,
+                                   seed=seed)
     finally:
         env.close()
-    return BaselineResult(name, returns)
+    return BaselineResult(name, episodes)
 
 
 @functools.lru_cache(maxsize=32)

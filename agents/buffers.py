@@ -16,6 +16,7 @@ __all__ = [
     "masked_mean",
     "explained_variance",
     "kl_penalized_rewards",
+    "check_finite_loss",
 ]
 
 
@@ -83,16 +84,40 @@ class RolloutBatch(NamedTuple):
 
 @dataclass
 class Episode:
-    """A finished episode, as reported by the rollout."""
+    """A finished episode, as reported by the rollout and by ``evaluate_policy``."""
 
     env_index: int
+    """Row of the vector env that played it (0 for a single env)."""
     episode_return: float
+    """Undiscounted sum of the rewards."""
     length: int
+    """Steps (tokens, for a token env)."""
     reward_terms: dict[str, float] = field(default_factory=dict)
+    """Raw value of each reward term, for the whole episode."""
     success: float | None = None
+    """1/0 where the env reports success (``info["success"]`` or ``info["is_success"]``)."""
     prompt: str | None = None
     completion: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    """The info of the episode's last step."""
+
+    @classmethod
+    def from_info(cls, env_index: int, episode_return: float, length: int, info: dict[str, Any]) -> Episode:
+        """The episode whose last step returned ``info``."""
+        # Envs that pay per step (the recommender) total their terms over the episode in
+        # "episode_reward_terms"; token envs report the finished episode's "reward_terms".
+        terms_info = info.get("episode_reward_terms") or info.get("reward_terms") or {}
+        success = info.get("success", info.get("is_success"))
+        return cls(
+            env_index=env_index,
+            episode_return=float(episode_return),
+            length=int(length),
+            reward_terms={k: float(v) for k, v in terms_info.items()},
+            success=None if success is None else float(success),
+            prompt=info.get("prompt"),
+            completion=info.get("completion"),
+            info=info,
+        )
 
 
 def episode_ids(dones: torch.Tensor) -> torch.Tensor:
@@ -182,3 +207,12 @@ def kl_penalized_rewards(
     if ref_logprobs is None or kl_coef == 0.0:
         return rewards
     return rewards - kl_coef * (logprobs - ref_logprobs)
+
+
+def check_finite_loss(loss: torch.Tensor, *, algorithm: str, update: int) -> None:
+    """Raise a ``FloatingPointError`` naming ``algorithm`` and ``update`` if ``loss`` is nan or inf."""
+    if not bool(torch.isfinite(loss)):
+        raise FloatingPointError(
+            f"{algorithm}: non-finite loss ({float(loss.detach())}) at update {update}; "
+            "lower learning_rate, check the rewards for nan/inf, or clip gradients"
+        )

@@ -21,7 +21,8 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -30,8 +31,22 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import nn
 
-from agents.base import Agent, Callback, check_int, check_non_negative, check_positive, check_unit_interval, make_vector_env
-from agents.rollout import row_info
+from agents.buffers import Episode, check_finite_loss
+from agents.envs import EvaluationEnvs, find_action_masks, make_vector_env, row_info
+from agents.evaluation import episode_stats, evaluate_policy, summarize
+from agents.metrics import Callback, MetricsLogger
+from agents.options import (
+    check_hidden_sizes,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_unit_interval,
+    config_or_default,
+)
+from agents.persistence import load_agent, save_agent
+
+if TYPE_CHECKING:  # pandas costs ~0.25 s to import; only ``DDPG.metrics`` needs it
+    import pandas as pd
 
 __all__ = ["DDPG", "DDPGConfig", "ObsEncoder", "ReplayBuffer"]
 
@@ -85,8 +100,7 @@ class DDPGConfig:
         check_unit_interval(self, "gamma", "tau")
         if self.noise not in ("gaussian", "ou"):
             raise ValueError(f"noise must be 'gaussian' or 'ou'; got {self.noise!r}")
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be a non-empty sequence of positive ints; got {self.hidden_sizes!r}")
+        check_hidden_sizes(self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,12 +312,13 @@ def _env_attr(env: VectorEnv, name: str) -> Any:
     return value
 
 
-class DDPG(Agent):
+class DDPG:
     """DDPG (Box actions) or Wolpertinger DDPG (Discrete actions with item embeddings).
 
-    ``DDPG(env_or_id, policy="auto", config=DDPGConfig(...), seed=0, env_kwargs=None)``;
-    the shared API (``learn``, ``evaluate``, ``metrics``, ``save``, ``load``) is that of
-    :class:`agents.base.Agent`. ``policy`` must be ``"auto"`` or ``"mlp"``.
+    ``DDPG(env_or_id, policy="auto", config=DDPGConfig(...), seed=0, env_kwargs=None)``,
+    with the API of the on-policy agents (``learn``, ``evaluate``, ``metrics``, ``save``,
+    ``load``; see :class:`agents.base.Agent` for the arguments). ``policy`` must be
+    ``"auto"`` or ``"mlp"``.
     """
 
     config_class = DDPGConfig
@@ -320,10 +335,7 @@ class DDPG(Agent):
         device: str | torch.device = "cpu",
         tensorboard_log: str | None = None,
     ) -> None:
-        # not Agent.__init__: that builds an on-policy actor-critic and its rollout
-        config = DDPGConfig() if config is None else config
-        if not isinstance(config, DDPGConfig):
-            raise TypeError(f"config must be a DDPGConfig; got {type(config).__name__}")
+        config = config_or_default(config, DDPGConfig)
         if policy not in ("auto", "mlp"):
             raise ValueError(f"DDPG builds its own MLP actor and critic: policy must be 'auto' or 'mlp'; got {policy!r}")
         self.config = config
@@ -355,44 +367,31 @@ class DDPG(Agent):
         self.encoder = ObsEncoder(self.env.single_observation_space,
                                   self.embeddings if self.embeddings is not None else _env_attr(self.env, "item_embeddings"))
         self.policy = DDPGNetworks(self.encoder.dim, self.action_dim, 2, tuple(config.hidden_sizes)).to(self.device)
-        self.ref_policy = None
         self.actor_optimizer = torch.optim.Adam(self.policy.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.policy.critic.parameters(), lr=config.critic_lr)
-        self.has_masks = self._find_masks() is not None
+        self.has_masks = isinstance(space, spaces.Discrete) and find_action_masks(self.env) is not None
         n_masks = int(space.n) if self.wolpertinger else 1
         history_len = 0 if self.encoder.history_key is None else int(np.prod(self.env.single_observation_space["item_ids"].shape))
         self.buffer = ReplayBuffer(
             config.buffer_size, self.encoder.dim, history_len,
             () if self.wolpertinger else (self.action_dim,), np.int64 if self.wolpertinger else np.float32, n_masks,
         )
-        self.token_env = False
         self.num_timesteps = 0
         self.num_updates = 0
         self._obs: Any = None
         self._ou_state = np.zeros((config.num_envs, self.action_dim), np.float32)
         self._returns = np.zeros(config.num_envs)
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
-        self._metrics: list[dict[str, Any]] = []
-        self._eval_envs: dict[int, VectorEnv] = {}
-        self._tensorboard_log = tensorboard_log
-        self._writer: Any = None
+        self.logger = MetricsLogger(tensorboard_log)
+        self._evaluation_env = EvaluationEnvs(
+            self.env_id, self.env_kwargs, max_rows=config.num_envs, training_env=self.env
+        )
 
     # -- masks and candidates ----------------------------------------------------------------
 
-    def _find_masks(self, env: VectorEnv | None = None) -> np.ndarray | None:
-        env = self.env if env is None else env
-        if not isinstance(self.env.single_action_space, spaces.Discrete):
-            return None
-        if hasattr(env, "action_masks"):
-            return np.asarray(env.action_masks(), dtype=bool)
-        try:
-            return np.stack([np.asarray(m, dtype=bool) for m in env.call("action_masks")])
-        except (AttributeError, NotImplementedError):
-            return None
-
     def _masks(self, env: VectorEnv) -> np.ndarray:
         n = self.env.single_action_space.n if self.wolpertinger else 1
-        masks = self._find_masks(env) if self.has_masks else None
+        masks = find_action_masks(env) if self.has_masks else None
         return np.ones((env.num_envs, n), bool) if masks is None else masks
 
     def _knn(self, proto: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -473,7 +472,7 @@ class DDPG(Agent):
             target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * q_next
         q = nets.critic(batch.obs, action_vec, extra)
         critic_loss = nn.functional.mse_loss(q, target)
-        self._check_finite(critic_loss, self.num_updates)
+        check_finite_loss(critic_loss, algorithm="DDPG", update=self.num_updates)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         nn.utils.clip_grad_norm_(nets.critic.parameters(), cfg.max_grad_norm)
@@ -512,7 +511,7 @@ class DDPG(Agent):
         if self._obs is None:
             self._obs, _ = env.reset(seed=self.seed)
         n_vector_steps = max(1, math.ceil(total_steps / env.num_envs))
-        episodes: list[dict[str, Any]] = []
+        episodes: list[Episode] = []
         losses: list[dict[str, float]] = []
         start = time.perf_counter()
         steps_at_log = self.num_timesteps
@@ -554,8 +553,7 @@ class DDPG(Agent):
             self._lengths += 1
             for row in np.flatnonzero(done):
                 final_info = row_info(info.get("final_info", {}), int(row))
-                episodes.append({"return": self._returns[row], "length": self._lengths[row],
-                                 "terms": final_info.get("episode_reward_terms", {})})
+                episodes.append(Episode.from_info(int(row), self._returns[row], self._lengths[row], final_info))
                 self._returns[row] = 0.0
                 self._lengths[row] = 0
                 self._ou_state[row] = 0.0
@@ -572,16 +570,12 @@ class DDPG(Agent):
                 seconds = time.perf_counter() - start
                 row = {"update": self.num_updates, "timesteps": self.num_timesteps, "episodes": len(episodes)}
                 if episodes:
-                    row["reward_mean"] = float(np.mean([e["return"] for e in episodes]))
-                    row["reward_std"] = float(np.std([e["return"] for e in episodes]))
-                    row["episode_length"] = float(np.mean([e["length"] for e in episodes]))
-                    for name in sorted({k for e in episodes for k in e["terms"]}):
-                        row[f"reward/{name}"] = float(np.mean([e["terms"][name] for e in episodes if name in e["terms"]]))
+                    row.update(episode_stats(episodes))
                 for key in ("critic_loss", "actor_loss", "q_mean"):
                     if losses:
                         row[key] = float(np.mean([loss[key] for loss in losses]))
                 row["steps_per_s"] = (self.num_timesteps - steps_at_log) / max(seconds, 1e-9)
-                self._log(row)
+                self.logger.log(row)
                 episodes, losses = [], []
                 steps_at_log = self.num_timesteps
                 start = time.perf_counter()
@@ -591,63 +585,58 @@ class DDPG(Agent):
 
     # -- evaluate ----------------------------------------------------------------------------
 
-    def _evaluation_env(self, n_episodes: int) -> VectorEnv:
-        if self.env_id is None:
-            return self.env  # borrowed: learn() resets it afterwards
-        n = max(1, min(n_episodes, self.config.num_envs))
-        if n not in self._eval_envs:
-            self._eval_envs[n] = make_vector_env(self.env_id, num_envs=n, env_kwargs=self.env_kwargs)
-        return self._eval_envs[n]
-
     @torch.no_grad()
     def evaluate(self, n_episodes: int = 10, *, deterministic: bool = True, seed: int | None = None,
                  n_samples: int = 3) -> dict[str, Any]:
         """Play ``n_episodes`` without exploration noise (``deterministic=False`` adds it).
 
-        Uses its own env seed (default ``self.seed + 10_000``); row ``i`` plays
-        ``(n_episodes + i) // N`` episodes. Returns ``reward_mean``, ``reward_std``,
-        ``episode_length``, ``reward/<term>``, ``returns`` (every episode's return), ``time_s``.
+        Uses its own env seed (default ``self.seed + 10_000``; see
+        ``agents.evaluation.evaluate_policy``). Returns the record of
+        ``agents.evaluation.summarize``, ``returns`` (every episode's return) and ``time_s``.
         """
-        if n_episodes < 1:
-            raise ValueError(f"n_episodes must be >= 1; got {n_episodes}")
         seed = self.seed + 10_000 if seed is None else seed
         env = self._evaluation_env(n_episodes)
-        n = env.num_envs
-        targets = np.array([(n_episodes + i) // n for i in range(n)])
-        counts = np.zeros(n, dtype=np.int64)
-        running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-        returns, steps, terms = [], [], []
-        start = time.perf_counter()
-        obs, _ = env.reset(seed=seed)
+
+        def act(obs: Any, new_episode: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+            # with noise (deterministic=False), the OU state is reset once, not at each episode
+            return self.predict(obs, self._masks(env), noise=None if deterministic else self._noise())
+
         saved_ou = self._ou_state
-        self._ou_state = np.zeros((n, self.action_dim), np.float32)
+        self._ou_state = np.zeros((env.num_envs, self.action_dim), np.float32)
+        start = time.perf_counter()
         try:
-            while (counts < targets).any():
-                masks = self._masks(env)
-                actions = self.predict(obs, masks, noise=None if deterministic else self._noise())
-                obs, rewards, terminated, truncated, info = env.step(actions)
-                running += rewards
-                lengths += 1
-                for row in np.flatnonzero(np.logical_or(terminated, truncated)):
-                    if counts[row] < targets[row]:
-                        returns.append(float(running[row]))
-                        steps.append(int(lengths[row]))
-                        terms.append(row_info(info.get("final_info", {}), int(row)).get("episode_reward_terms", {}))
-                        counts[row] += 1
-                    running[row], lengths[row] = 0.0, 0
+            episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
             self._ou_state = saved_ou
-            if env is self.env:
+            if env is self.env:  # borrowed: learn() resets it
                 self._obs = None
-        out: dict[str, Any] = {
-            "n_episodes": len(returns),
-            "reward_mean": float(np.mean(returns)),
-            "reward_std": float(np.std(returns)),
-            "episode_length": float(np.mean(steps)),
-            "returns": returns,
-        }
-        for name in sorted({k for t in terms for k in t}):
-            out[f"reward/{name}"] = float(np.mean([t[name] for t in terms if name in t]))
-        out["time_s"] = time.perf_counter() - start
-        out["samples"] = []
-        return out
+        seconds = time.perf_counter() - start
+        returns = [e.episode_return for e in episodes]
+        return summarize(episodes, n_samples=n_samples) | {"returns": returns, "time_s": seconds}
+
+    # -- metrics, save / load ----------------------------------------------------------------
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per ``log_interval`` env steps: rewards, reward terms, losses, Q, speed."""
+        return self.logger.frame()
+
+    def metrics_to_csv(self, path: str | Path) -> None:
+        self.logger.to_csv(path)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path: str | Path) -> None:
+        """Write ``model.safetensors`` (actor, critic, targets) and ``config.json``; no pickle.
+        The replay buffer and optimizer state are not saved."""
+        save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, env: str | gym.Env | VectorEnv | None = None, *,
+             device: str | torch.device = "cpu") -> DDPG:
+        """Rebuild an agent saved by :meth:`save`; pass ``env`` when it was not an id."""
+        return load_agent(cls, path, env, device=device)

@@ -7,7 +7,8 @@ Both expose the same two methods to the algorithms:
   with gradients, and
 - ``is_sequence_model`` tells the minibatcher whether samples come in segments.
 
-Acting goes through :mod:`agents.rollout`, which for the LM keeps a KV cache.
+Acting goes through an :class:`agents.actors.Actor`, which for the LM keeps a KV cache
+(:mod:`agents.kv_cache`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from agents.buffers import RolloutBatch
 from agents.sampling import log_prob_entropy, process_logits, sample
 
-__all__ = ["forward_with_cache", "LMActorCritic", "MLPActorCritic", "is_token_observation_space"]
+__all__ = ["forward_with_cache", "LMActorCritic", "MLPActorCritic", "Policy", "is_token_observation_space"]
 
 
 def forward_with_cache(
@@ -391,3 +392,7 @@ class MLPActorCritic(nn.Module):
         masks = None if batch.action_masks is None else batch.flat(batch.action_masks)[idx].to(self.device)
         _, logp, ent = self._logp_entropy_sample(x, actions, masks, None, False)
         return logp, ent, self.value(x)
+
+
+Policy = LMActorCritic | MLPActorCritic
+"""The actor-critics the on-policy agents train."""

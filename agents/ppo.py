@@ -22,18 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import (
-    Agent,
-    Callback,
+from agents.base import Agent, Callback
+from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
+from agents.options import (
+    LMOptions,
     check_group_size,
+    check_hidden_sizes,
     check_int,
     check_non_negative,
-    check_policy_options,
     check_positive,
-    check_reference,
     check_unit_interval,
 )
-from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
 from agents.returns import gae, rloo_advantages
 
 __all__ = ["ADVANTAGES", "PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_batch"]
@@ -41,12 +40,14 @@ __all__ = ["ADVANTAGES", "PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_ba
 ADVANTAGES = ("gae", "rloo")
 
 
-@dataclass
-class PPOConfig:
-    """Hyperparameters of :class:`PPO`; defaults are CleanRL's for classic control."""
+@dataclass(kw_only=True)
+class PPOConfig(LMOptions):
+    """Hyperparameters of :class:`PPO`; defaults are CleanRL's for classic control.
 
-    num_envs: int = 8
-    """Parallel environments (rows of the vector env)."""
+    ``num_envs``, the LM sampling options, ``kl_coef`` (the initial ``beta``), ``reference``
+    and ``cache_mode`` are the fields of :class:`~agents.options.LMOptions`.
+    """
+
     n_steps: int = 128
     """Steps per env per rollout; a batch holds ``num_envs * n_steps`` samples (tokens)."""
     minibatch_size: int = 256
@@ -89,13 +90,6 @@ class PPOConfig:
     target_kl: float | None = None
     """Stop the epochs of an update once the approximate KL between the old and new
     policy exceeds ``1.5 * target_kl`` (as in stable-baselines3); ``None`` disables."""
-    kl_coef: float = 0.0
-    """Initial ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
-    reference: str = "fp32"
-    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
-    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
-    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
-    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     adaptive_kl: bool = False
     """Adapt ``beta`` towards ``kl_target`` (Ziegler et al., 2019); needs ``kl_coef > 0``."""
     kl_target: float = 6.0
@@ -105,24 +99,16 @@ class PPOConfig:
     bootstrap_truncated: bool | None = None
     """Bootstrap ``V(final_obs)`` on truncation; ``None``: yes for classic envs, no for
     token envs whose length budget is part of the task (Pardo et al., 2018)."""
-    temperature: float = 1.0
-    """Sampling temperature of an LM policy (acting and re-scoring alike)."""
-    top_k: int | None = None
-    """Top-k filter of an LM policy; ``None`` keeps all tokens."""
-    top_p: float | None = None
-    """Nucleus filter of an LM policy; ``None`` keeps all tokens."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layers of an MLP policy."""
-    cache_mode: str = "per_row"
-    """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
 
     def __post_init__(self) -> None:
-        check_int(self, "num_envs", "n_steps", "minibatch_size", "update_epochs", "kl_horizon")
+        super().__post_init__()
+        check_int(self, "n_steps", "minibatch_size", "update_epochs", "kl_horizon")
         check_positive(self, "learning_rate", "clip_coef", "max_grad_norm", "kl_target")
-        check_non_negative(self, "vf_coef", "ent_coef", "kl_coef")
+        check_non_negative(self, "vf_coef", "ent_coef")
         check_unit_interval(self, "gamma", "gae_lambda")
-        check_policy_options(self)
-        check_reference(self)
+        check_hidden_sizes(self)
         batch = self.num_envs * self.n_steps
         if self.minibatch_size > batch or batch % self.minibatch_size:
             raise ValueError(
@@ -132,8 +118,6 @@ class PPOConfig:
             raise ValueError(f"target_kl must be None or > 0; got {self.target_kl}")
         if self.adaptive_kl and self.kl_coef <= 0:
             raise ValueError(f"kl_coef must be > 0 when adaptive_kl is set; got {self.kl_coef}")
-        if self.cache_mode not in ("per_row", "rebuild"):
-            raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
         if self.advantage not in ADVANTAGES:
             raise ValueError(f"advantage must be one of {', '.join(ADVANTAGES)}; got {self.advantage!r}")
         if self.advantage == "rloo":
@@ -177,10 +161,10 @@ class PPO(Agent):
         super().__init__(*args, **kwargs)
         self.kl_coef = self.config.kl_coef
 
-    def _extra_state(self) -> dict[str, Any]:
+    def extra_state(self) -> dict[str, Any]:
         return {"kl_coef": self.kl_coef}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         self.kl_coef = float(state.get("kl_coef", self.config.kl_coef))
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> PPO:
@@ -299,7 +283,7 @@ class PPO(Agent):
                     "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self._log(row)
+            self.logger.log(row)
             if callback is not None and callback(self, row) is False:
                 break
         return self

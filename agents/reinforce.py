@@ -23,18 +23,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import (
-    Agent,
-    Callback,
+from agents.base import Agent, Callback
+from agents.buffers import kl_penalized_rewards, masked_mean
+from agents.options import (
+    LMOptions,
     check_group_size,
+    check_hidden_sizes,
     check_int,
     check_non_negative,
-    check_policy_options,
     check_positive,
-    check_reference,
     check_unit_interval,
 )
-from agents.buffers import kl_penalized_rewards, masked_mean
 from agents.returns import discounted_returns, leave_one_out_baseline
 
 __all__ = ["REINFORCE", "REINFORCEConfig"]
@@ -42,12 +41,14 @@ __all__ = ["REINFORCE", "REINFORCEConfig"]
 BASELINES = ("rloo", "moving_average", "none")
 
 
-@dataclass
-class REINFORCEConfig:
-    """Hyperparameters of :class:`REINFORCE`."""
+@dataclass(kw_only=True)
+class REINFORCEConfig(LMOptions):
+    """Hyperparameters of :class:`REINFORCE`; each update trains on one episode per row.
 
-    num_envs: int = 8
-    """Parallel environments; each update trains on one episode per row."""
+    ``num_envs``, the LM sampling options, ``kl_coef`` (a fixed ``beta``), ``reference``
+    and ``cache_mode`` are the fields of :class:`~agents.options.LMOptions`.
+    """
+
     learning_rate: float = 1e-3
     """Adam step size, for classic control; fine-tuning an LM wants ~1e-5
     (tiny-shop: 1e-5 to 3e-5)."""
@@ -66,39 +67,22 @@ class REINFORCEConfig:
     """Weight of the entropy bonus."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip."""
-    kl_coef: float = 0.0
-    """Fixed ``beta`` of the per-token penalty ``-beta * (logp - ref_logp)``; 0 disables."""
-    reference: str = "fp32"
-    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
-    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
-    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
-    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     max_episode_steps: int = 100_000
     """Guard: raise if a round of episodes has not ended after this many steps."""
-    temperature: float = 1.0
-    """Sampling temperature of an LM policy (acting and re-scoring alike)."""
-    top_k: int | None = None
-    """Top-k filter of an LM policy; ``None`` keeps all tokens."""
-    top_p: float | None = None
-    """Nucleus filter of an LM policy; ``None`` keeps all tokens."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layers of an MLP policy (its value head is unused)."""
-    cache_mode: str = "per_row"
-    """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
 
     def __post_init__(self) -> None:
-        check_int(self, "num_envs", "max_episode_steps")
+        super().__post_init__()
+        check_int(self, "max_episode_steps")
         check_positive(self, "learning_rate", "max_grad_norm")
-        check_non_negative(self, "ent_coef", "kl_coef")
+        check_non_negative(self, "ent_coef")
         check_unit_interval(self, "gamma", "baseline_decay")
-        check_policy_options(self)
-        check_reference(self)
+        check_hidden_sizes(self)
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if self.baseline == "rloo":
             check_group_size(self)
-        if self.cache_mode not in ("per_row", "rebuild"):
-            raise ValueError(f"cache_mode must be 'per_row' or 'rebuild'; got {self.cache_mode!r}")
 
 
 class REINFORCE(Agent):
@@ -116,10 +100,10 @@ class REINFORCE(Agent):
         self.rollout.bootstrap_truncated = False  # Monte Carlo returns: no critic to bootstrap with
         self.baseline_value: float | None = None
 
-    def _extra_state(self) -> dict[str, Any]:
+    def extra_state(self) -> dict[str, Any]:
         return {"baseline_value": self.baseline_value}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         self.baseline_value = state.get("baseline_value")
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> REINFORCE:
@@ -182,7 +166,7 @@ class REINFORCE(Agent):
                     "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self._log(row)
+            self.logger.log(row)
             if callback is not None and callback(self, row) is False:
                 break
         return self

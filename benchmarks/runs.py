@@ -282,67 +282,51 @@ def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
     if spec.env_id in RECOMMENDER_ENVS:
         return _run_recommender_baseline(spec, save_dir)
     import gymnasium as gym
-    import numpy as np
+
+    from agents.evaluation import evaluate_policy, summarize
 
     env = gym.make(spec.env_id, **spec.env_kwargs)
     env.action_space.seed(spec.seed)
-    returns, lengths, samples = [], [], []
-    terms: dict[str, list[float]] = {}
     try:
-        for episode in range(spec.eval_episodes):
-            _, info = env.reset(seed=spec.seed + 10_000 + episode)
-            total, length, done = 0.0, 0, False
-            while not done:
-                _, reward, terminated, truncated, info = env.step(env.action_space.sample())
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-            returns.append(total)
-            lengths.append(length)
-            for name, value in (info.get("reward_terms") or info.get("episode_reward_terms") or {}).items():
-                terms.setdefault(name, []).append(float(value))
-            if "completion" in info and len(samples) < 3:
-                sample = {"prompt": info.get("prompt"), "completion": info["completion"], "reward": total}
-                if info.get("transcript"):
-                    sample["transcript"] = info["transcript"]
-                samples.append(sample)
+        episodes = evaluate_policy(env, lambda obs, new, info: env.action_space.sample(), spec.eval_episodes,
+                                   seed=spec.seed + 10_000)
     finally:
         env.close()
-    ev = {
-        "n_episodes": len(returns),
-        "reward_mean": float(np.mean(returns)),
-        "reward_std": float(np.std(returns)),
-        "episode_length": float(np.mean(lengths)),
-        **{f"reward/{k}": float(np.mean(v)) for k, v in sorted(terms.items())},
-        "samples": samples,
-    }
-    return _baseline_result(ev)
+    return _baseline_result(summarize(episodes))
 
 
 def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
-    """The untrained LM policy, evaluated exactly as the learners are (``Agent.evaluate``)."""
-    from agents.ppo import PPO, PPOConfig
+    """The untrained LM policy, evaluated as the learners are (``Agent.evaluate``: sampler and
+    env seeded with ``seed + 10_000``, at most 16 rows, default sampling options)."""
+    import torch
 
-    policy = spec.agent_config.get("policy", "tiny-shop")
-    n = max(1, min(spec.eval_episodes, 16))
-    agent = PPO(spec.env_id, policy=policy, config=PPOConfig(num_envs=n, n_steps=1, minibatch_size=n),
-                seed=spec.seed, env_kwargs=spec.env_kwargs)
-    return _baseline_result(agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic))
+    from agents.actors import ActorPolicy
+    from agents.base import make_policy
+    from agents.envs import make_vector_env
+    from agents.evaluation import evaluate_policy, summarize
+
+    seed = spec.seed + 10_000
+    env = make_vector_env(spec.env_id, num_envs=max(1, min(spec.eval_episodes, 16)), env_kwargs=spec.env_kwargs)
+    policy = make_policy(spec.agent_config.get("policy", "tiny-shop"), env)
+    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=spec.deterministic)
+    start = time.perf_counter()
+    try:
+        with torch.no_grad():
+            episodes = evaluate_policy(env, act, spec.eval_episodes, seed=seed)
+    finally:
+        env.close()
+    return _baseline_result(summarize(episodes) | {"time_s": time.perf_counter() - start})
 
 
 def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
     """``agents.baselines`` policies act on the discrete env; the continuous env shares its
     simulator and so its references (see ``agents.baselines.reference_returns``)."""
-    import numpy as np
-
     from agents.baselines import evaluate_baseline
+    from agents.evaluation import summarize
 
     result = evaluate_baseline(spec.agent, spec.env_kwargs, n_episodes=spec.eval_episodes,
                                seed=spec.seed + 10_000, num_envs=min(16, spec.eval_episodes))
-    returns = np.asarray(result.returns, dtype=float)
-    ev = {"n_episodes": int(returns.size), "reward_mean": float(returns.mean()), "reward_std": float(returns.std()),
-          "samples": []}
-    return _baseline_result(ev)
+    return _baseline_result(summarize(result.episodes))
 
 
 def _baseline_result(ev: dict[str, Any]) -> dict[str, Any]:

@@ -103,19 +103,18 @@ def _scripted(env_id: str, n: int, env_kwargs: dict[str, Any]) -> dict[str, Any]
     import gymnasium as gym
 
     import lm_envs  # noqa: F401
-    from agents.rollout import row_info
+    from agents.evaluation import evaluate_policy
     from lm_envs.sim.customer import oracle_turn
 
     venv: Any = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", **env_kwargs)
-    venv.reset(seed=EVAL_SEED)
     env, dialog = venv.env, env_id == DIALOG_ID
-    targets = np.array([(n + i) // NUM_ENVS for i in range(NUM_ENVS)])
-    counts = np.zeros(NUM_ENVS, dtype=np.int64)
-    queues: list[list[int]] = [[] for _ in range(NUM_ENVS)]
-    infos, returns, running = [], [], np.zeros(NUM_ENVS)
-    while (counts < targets).any():
+    queues: list[list[int]] = [[] for _ in range(NUM_ENVS)]  # each row's tokens still to write
+
+    def act(obs: Any, new_episode: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         actions = []
         for row in range(NUM_ENVS):
+            if new_episode[row]:
+                queues[row] = []
             if not queues[row]:
                 if dialog:
                     customer = venv.states[row].customer
@@ -124,29 +123,23 @@ def _scripted(env_id: str, n: int, env_kwargs: dict[str, Any]) -> dict[str, Any]
                     text, stop = " " + venv.tasks[row].fields["references"][0], env.eos_token_id
                 queues[row] = env.tokenizer.encode(text, add_special_tokens=False)[: env.max_new_tokens - 1] + [stop]
             actions.append(queues[row].pop(0))
-        _, rewards, terminated, truncated, info = venv.step(np.array(actions))
-        running += rewards
-        for row in np.flatnonzero(terminated | truncated):
-            queues[row] = []
-            if counts[row] < targets[row]:
-                counts[row] += 1
-                infos.append(row_info(info["final_info"], int(row)))
-                returns.append(float(running[row]))
-            running[row] = 0.0
+        return np.array(actions)
+
+    episodes = evaluate_policy(venv, act, n, seed=EVAL_SEED)
     venv.close()
-    return _summary(infos, returns)
+    return _summary([e.info for e in episodes], [e.episode_return for e in episodes])
 
 
 def _lm(env_id: str, n: int, policy: Any, env_kwargs: dict[str, Any], *, greedy: bool, seed: int) -> dict[str, Any]:
-    """Episodes of an `LMActorCritic` through the agents' cached rollout."""
-    from agents.base import make_vector_env
-    from agents.rollout import Rollout
+    """Episodes of an `LMActorCritic` acting through its KV cache (`agents.ActorPolicy`)."""
+    from agents.actors import ActorPolicy
+    from agents.envs import make_vector_env
+    from agents.evaluation import evaluate_policy
 
     env = make_vector_env(env_id, num_envs=NUM_ENVS, env_kwargs=env_kwargs)
-    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
-    policy.eval()
+    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=greedy)
     with torch.no_grad():
-        episodes = rollout.run_episodes(n, deterministic=greedy, seed=EVAL_SEED)
+        episodes = evaluate_policy(env, act, n, seed=EVAL_SEED)
     env.close()
     summary = _summary([e.info for e in episodes], [e.episode_return for e in episodes])
     return summary | {"answer_tokens": float(np.mean([e.length for e in episodes]))}

@@ -75,12 +75,14 @@ def _evaluate_ours(agent: Any, n: int, deterministic: bool, seed: int) -> list[f
 
     if isinstance(agent, DDPG):
         return list(agent.evaluate(n, deterministic=deterministic, seed=10_000 + seed)["returns"])
-    from agents.rollout import Rollout
+    from agents.actors import ActorPolicy
+    from agents.envs import make_vector_env
+    from agents.evaluation import evaluate_policy
 
-    env = agent._evaluation_env(n)
-    rollout = Rollout(env, agent.policy, generator=torch.Generator().manual_seed(10_000 + seed))
+    env = make_vector_env(ENV_ID, num_envs=max(1, min(n, NUM_ENVS)), env_kwargs=ENV_KWARGS)
+    act = ActorPolicy(agent.policy, env, generator=torch.Generator().manual_seed(10_000 + seed), deterministic=deterministic)
     with torch.no_grad():
-        return [e.episode_return for e in rollout.run_episodes(n, deterministic=deterministic, seed=10_000 + seed)]
+        return [e.episode_return for e in evaluate_policy(env, act, n, seed=10_000 + seed)]
 
 
 def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[float], float]:

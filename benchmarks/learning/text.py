@@ -47,7 +47,7 @@ import torch
 from scipy import stats as sps
 
 from agents import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig, Rollout
-from agents.base import make_vector_env
+from agents.envs import make_vector_env
 from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
 from benchmarks.stats import bootstrap_ci
 from lm_envs.envs.text_generation import world_prompts

@@ -159,8 +159,8 @@ def instrument(agent: Any, timer: PhaseTimer) -> None:
 
 @contextmanager
 def timed_update(timer: PhaseTimer) -> Iterator[None]:
-    """Time a ``learn`` call, with the rollout's sampler calls (module functions) timed too."""
-    import agents.rollout as rollout_module
+    """Time a ``learn`` call, with the LM actor's sampler calls (module functions) timed too."""
+    import agents.kv_cache as rollout_module
 
     names = [n for n in ("sample", "log_prob_entropy") if hasattr(rollout_module, n)]
     originals = {n: getattr(rollout_module, n) for n in names}

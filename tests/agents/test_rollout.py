@@ -9,9 +9,13 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from agents.actors import ActorPolicy
 from agents.buffers import minibatch_indices
+from agents.envs import row_info
+from agents.evaluation import evaluate_policy
+from agents.kv_cache import InPlaceLayer, LMActor, left_pad
 from agents.policies import LMActorCritic, MLPActorCritic
-from agents.rollout import Rollout, row_info
+from agents.rollout import Rollout
 
 VOCAB = 50
 
@@ -331,7 +335,8 @@ def test_last_value_is_the_current_value_or_zero_after_a_done(make_lm):
 
 
 def test_prompts_no_action_follows_are_not_prefilled(make_token_vec, make_lm):
-    rollout = Rollout(make_token_vec(4), LMActorCritic(make_lm()), generator=torch.Generator().manual_seed(0))
+    env, policy = make_token_vec(4), LMActorCritic(make_lm())
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(0))
     batch, episodes = rollout.collect_episodes(seed=0)
     ended = int(batch.dones.sum())
     ended_last = int(batch.dones[-1].sum())
@@ -340,17 +345,16 @@ def test_prompts_no_action_follows_are_not_prefilled(make_token_vec, make_lm):
     # in episodic collection a finished row is retired: its next episodes are never prefilled
     assert rollout.actor.reprefilled_rows == 0
     assert (batch.last_value == 0).all()
-    # run_episodes prefills every episode that was followed by an action, not those on the last step
-    rollout.run_episodes(8, seed=0)
-    assert rollout.actor.reprefilled_rows > 0
+    # evaluation prefills every episode that was followed by an action, not those on the last step
+    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(0))
+    evaluate_policy(env, act, 8, seed=0)
+    assert act.actor.reprefilled_rows > 0
 
 
 def test_in_place_layer_matches_concatenation():
-    from agents.rollout import _InPlaceLayer
-
     torch.manual_seed(0)
     keys, values = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
-    layer = _InPlaceLayer(keys, values, room=4)
+    layer = InPlaceLayer(keys, values, room=4)
     ref_k, ref_v = keys, values
     for step in range(12):  # past the room: the buffers are reallocated
         k, v = torch.randn(3, 2, 1 + step % 2, 4), torch.randn(3, 2, 1 + step % 2, 4)
@@ -469,8 +473,6 @@ def test_collect_episodes_is_deterministic_and_keeps_live_rows_unchanged(make_lm
 
 @pytest.mark.parametrize("cache_mode", ["per_row", "rebuild"])
 def test_deduplicated_prefill_matches_per_row_prefill(make_lm, cache_mode, monkeypatch):
-    from agents.rollout import _LMActor
-
     seeds = [5, 5, 5, 9, 9, 9, 2, 2]  # RLOO groups: each prompt 3 (or 2) times
 
     def run():
@@ -486,7 +488,7 @@ def test_deduplicated_prefill_matches_per_row_prefill(make_lm, cache_mode, monke
         self.prefill_tokens += block.numel()
         return self.policy.prefill(block, mask)
 
-    monkeypatch.setattr(_LMActor, "_prefill_unique", per_row)
+    monkeypatch.setattr(LMActor, "prefill_unique", per_row)
     _, plain, plain_tokens = run()
     assert dedup_tokens * 8 == plain_tokens * 3  # 3 distinct prompts of the 8 rows
     torch.testing.assert_close(dedup.actions, plain.actions)
@@ -495,15 +497,13 @@ def test_deduplicated_prefill_matches_per_row_prefill(make_lm, cache_mode, monke
 
 
 def test_deduplicated_prefill_does_not_merge_a_hole_with_token_zero(make_lm):
-    from agents.rollout import _LMActor, _left_pad
-
     policy = random_lm_policy(make_lm)
-    actor = _LMActor(policy, "per_row")
+    actor = LMActor(policy, "per_row")
     ids = torch.tensor([[0, 7, 0], [7, 0, 0], [0, 7, 0]])
     lens = torch.tensor([2, 1, 2])  # [0, 7] and [7] give the same left-padded tokens
-    block, mask = _left_pad(ids, lens)
+    block, mask = left_pad(ids, lens)
     with torch.no_grad():
-        logits, values, _ = actor._prefill_unique(block, mask)
+        logits, values, _ = actor.prefill_unique(block, mask)
         ref_logits, ref_values, _ = policy.prefill(block, mask)
     assert actor.prefill_tokens == 2 * block.shape[1]
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)

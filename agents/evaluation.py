@@ -1,0 +1,146 @@
+"""Play N evaluation episodes with any policy, and summarise episodes: the one loop and the
+one summary behind ``Agent.evaluate``, ``DDPG.evaluate``, the recommender baselines and the
+benchmarks' fixed baselines.
+
+```python
+from agents.evaluation import evaluate_policy, summarize
+env = gym.make("CartPole-v1")
+episodes = evaluate_policy(env, lambda obs, new_episode, info: env.action_space.sample(), 10, seed=0)
+summarize(episodes)   # n_episodes, reward_mean, reward_std, episode_length, ..., samples
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from agents.buffers import Episode
+from agents.envs import check_same_step, row_info
+
+__all__ = ["Act", "episode_stats", "evaluate_policy", "summarize"]
+
+Act = Callable[[Any, Any, dict[str, Any]], Any]
+"""``act(obs, new_episode, info) -> actions``; see :func:`evaluate_policy`."""
+
+
+def evaluate_policy(env: gym.Env | VectorEnv, act: Act, n_episodes: int, *, seed: int) -> list[Episode]:
+    """Play ``n_episodes`` full episodes of ``act`` in ``env``.
+
+    ``act(obs, new_episode, info)`` is called once per step, before the step:
+
+    - on a ``gym.Env``: ``obs`` is one observation, ``new_episode`` a bool (True on the
+      first step of an episode), ``info`` the last reset's or step's info; it returns one action.
+    - on a vector env: ``obs`` is batched ``(N, ...)`` (a dict of such arrays for Dict
+      spaces), ``new_episode`` an ``(N,)`` bool array (rows whose episode starts with this
+      step: all rows on the first call, then the rows that just autoreset), ``info`` the
+      vectorized info (``info["action_mask"]`` where the env gives masks that way); it returns
+      ``(N, ...)`` actions.
+
+    A stateless policy ignores ``new_episode``; a stateful one (the KV-cached LM actor of
+    :class:`agents.actors.ActorPolicy`) starts fresh state for exactly those rows. ``act`` is
+    called for every row on every step, also for rows that have played their share (a vector
+    env steps all rows), so a sampling policy consumes the same random numbers however the
+    episodes are counted. A stateful ``act`` serves one call of this function.
+
+    Seeding, so that two policies evaluated with the same ``seed`` meet the same tasks:
+
+    - a ``gym.Env`` resets episode ``k`` with ``seed + k``: each episode's task is fixed by
+      its index, whatever the policy did in earlier episodes;
+    - a vector env is reset once with ``seed`` (row ``i`` gets ``seed + i``) and autoresets
+      in the same step (``AutoresetMode.SAME_STEP``). Row ``i`` contributes its first
+      ``(n_episodes + i) // N`` episodes (as stable-baselines3's ``evaluate_policy``): taking
+      the first ``n_episodes`` to finish would favour short episodes.
+
+    Returns:
+        ``n_episodes`` episodes (:class:`Episode`): in play order for a ``gym.Env``, in the order they
+        finish (ties by row) for a vector env. Each is built from its last step's info
+        (``info["final_info"]`` row for a vector env), see :meth:`Episode.from_info`.
+    """
+    if not (isinstance(n_episodes, (int, np.integer)) and not isinstance(n_episodes, bool) and n_episodes >= 1):
+        raise ValueError(f"n_episodes must be >= 1; got {n_episodes}")
+    if isinstance(env, VectorEnv):
+        return _vector_episodes(env, act, int(n_episodes), seed=seed)
+    return _single_episodes(env, act, int(n_episodes), seed=seed)
+
+
+def _single_episodes(env: gym.Env, act: Act, n_episodes: int, *, seed: int) -> list[Episode]:
+    episodes = []
+    for k in range(n_episodes):
+        obs, info = env.reset(seed=seed + k)
+        total, length, new_episode = 0.0, 0, True
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(act(obs, new_episode, info))
+            total += float(reward)
+            length += 1
+            new_episode = False
+            done = bool(terminated or truncated)
+        episodes.append(Episode.from_info(0, total, length, info))
+    return episodes
+
+
+def _vector_episodes(env: VectorEnv, act: Act, n_episodes: int, *, seed: int) -> list[Episode]:
+    check_same_step(env)
+    n = env.num_envs
+    targets = (n_episodes + np.arange(n)) // n
+    counts = np.zeros(n, dtype=np.int64)
+    returns = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    episodes: list[Episode] = []
+    obs, info = env.reset(seed=seed)
+    new_episode = np.ones(n, dtype=bool)
+    while (counts < targets).any():
+        obs, rewards, terminated, truncated, info = env.step(act(obs, new_episode, info))
+        returns += np.asarray(rewards, dtype=np.float64)
+        lengths += 1
+        new_episode = np.logical_or(terminated, truncated)
+        if new_episode.any():
+            final_info = info.get("final_info", {})
+            for i in np.flatnonzero(new_episode):
+                if counts[i] < targets[i]:
+                    episodes.append(Episode.from_info(int(i), returns[i], lengths[i], row_info(final_info, int(i))))
+                    counts[i] += 1
+            returns[new_episode] = 0.0
+            lengths[new_episode] = 0
+    return episodes
+
+
+def episode_stats(episodes: Sequence[Episode]) -> dict[str, float]:
+    """``reward_mean``, ``reward_std``, ``episode_length``, ``reward/<term>`` (mean raw value
+    of each reward term) and ``success_rate`` (where the env reports success) of ``episodes``.
+
+    The part of :func:`summarize` that training logs per update; ``nan`` mean and length
+    when no episode finished.
+    """
+    if not episodes:
+        return {"reward_mean": float("nan"), "episode_length": float("nan")}
+    out = {
+        "reward_mean": float(np.mean([e.episode_return for e in episodes])),
+        "reward_std": float(np.std([e.episode_return for e in episodes])),
+        "episode_length": float(np.mean([e.length for e in episodes])),
+    }
+    for name in sorted({k for e in episodes for k in e.reward_terms}):
+        out[f"reward/{name}"] = float(np.mean([e.reward_terms[name] for e in episodes if name in e.reward_terms]))
+    successes = [e.success for e in episodes if e.success is not None]
+    if successes:
+        out["success_rate"] = float(np.mean(successes))
+    return out
+
+
+def summarize(episodes: Sequence[Episode], *, n_samples: int = 3) -> dict[str, Any]:
+    """The evaluation record of ``episodes``: ``n_episodes``, the :func:`episode_stats`, and
+    ``samples``: the first ``n_samples`` episodes with a text, as ``{prompt, completion,
+    reward}`` (plus ``transcript``, the whole dialog, on multi-turn envs)."""
+    out: dict[str, Any] = {"n_episodes": len(episodes), **episode_stats(episodes)}
+    texts = [e for e in episodes if e.completion is not None][:n_samples]
+    out["samples"] = [
+        {"prompt": e.prompt, "completion": e.completion, "reward": e.episode_return}
+        | ({"transcript": e.info["transcript"]} if "transcript" in e.info else {})
+        for e in texts
+    ]
+    return out

@@ -1,0 +1,163 @@
+"""Config validation, and :class:`LMOptions`: the options every on-policy config shares.
+
+Each config dataclass checks itself in ``__post_init__`` with the ``check_*`` helpers
+below; every error names the field, the rule and the value::
+
+    ValueError: temperature must be > 0; got 0.0
+
+``PPOConfig``, ``A2CConfig`` and ``REINFORCEConfig`` inherit :class:`LMOptions`, so its
+fields stay flat (``PPOConfig(kl_coef=0.05, temperature=0.9)``) and are checked in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CACHE_MODES",
+    "REFERENCES",
+    "LMOptions",
+    "check_cache_mode",
+    "check_group_size",
+    "check_hidden_sizes",
+    "check_int",
+    "check_lm_options",
+    "check_non_negative",
+    "check_positive",
+    "check_unit_interval",
+    "config_or_default",
+]
+
+REFERENCES = ("fp32", "bf16", "none")
+"""Kinds of frozen reference policy: fp32 copy, bfloat16 copy, or none."""
+CACHE_MODES = ("per_row", "rebuild")
+"""How an LM rollout refreshes its KV cache when rows reset (see ``agents.kv_cache``)."""
+
+
+def _fail(name: str, rule: str, value: Any) -> None:
+    raise ValueError(f"{name} must be {rule}; got {value!r}")
+
+
+def check_positive(cfg: Any, *names: str) -> None:
+    """Each field in ``names`` is a finite number > 0."""
+    for n in names:
+        v = getattr(cfg, n)
+        if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+            _fail(n, "> 0", v)
+
+
+def check_non_negative(cfg: Any, *names: str) -> None:
+    """Each field in ``names`` is a finite number >= 0."""
+    for n in names:
+        v = getattr(cfg, n)
+        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            _fail(n, ">= 0", v)
+
+
+def check_unit_interval(cfg: Any, *names: str) -> None:
+    """Each field in ``names`` is a number in [0, 1]."""
+    for n in names:
+        v = getattr(cfg, n)
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            _fail(n, "in [0, 1]", v)
+
+
+def check_int(cfg: Any, *names: str, minimum: int = 1) -> None:
+    """Each field in ``names`` is an int (not a bool) >= ``minimum``."""
+    for n in names:
+        v = getattr(cfg, n)
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
+            _fail(n, f"an int >= {minimum}", v)
+
+
+def check_group_size(cfg: Any) -> None:
+    """``group_size`` is an int >= 2 that divides ``num_envs`` (rows of a group share a prompt)."""
+    check_int(cfg, "group_size", minimum=2)
+    if cfg.num_envs % cfg.group_size:
+        raise ValueError(f"group_size must divide num_envs={cfg.num_envs} for the RLOO baseline; got {cfg.group_size}")
+
+
+def check_hidden_sizes(cfg: Any) -> None:
+    """``hidden_sizes`` is a non-empty sequence of positive ints."""
+    sizes: Sequence[Any] = cfg.hidden_sizes
+    if not sizes or any(not isinstance(h, int) or h < 1 for h in sizes):
+        _fail("hidden_sizes", "a non-empty sequence of positive ints", sizes)
+
+
+def check_cache_mode(cache_mode: Any) -> None:
+    """``cache_mode`` is one of :data:`CACHE_MODES`."""
+    if cache_mode not in CACHE_MODES:
+        _fail("cache_mode", " or ".join(map(repr, CACHE_MODES)), cache_mode)
+
+
+@dataclass(kw_only=True)
+class LMOptions:
+    """The options every on-policy config shares: the batch of rows, how an LM policy
+    samples, the frozen reference it is anchored to, and its KV cache.
+
+    The sampling options shape the policy distribution itself (acting and re-scoring alike,
+    see ``agents.sampling.process_logits``); they do not apply to MLP policies.
+    """
+
+    num_envs: int = 8
+    """Parallel environments: the rows of the vector env (and of an LM's decode batch)."""
+    temperature: float = 1.0
+    """Sampling temperature of an LM policy (acting and re-scoring alike)."""
+    top_k: int | None = None
+    """Top-k filter of an LM policy; ``None`` keeps all tokens."""
+    top_p: float | None = None
+    """Nucleus filter of an LM policy (Holtzman et al., 2020); ``None`` keeps all tokens."""
+    kl_coef: float = 0.0
+    """``beta`` of the per-token penalty ``-beta * (logp - ref_logp)`` to the reference
+    (Ziegler et al., 2019); 0 disables. PPO's ``adaptive_kl`` starts from this value."""
+    reference: str = "fp32"
+    """Frozen copy of the initial policy for ``kl_coef`` and the logged ``kl_ref``: ``"fp32"``
+    (LM policies always carry one, other policies when ``kl_coef > 0``), ``"bf16"`` (an LM
+    reference in bfloat16: half the memory, ~1.5x faster scoring, log-probs within ~0.01
+    nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
+    cache_mode: str = "per_row"
+    """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
+
+    def __post_init__(self) -> None:
+        check_lm_options(self)
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """``temperature``, ``top_k`` and ``top_p`` as keyword arguments of an LM policy."""
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+
+
+def check_lm_options(options: LMOptions) -> None:
+    """Raise a ``ValueError`` naming the first bad field of ``options``.
+
+    ``num_envs`` an int >= 1; ``temperature > 0``; ``top_k`` None or an int >= 0; ``top_p``
+    None or in (0, 1]; ``kl_coef >= 0``; ``reference`` one of :data:`REFERENCES`, and
+    ``"none"`` only when ``kl_coef == 0``; ``cache_mode`` one of :data:`CACHE_MODES`.
+    """
+    check_int(options, "num_envs")
+    check_positive(options, "temperature")
+    if options.top_k is not None:
+        check_int(options, "top_k", minimum=0)
+    top_p = options.top_p
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
+        _fail("top_p", "None or in (0, 1]", top_p)
+    check_non_negative(options, "kl_coef")
+    if options.reference not in REFERENCES:
+        _fail("reference", f"one of {', '.join(map(repr, REFERENCES))}", options.reference)
+    if options.reference == "none" and options.kl_coef > 0:
+        raise ValueError(
+            f"reference must be 'fp32' or 'bf16' when kl_coef > 0 (the penalty needs it); "
+            f"got 'none' with kl_coef={options.kl_coef}"
+        )
+    check_cache_mode(options.cache_mode)
+
+
+def config_or_default(config: Any, config_class: type) -> Any:
+    """``config``, or ``config_class()`` when it is ``None``; a ``TypeError`` for another class."""
+    config = config_class() if config is None else config
+    if not isinstance(config, config_class):
+        raise TypeError(f"config must be a {config_class.__name__}; got {type(config).__name__}")
+    return config
