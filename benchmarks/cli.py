@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="roll the default policy through each env and print text and rewards")
     demo.add_argument("--policy", default="tiny-shop", help="policy model name or local path (default: tiny-shop)")
-    demo.add_argument("--episodes", type=int, default=2, help="episodes per env (default: 2)")
+    demo.add_argument("--episodes", type=_positive_int, default=2, help="episodes per env, 1 to 64 (default: 2)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
 

@@ -16,7 +16,6 @@ before any run starts. The config format is described in :mod:`benchmarks.preset
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -395,9 +394,10 @@ def _env_info(where: str, env_id: str, kwargs: dict[str, Any], errors: list[str]
     import gymnasium as gym
 
     from agents.policies import is_token_observation_space
+    from lm_envs import is_token_env
     from lm_envs.rewards import make_reward
 
-    if "reward" in kwargs and _is_token_env(env_id):
+    if "reward" in kwargs and is_token_env(env_id):
         try:
             make_reward(kwargs["reward"])
         except (TypeError, ValueError) as err:
@@ -417,20 +417,3 @@ def _env_info(where: str, env_id: str, kwargs: dict[str, Any], errors: list[str]
     except Exception as err:  # a bad kwarg: each env raises its own error type
         errors.append(f"{where}.kwargs: {type(err).__name__}: {err}")
         return None
-
-
-def _is_token_env(env_id: str) -> bool:
-    """Whether the id's env class is a TokenEnv (its reward is a ``make_reward`` spec)."""
-    import gymnasium as gym
-
-    from lm_envs.core import TokenEnv
-
-    entry_point = gym.spec(env_id).entry_point
-    if not isinstance(entry_point, str):
-        return isinstance(entry_point, type) and issubclass(entry_point, TokenEnv)
-    module, _, attr = entry_point.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return False
-    return isinstance(cls, type) and issubclass(cls, TokenEnv)

@@ -1,12 +1,11 @@
 """Roll the default tiny-shop policy through every registered env and print text and rewards.
 
-This is the small demo behind ``lm-envs demo``; it steps each env token by token exactly as
-an agent would, sampling from the policy with a seeded generator.
+This is the small demo behind ``lm-envs demo``. Token envs are played by the same
+evaluation loop and KV-cached actor the agents use (`agents.evaluation.evaluate_policy`),
+sampling from the policy with a seeded generator; the recommender by its fixed baselines.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
@@ -15,25 +14,31 @@ import lm_envs
 
 __all__ = ["run_demo"]
 
+MAX_DEMO_EPISODES = 64  # per env: the demo prints every episode
 
-def _sample_episode(
-    env: gym.Env, policy: Any, *, seed: int, temperature: float
-) -> tuple[str, str, float, dict[str, float]]:
+
+def _demo_token_env(env_id: str, model: object, *, policy_name: str, episodes: int, seed: int,
+                    temperature: float) -> None:
     import torch
 
-    generator = torch.Generator().manual_seed(seed)
-    obs, info = env.reset(seed=seed)
-    total = 0.0
-    while True:
-        length = int(obs["attention_mask"].sum())
-        ids = torch.as_tensor(obs["input_ids"][:length]).unsqueeze(0)
-        with torch.no_grad():
-            logits = policy(ids).logits[0, -1].float() / temperature
-        token = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
-        obs, reward, terminated, truncated, info = env.step(token)
-        total += float(reward)
-        if terminated or truncated:
-            return info["prompt"], info["completion"], total, info["reward_terms"]
+    from agents.actors import ActorPolicy
+    from agents.base import make_policy
+    from agents.envs import make_vector_env
+    from agents.evaluation import evaluate_policy
+
+    env = make_vector_env(env_id, num_envs=min(episodes, 8), env_kwargs={"tokenizer": policy_name})
+    try:
+        policy = make_policy(model, env, temperature=temperature)
+        act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed))
+        played = evaluate_policy(env, act, episodes, seed=seed)
+    finally:
+        env.close()
+    print(f"=== {env_id} ({policy_name}) ===")
+    for episode in played:
+        shown = ", ".join(f"{k}={v:+.3f}" for k, v in episode.reward_terms.items())
+        print(f"prompt:     {str(episode.prompt).strip()}")
+        print(f"completion: {str(episode.completion).strip()}")
+        print(f"reward:     {episode.episode_return:+.3f} ({shown})\n")
 
 
 def _demo_recommender(env_id: str, *, episodes: int, seed: int) -> None:
@@ -47,22 +52,24 @@ def _demo_recommender(env_id: str, *, episodes: int, seed: int) -> None:
 
 
 def run_demo(*, policy_name: str = "tiny-shop", episodes: int = 2, seed: int = 0, temperature: float = 0.9) -> None:
+    """Print ``episodes`` sampled episodes of every token env and the recommender baselines.
+
+    Raises:
+        ValueError: ``episodes`` is not in ``[1, MAX_DEMO_EPISODES]`` or ``temperature <= 0``.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or not 1 <= episodes <= MAX_DEMO_EPISODES:
+        raise ValueError(f"episodes must be an int in [1, {MAX_DEMO_EPISODES}]; got {episodes!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature!r}")
     from lm_envs.core import TokenEnv
     from lm_envs.models import load_policy
 
-    policy = load_policy(policy_name)
+    model = load_policy(policy_name)
     for env_id in lm_envs.ENV_IDS:
         env_class = load_env_creator(gym.spec(env_id).entry_point)
-        if not issubclass(env_class, TokenEnv):
-            if env_id == "lm_envs/ProductRecommendation-v0":
-                _demo_recommender(env_id, episodes=episodes, seed=seed)
-            continue  # the continuous recommender shares that simulator
-        env = gym.make(env_id, tokenizer=policy_name)
-        print(f"=== {env_id} ({policy_name}) ===")
-        for episode in range(episodes):
-            prompt, completion, total, terms = _sample_episode(env, policy, seed=seed + episode, temperature=temperature)
-            shown = ", ".join(f"{k}={v:+.3f}" for k, v in terms.items())
-            print(f"prompt:     {prompt.strip()}")
-            print(f"completion: {completion.strip()}")
-            print(f"reward:     {total:+.3f} ({shown})\n")
-        env.close()
+        if issubclass(env_class, TokenEnv):
+            _demo_token_env(env_id, model, policy_name=policy_name, episodes=episodes, seed=seed,
+                            temperature=temperature)
+        elif env_id == "lm_envs/ProductRecommendation-v0":
+            _demo_recommender(env_id, episodes=episodes, seed=seed)
+        # the continuous recommender shares that simulator and its baselines

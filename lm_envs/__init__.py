@@ -39,4 +39,27 @@ _register_all()
 
 ENV_IDS: tuple[str, ...] = tuple(ENV_ENTRY_POINTS)
 
-__all__ = ["ENV_IDS", "__version__"]
+
+def env_class(env_id: str) -> type:
+    """The env class registered under ``env_id`` (imports its module, makes no env)."""
+    from gymnasium.envs.registration import load_env_creator
+
+    entry_point = gym.spec(env_id).entry_point
+    return entry_point if isinstance(entry_point, type) else load_env_creator(entry_point)
+
+
+def is_token_env(env_id: str) -> bool:
+    """Whether ``env_id`` is a token env: its class is a `lm_envs.core.TokenEnv` (one action is
+    one token id, the reward is a `lm_envs.rewards.make_reward` spec)."""
+    from lm_envs.core import TokenEnv
+
+    cls = env_class(env_id)
+    return isinstance(cls, type) and issubclass(cls, TokenEnv)
+
+
+def token_env_ids() -> tuple[str, ...]:
+    """The registered lm_envs ids whose env is a token env, in registration order."""
+    return tuple(env_id for env_id in ENV_IDS if is_token_env(env_id))
+
+
+__all__ = ["ENV_IDS", "__version__", "env_class", "is_token_env", "token_env_ids"]

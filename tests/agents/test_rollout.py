@@ -269,7 +269,7 @@ def test_cached_rollout_with_rotary_positions():
 def _token_env_ids() -> list[str]:
     import lm_envs
 
-    return [i for i in lm_envs.ENV_IDS if "Recommendation" not in i]
+    return list(lm_envs.token_env_ids())
 
 
 CHEAP_REWARDS = {"lm_envs/TextGeneration-v0": {"length": 1.0}, "lm_envs/CustomerServiceQA-v0": {"facts": 1.0}}

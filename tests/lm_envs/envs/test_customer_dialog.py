@@ -1,4 +1,4 @@
-"""CustomerServiceDialog-v0 and its simulated customer: hidden information, patience, the oracle."""
+"""CustomerServiceDialog (the current -v1, and -v0 where they differ) and its simulated customer: hidden information, patience, the oracle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from lm_envs.envs.customer_dialog import CustomerServiceDialogEnv
 from lm_envs.sim.customer import GOALS, Goal, SimulatedCustomer, oracle_turn, parse_resolution, requested_info
 from lm_envs.testing import check_lm_env
 
-ENV_ID = "lm_envs/CustomerServiceDialog-v0"
+OUT_OF_DATE = "ignore:.*is out of date:DeprecationWarning"
+
+ENV_ID = "lm_envs/CustomerServiceDialog-v1"
 GOAL = Goal("refund", "ORD-10234", "wei.cohen@example.org", "Aurora X2 Wireless Headphones")
 
 
@@ -214,6 +216,7 @@ def test_token_budget_truncates():
     assert int(obs["attention_mask"].sum()) <= env.max_length
 
 
+@pytest.mark.filterwarnings(OUT_OF_DATE)
 @pytest.mark.parametrize(("version", "outcome_value"), [("v0", 0.0), ("v1", -1.0)])
 def test_running_out_of_budget_is_a_failure_from_v1(version, outcome_value):
     # v0 paid 0 for a dialog cut by the budget, so rambling until it ran out beat trying and
@@ -227,7 +230,7 @@ def test_running_out_of_budget_is_a_failure_from_v1(version, outcome_value):
     assert truncated and info["outcome"] == "truncated"
     assert info["reward_terms"]["outcome"] == outcome_value
     # the oracle still succeeds under v1, with the same reward as under v0
-    v1, v0 = gym.make("lm_envs/CustomerServiceDialog-v1").unwrapped, make()
+    v1, v0 = gym.make("lm_envs/CustomerServiceDialog-v1").unwrapped, gym.make("lm_envs/CustomerServiceDialog-v0").unwrapped
     oracle_v1, oracle_v0 = play_oracle(v1, seed=3)[0], play_oracle(v0, seed=3)[0]
     assert oracle_v1 == pytest.approx(oracle_v0) and oracle_v1 > 0.5
 
@@ -283,7 +286,7 @@ def test_agent_evaluate_samples_carry_the_dialog_transcript():
 
     torch.set_num_threads(1)
     agent = REINFORCE(
-        "lm_envs/CustomerServiceDialog-v0", policy="tiny-shop",
+        "lm_envs/CustomerServiceDialog-v1", policy="tiny-shop",
         config=REINFORCEConfig(num_envs=2, group_size=2), seed=0,
     )
     out = agent.evaluate(2, n_samples=2)
@@ -291,3 +294,8 @@ def test_agent_evaluate_samples_carry_the_dialog_transcript():
     for sample in out["samples"]:
         roles = [turn["role"] for turn in sample["transcript"]]
         assert roles[0] == "customer" and "agent" in roles
+
+
+def test_the_old_version_warns_that_it_is_out_of_date():
+    with pytest.warns(DeprecationWarning, match="CustomerServiceDialog-v0 is out of date"):
+        gym.make("lm_envs/CustomerServiceDialog-v0")

@@ -13,7 +13,7 @@ from lm_envs.envs.recommendation import ProductRecommendationContinuousEnv, Prod
 from lm_envs.testing import check_lm_env
 from lm_envs.world import make_world
 
-REC_IDS = [env_id for env_id in lm_envs.ENV_IDS if "Recommendation" in env_id]
+REC_IDS = [env_id for env_id in lm_envs.ENV_IDS if not lm_envs.is_token_env(env_id)]
 
 
 def test_both_ids_registered():

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import lm_envs  # noqa: F401
-from lm_envs.envs.customer_dialog import CustomerServiceDialogVectorEnv
+from lm_envs.envs.customer_dialog import CustomerServiceDialogVectorEnvV1
 from lm_envs.envs.customer_service import CustomerServiceQAVectorEnv
 from lm_envs.sim.customer import oracle_turn
 from lm_envs.testing import results_equal
@@ -16,7 +16,7 @@ from lm_envs.testing import results_equal
 # cheap exact rewards: the point is the env mechanics (MiniLM is checked in tests/envs)
 CASES = {
     "lm_envs/CustomerServiceQA-v0": {"reward": {"facts": 1.0, "length": 0.1}, "max_new_tokens": 8},
-    "lm_envs/CustomerServiceDialog-v0": {"max_new_tokens": 40, "max_turn_tokens": 5},
+    "lm_envs/CustomerServiceDialog-v1": {"max_new_tokens": 40, "max_turn_tokens": 5},
 }
 
 
@@ -28,7 +28,7 @@ def test_native_matches_sync(env_id, reward_mode):
     kwargs = {**CASES[env_id], "reward_mode": reward_mode}
     native = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kwargs)
     sync = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)
-    assert isinstance(native, (CustomerServiceQAVectorEnv, CustomerServiceDialogVectorEnv))
+    assert isinstance(native, (CustomerServiceQAVectorEnv, CustomerServiceDialogVectorEnvV1))
     assert native.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert results_equal(native.reset(seed=3), sync.reset(seed=3))
     env = native.env
@@ -50,7 +50,7 @@ def test_native_matches_sync(env_id, reward_mode):
 
 
 def test_oracle_in_the_native_dialog_vector_env():
-    venv = gym.make_vec("lm_envs/CustomerServiceDialog-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    venv = gym.make_vec("lm_envs/CustomerServiceDialog-v1", num_envs=3, vectorization_mode="vector_entry_point")
     venv.reset(seed=0)
     env = venv.env
     queues: list[list[int]] = [[] for _ in range(3)]

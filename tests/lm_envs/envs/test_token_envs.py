@@ -9,7 +9,7 @@ import pytest
 import lm_envs
 from lm_envs.testing import check_lm_env
 
-TOKEN_ENV_IDS = [env_id for env_id in lm_envs.ENV_IDS if "Recommendation" not in env_id]
+TOKEN_ENV_IDS = list(lm_envs.token_env_ids())
 
 
 def make(env_id: str, **kwargs):

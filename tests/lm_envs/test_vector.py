@@ -11,7 +11,7 @@ import lm_envs
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.testing import results_equal
 
-TOKEN_ENV_IDS = [env_id for env_id in lm_envs.ENV_IDS if "Recommendation" not in env_id]
+TOKEN_ENV_IDS = list(lm_envs.token_env_ids())
 # The equality check is about mechanics; a model-based reward (MiniLM) per row and step would
 # only make it slow, so those envs get their cheap terms here.
 CHEAP_REWARDS = {"lm_envs/CustomerServiceQA-v0": {"facts": 1.0, "length": 0.1}}
