@@ -37,6 +37,7 @@ def relative_links(path: Path) -> list[str]:
     return [t for t in targets if not re.match(r"^([a-z][a-z0-9+.-]*:|#)", t, re.IGNORECASE)]
 
 
+@pytest.mark.slow
 def test_env_loop_prints_a_completion_and_reward_terms() -> None:
     snippet = env_loop_snippet(README.read_text(encoding="utf-8"))
     # after the snippet, report what it left in `info` on one tagged line

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import torch
 
 from benchmarks.learning.__main__ import main
@@ -20,6 +21,7 @@ def run_benchmark(*args: str) -> int:
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_customer_service_benchmark_runs_seeds_in_workers(tmp_path, capsys):
     code = run_benchmark("--policies", "oracle", "untrained", "ppo", "--seeds", "0", "1",
                          "--workers", "2", "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog",
@@ -78,6 +80,7 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, capsys):
     code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "gae",
                          "--learning-rate", "1e-4", "--kl-coef", "0.05",
@@ -93,6 +96,7 @@ def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, cap
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
 
 
+@pytest.mark.slow
 def test_customer_service_benchmark_trains_on_shorter_answers_and_evaluates_on_full_ones(tmp_path, capsys):
     code = run_benchmark("--policies", "ppo", "--seeds", "0", "--train-answer-tokens", "6",
                          "--ppo-steps", "128", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",

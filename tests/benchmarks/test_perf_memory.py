@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from benchmarks.perf.__main__ import main
 
 
+@pytest.mark.slow
 def test_perf_memory_prints_peak_rss(capsys):
     args = ["memory", "--models", "tiny-shop", "--references", "none", "bf16"]
     assert main([*args, "--num-envs", "2", "--n-steps", "4", "--minibatch-size", "8", "--threads", "1"]) == 0

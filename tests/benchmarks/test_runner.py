@@ -99,6 +99,7 @@ def test_a_changed_spec_is_rerun(tmp_path):
     assert run_suite(config, tmp_path, workers=0, quiet=True, report=False)["n_skipped"] == 0
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume(tmp_path, subprocess_env):
     config = rec_config(seeds=3, steps=1200, agents=["ppo"])
     path = tmp_path / "c.json"

@@ -166,6 +166,7 @@ def test_similarity_strange_text_is_finite(strange_texts):
 # --- the MiniLM loader -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_minilm_path_does_not_import_the_package():
     code = (
         "import sys; from lm_envs.models.minilm import minilm_path; p = minilm_path(); "
