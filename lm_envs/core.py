@@ -10,7 +10,7 @@ and vector envs cannot drift apart.
 A multi-turn family (the customer-service dialog) also keeps per-episode state
 (`_begin_episode`) and answers after agent tokens (`_after_token`): it may append the other
 speaker's tokens to the context and decide the episode's end. Families that do not override
-these two hooks behave exactly as before.
+these two hooks are single-speaker: one token per step, ended by EOS or the budget.
 """
 
 from __future__ import annotations

@@ -19,29 +19,12 @@ figures are medians over the rounds.
   min_new_tokens=T, top_k=0, top_p=1.0, temperature=1.0, use_cache=True)``: ``B * T``
   tokens (EOS is masked until ``T`` tokens, so no row stops early).
 
-Target: ratio ours / generate >= 1.0 for tiny-shop. Earlier: 0.85 (tiny-shop, 64 x 48),
-0.95 (smollm2-135m, 64 x 48, 3 rounds), 1 thread, 2-core machine.
-
-Where ours lost (tiny-shop, 64 x 48, cProfile plus timers on the ``_LMActor`` methods): its
-decode step (~12 ms) is faster than ``generate``'s (~15 ms), but re-prefilling the rows that
-reset took ~20% of a round (one small forward per step, and on the last step a forward for
-rows whose new episodes this collect never plays), and ``DynamicLayer.update``'s
-``torch.cat`` of the whole KV cache per layer per step another ~15% (on both sides). What
-``agents.rollout`` now does about it: the cache catches up lazily (no forward for prompts
-no action follows; the last values skip rows that just ended), each layer is an in-place
-buffer with spare room (no ``torch.cat``), and prompts already run in the same collect call
-reuse their KV (about 15 of ~50 new episodes per round here; 0 where prompts never repeat).
-
-Measured with ``--rounds 3``, one run each, on the shared 2-core machine (other jobs running,
-so absolute tokens/s vary by ~1.5x between runs; the ratio is what to compare):
-
-- before (commit 63c0f9c): ours 2,698 tokens/s, generate 3,374: ratio 0.80 (median of per-round
-  ratios 0.84).
-- lazy catch-up + in-place KV: ratio 1.04 (per-round 1.04), a rerun 0.96 (0.97).
-- plus prompt KV reuse: ours 2,131, generate 2,116: ratio 1.01 (per-round 1.01); another run
-  1.13 (1.14).
-- smollm2-135m (64 x 48, same code as the last line): ours 151 tokens/s, generate 118: ratio
-  1.28 (per-round 1.16).
+Why ours can keep up although it also steps the env, scores rewards and resets rows: the
+cache catches up lazily (no forward for prompts no action follows; the last values skip rows
+that just ended), each layer is an in-place buffer with spare room (no ``torch.cat`` of the
+whole cache per step, which ``DynamicLayer.update`` does on both sides otherwise), and prompts
+already run in the same collect call reuse their KV. Measured ratios are in
+``docs/results.md``.
 
     python -m benchmarks.perf rollout                          # tiny-shop, 64 x 48, 5 rounds
     python -m benchmarks.perf rollout --model smollm2-135m --batch 16 --rounds 3
