@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from agents.base import Agent, Callback
-from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean
+from agents.buffers import explained_variance, kl_penalized_rewards
 from agents.options import LMOptions, check_hidden_sizes, check_int, check_non_negative, check_positive, check_unit_interval
 from agents.returns import gae
 
@@ -120,23 +120,16 @@ class A2C(Agent):
             grad_norm = self._clip_and_step(loss, cfg.max_grad_norm)
 
             # 4. log
-            kl_ref = float("nan")
-            if batch.ref_logprobs is not None:
-                kl_ref = float(masked_mean(batch.logprobs - batch.ref_logprobs, batch.valid))
-            row = self._base_metrics(episodes, batch_size, time.perf_counter() - start)
+            row = self._base_metrics(episodes, batch, batch_size, time.perf_counter() - start)
             row.update(
                 {
                     "step_reward_mean": float(batch.rewards.mean()),
                     "policy_loss": float(pg_loss.detach()),
                     "value_loss": float(v_loss.detach()),
-                    "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "explained_variance": explained_variance(batch.values.reshape(-1), returns.reshape(-1)),
-                    "kl_ref": kl_ref,
                     "grad_norm": grad_norm,
-                    "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self.logger.log(row)
-            if callback is not None and callback(self, row) is False:
+            if not self._end_update(row, callback):
                 break
         return self

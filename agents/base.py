@@ -18,7 +18,7 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 
 from agents.actors import ActorPolicy
-from agents.buffers import Episode, RolloutBatch, check_finite_loss
+from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
 from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
@@ -203,13 +203,27 @@ class Agent:
         self.optimizer.step()
         return float(norm)
 
-    def _base_metrics(self, episodes: list[Episode], n_steps: int, seconds: float) -> dict[str, Any]:
+    def _base_metrics(
+        self, episodes: list[Episode], batch: RolloutBatch, n_steps: int, seconds: float
+    ) -> dict[str, Any]:
+        """The metrics every on-policy update logs: progress, episode stats, speed, the
+        policy's entropy, its KL to the reference (nan without one) and the learning rate."""
         row: dict[str, Any] = {"update": self.num_updates, "timesteps": self.num_timesteps, "episodes": len(episodes)}
         row.update(episode_stats(episodes))
         row["steps_per_s"] = n_steps / max(seconds, 1e-9)
         if self.token_env:  # one step of a token env writes one token per row
             row["tokens_per_s"] = row["steps_per_s"]
+        row["entropy"] = float(masked_mean(batch.entropies, batch.valid))
+        row["kl_ref"] = float("nan")
+        if batch.ref_logprobs is not None:
+            row["kl_ref"] = float(masked_mean(batch.logprobs - batch.ref_logprobs, batch.valid))
+        row["learning_rate"] = self.optimizer.param_groups[0]["lr"]
         return row
+
+    def _end_update(self, row: dict[str, Any], callback: Callback | None) -> bool:
+        """Log the update's row; ``False`` when the callback asks to stop."""
+        self.logger.log(row)
+        return callback is None or callback(self, row) is not False
 
     # -- public API -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from agents.base import Agent, Callback
-from agents.buffers import explained_variance, kl_penalized_rewards, masked_mean, minibatch_indices
+from agents.buffers import explained_variance, kl_penalized_rewards, minibatch_indices
 from agents.options import (
     LMOptions,
     check_group_size,
@@ -253,38 +253,32 @@ class PPO(Agent):
                 epochs_done += 1
 
             # 4. adapt the KL coefficient and log
-            kl_ref = float("nan")
-            if batch.ref_logprobs is not None:
+            if batch.ref_logprobs is not None and cfg.adaptive_kl:
                 kl_tokens = batch.logprobs - batch.ref_logprobs
-                kl_ref = float(masked_mean(kl_tokens, batch.valid))
                 # the controller wants KL per whole episode; pieces cut at the rollout edges would
                 # undercount it, so scale by the mean length of the episodes that finished
                 n_episodes = episodes_in_batch(int(batch.valid.sum()), [e.length for e in episodes])
                 kl_per_episode = float(kl_tokens[batch.valid].sum()) / n_episodes
-                if cfg.adaptive_kl:
-                    self.kl_coef = adaptive_kl_coef(
-                        self.kl_coef, kl_per_episode, max(1, round(n_episodes)), target=cfg.kl_target,
-                        horizon=cfg.kl_horizon,
-                    )
-            row = self._base_metrics(episodes, batch_size, time.perf_counter() - start)
+                self.kl_coef = adaptive_kl_coef(
+                    self.kl_coef, kl_per_episode, max(1, round(n_episodes)), target=cfg.kl_target,
+                    horizon=cfg.kl_horizon,
+                )
+            # logged with the coefficient the next update uses
+            row = self._base_metrics(episodes, batch, batch_size, time.perf_counter() - start)
             row.update(
                 {
                     "step_reward_mean": float(batch.rewards.mean()),
                     "policy_loss": _mean(stats["pg"]),
                     "value_loss": _mean(stats["v"]),
-                    "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "approx_kl": _mean(stats["approx_kl"]),
                     "clip_fraction": _mean(stats["clipfrac"]),
                     "explained_variance": float("nan") if returns is None else explained_variance(
                         batch.values.reshape(-1), returns.reshape(-1)),
-                    "kl_ref": kl_ref,
                     "kl_coef": self.kl_coef,
                     "epochs": epochs_done,
-                    "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self.logger.log(row)
-            if callback is not None and callback(self, row) is False:
+            if not self._end_update(row, callback):
                 break
         return self
 

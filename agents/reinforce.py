@@ -20,11 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from agents.base import Agent, Callback
-from agents.buffers import kl_penalized_rewards, masked_mean
+from agents.buffers import kl_penalized_rewards
 from agents.options import (
     LMOptions,
     check_group_size,
@@ -150,23 +149,16 @@ class REINFORCE(Agent):
             grad_norm = self._clip_and_step(loss, cfg.max_grad_norm)
 
             # 4. log
-            kl_ref = float("nan")
-            if batch.ref_logprobs is not None:
-                kl_ref = float(masked_mean(batch.logprobs - batch.ref_logprobs, batch.valid))
-            row = self._base_metrics(episodes, n_steps, time.perf_counter() - start)
+            row = self._base_metrics(episodes, batch, n_steps, time.perf_counter() - start)
             row.update(
                 {
                     "valid_fraction": float(valid.float().mean()),
                     "policy_loss": float(pg_loss.detach()),
-                    "entropy": float(masked_mean(batch.entropies, batch.valid)),
                     "advantage_std": float(adv.std()) if adv.numel() > 1 else 0.0,
                     "baseline_mean": float(baseline.mean()),
-                    "kl_ref": kl_ref,
                     "grad_norm": grad_norm,
-                    "learning_rate": self.optimizer.param_groups[0]["lr"],
                 }
             )
-            self.logger.log(row)
-            if callback is not None and callback(self, row) is False:
+            if not self._end_update(row, callback):
                 break
         return self
