@@ -27,7 +27,20 @@ from gymnasium.vector.utils import batch_space
 
 from lm_envs.core import Task, TokenEnv
 
-__all__ = ["TokenVectorEnv"]
+__all__ = ["TokenVectorEnv", "row_seeds"]
+
+
+def row_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:
+    """The reset seed of each row of a native vector env, as ``SyncVectorEnv`` deals them:
+    ``seed + i`` for row ``i`` from an int, one per row from a list, ``None`` for no seed."""
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, (int, np.integer)):
+        return [int(seed) + row for row in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"reset got {len(seeds)} seeds for {num_envs} envs")
+    return seeds
 
 
 class TokenVectorEnv(VectorEnv):
@@ -113,14 +126,7 @@ class TokenVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + row for row in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = row_seeds(seed, self.num_envs)
         per_row_index = None
         if options and "task_index" in options and np.ndim(options["task_index"]) == 1:
             per_row_index = np.asarray(options["task_index"])

@@ -20,6 +20,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from lm_envs.sim.shopper import REWARD_TERMS, Sessions, Simulator, UserModel, parse_reward
+from lm_envs.vector import row_seeds
 
 __all__ = [
     "ProductRecommendationContinuousEnv",
@@ -434,14 +435,7 @@ class RecommendationVectorEnv(VectorEnv):
         return self.call(name)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + row for row in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = row_seeds(seed, self.num_envs)
         user = _user_option(options, self.sessions.users.n_users)
         infos: dict[str, Any] = {}
         for row, row_seed in enumerate(seeds):
