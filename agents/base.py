@@ -92,7 +92,7 @@ class Agent:
     """Shared mechanics of the on-policy agents.
 
     Args:
-        env_or_id: a gym id (``"CartPole-v1"``, ``"lm_envs/TextGeneration-v0"``), an
+        env_or_id: a gym id (``"CartPole-v1"``, ``"lm_envs/TextGeneration-v1"``), an
             env instance or a SAME_STEP vector env.
         policy: ``"auto"``, ``"mlp"``, an LM name (``"tiny-shop"``) or a module.
         config: the algorithm's config dataclass, an :class:`~agents.options.LMOptions`

@@ -5,7 +5,7 @@ lm-envs list                                   envs, agents, rewards, models, pr
 lm-envs demo                                   roll the default policy through each env
 lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --address ADDR] [--quiet]
 lm-envs bench --config my.toml --out results/mine
-lm-envs train --agent ppo --env lm_envs/TextGeneration-v0 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
+lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
 ```
 """
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one agent on one env and save it")
     train.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
-    train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v0")
+    train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v1")
     train.add_argument("--steps", type=_positive_int, required=True, help="training env steps")
     train.add_argument("--reward", default=None, help="reward spec as JSON, e.g. '{\"sentiment\": 1.0}'")
     train.add_argument("--env-kwargs", default=None, help="other env kwargs as JSON, e.g. '{\"max_new_tokens\": 16}'")

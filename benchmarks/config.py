@@ -58,7 +58,7 @@ class EnvEntry:
     """One entry of ``envs``, resolved against the whole config."""
 
     env_id: str
-    """A registered env id, e.g. ``lm_envs/TextGeneration-v0``."""
+    """A registered env id, e.g. ``lm_envs/TextGeneration-v1``."""
     kwargs: dict[str, Any]
     """Keyword arguments of ``gym.make`` (the env was made once with them)."""
     info: EnvInfo

@@ -17,8 +17,8 @@ learning_rate = 1e-5
 policy = "tiny-shop"       # "auto", "mlp" or an LM name; not a config field
 
 [[envs]]
-id = "lm_envs/TextGeneration-v0"
-kwargs = { reward = { sentiment = 1.0 }, max_new_tokens = 16 }
+id = "lm_envs/TextGeneration-v1"
+kwargs = { reward = { fluent_sentiment = 1.0 }, max_new_tokens = 16 }
 agents = ["ppo", "random", "initial"]       # optional: default = all agents that apply
 steps = 2048                                # optional per-env overrides of steps,
 agent_config = { ppo = { n_steps = 16 } }   # eval_every, eval_episodes, agent configs
@@ -49,16 +49,17 @@ class ConfigError(ValueError):
 # env entries: adding an env family to a preset is one line in its *_ENVS list
 # ---------------------------------------------------------------------------------------
 
-# Sentiment of the text alone keeps the reward cheap and learnable by a tiny LM in minutes;
-# its range [-1, 1] gives the normalised score a fixed 1 (a perfectly positive/negative text).
-_TEXT_REWARD = {"sentiment": 1.0}
+# Sentiment on target, gated by fluency under tiny-shop: cheap on a CPU (one small forward
+# per finished text), learnable by a tiny LM in minutes, and zero for token soup; its range
+# [0, 1] gives the normalised score a fixed 1 (fluent text fully on target).
+_TEXT_REWARD = {"fluent_sentiment": 1.0}
 
 
 def text_generation(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
-    """TextGeneration-v0 with short completions; RL starts from the pretrained LM, so the
-    untrained policy (``initial``) is the 0 to beat."""
+    """TextGeneration-v1 (balanced positive/negative prompts) with short completions; RL
+    starts from the pretrained LM, so the untrained policy (``initial``) is the 0 to beat."""
     return {
-        "id": "lm_envs/TextGeneration-v0",
+        "id": "lm_envs/TextGeneration-v1",
         "kwargs": {"reward": _TEXT_REWARD, "max_new_tokens": max_new_tokens, "max_prompt_tokens": 48},
         "score": {"low": "initial", "high": 1.0},
         **extra,

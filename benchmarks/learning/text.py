@@ -52,12 +52,12 @@ from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_t
 from benchmarks.stats import bootstrap_ci
 from lm_envs.envs.text_generation import world_prompts
 
-ENV_ID = "lm_envs/TextGeneration-v0"
+ENV_ID = "lm_envs/TextGeneration-v1"
 POLICY = SHIPPED_TINY_SHOP
-REWARD = {"sentiment": 1.0, "repetition": -0.5}
+REWARD = {"fluent_sentiment": 1.0, "repetition": -0.5}
 MAX_NEW_TOKENS = 32
 EVAL_SEED = 10_000  # one evaluation set for every run: the same sampler stream and env seeds
-N_PROMPTS = len(world_prompts(0))  # the env's prompts: a positive review, a negative review and a blurb per product
+N_PROMPTS = len(world_prompts(0, blurbs=False))  # the env's prompts: a positive and a negative review per product
 
 # Learning rate 3e-5 for every agent: an LM fine-tunes at 1e-5..3e-5 (the config defaults
 # are for classic control). gamma 1: the reward is paid once, at the end of the text.
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--eval-episodes and --max-new-tokens must be >= 1")
     torch.set_num_threads(args.threads)
     print(
-        f"TextGeneration-v0, policy {args.tiny_shop}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate 3e-5; "
+        f"TextGeneration-v1, policy {args.tiny_shop}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate 3e-5; "
         f"eval: {eval_episodes} sampled episodes (temperature 1) over the {N_PROMPTS} prompts in order, eval seed "
         f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s)",
         flush=True,

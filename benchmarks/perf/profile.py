@@ -1,7 +1,7 @@
 """Where a PPO update with an LM policy spends its time, per env, phase by phase.
 
 Each env runs the PPO configuration its learning benchmark uses (tiny-shop policy, one
-torch thread): ``TextGeneration-v0`` with ``benchmarks.learning.text``'s PPO (8 rows x
+torch thread): ``TextGeneration-v1`` with ``benchmarks.learning.text``'s PPO (8 rows x
 128 tokens, 4 epochs of 8 minibatches, KL penalty to the reference) and
 ``CustomerServiceQA-v0`` with ``benchmarks.learning.customer_service.PPO_HP`` switched to GAE
 with a KL term to a reference (``KEEP_COPYING``), so that every phase below runs (16 rows x 64

@@ -68,7 +68,7 @@ def test_bad_configs_are_refused_with_the_valid_choices(mutate, message):
 
 def test_bad_token_env_reward_names_the_known_rewards():
     config = {"seeds": 1, "agents": {}, "baselines": ["random"],
-              "envs": [{"id": "lm_envs/TextGeneration-v0", "kwargs": {"reward": {"sentimnt": 1.0}}}]}
+              "envs": [{"id": "lm_envs/TextGeneration-v1", "kwargs": {"reward": {"sentimnt": 1.0}}}]}
     with pytest.raises(ConfigError, match="unknown reward 'sentimnt'; known: .*sentiment"):
         plan(config)
 
@@ -157,7 +157,7 @@ def test_the_example_config_and_every_preset_plan():
 def test_the_initial_baseline_starts_from_the_learners_lm():
     config = {"seeds": 1, "steps": 8, "baselines": ["initial", "random"],
               "agents": {"ppo": {"policy": "tiny-shop", "num_envs": 4, "n_steps": 2, "minibatch_size": 8}},
-              "envs": [{"id": "lm_envs/TextGeneration-v0", "kwargs": {"max_new_tokens": 4}}]}
+              "envs": [{"id": "lm_envs/TextGeneration-v1", "kwargs": {"max_new_tokens": 4}}]}
     specs = {s.agent: s for s in plan(config)}
     assert set(specs) == {"ppo", "initial", "random"}
     assert specs["initial"].agent_config == {"policy": "tiny-shop"} and specs["initial"].steps == 0
@@ -263,7 +263,7 @@ KNOWN_AGENTS = "a2c, ddpg, initial, oracle, popular, ppo, random, reinforce"
         (_set("baselines", ["ppo"]), "unknown baseline 'ppo'; known: initial, oracle, popular, random"),
         (_set("envs", []), "envs must be a non-empty list of env entries"),
         (_set("envs", {"id": "x"}), "envs must be a non-empty list of env entries"),
-        (_set("envs.0", "lm_envs/TextGeneration-v0"), "envs[0] must be a mapping with an 'id'"),
+        (_set("envs.0", "lm_envs/TextGeneration-v1"), "envs[0] must be a mapping with an 'id'"),
         (_set("envs.0", {"kwargs": {}}), "envs[0] must be a mapping with an 'id'; got {'kwargs': {}}"),
         (_set("envs.0.kwargs", [1]), f"{ENV}.kwargs must be a mapping; got [1]"),
         (_set("envs.0.kwargs", {"max_stepz": 3}), f"{ENV}.kwargs: TypeError: "),
