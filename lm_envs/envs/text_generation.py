@@ -26,19 +26,24 @@ _REVIEW_TEMPLATES = (
     "Review the {name}. Be {polarity} and talk about {a} and {b}.",
     "Write a short {polarity} customer review of the {name}, covering {a} and {b}.",
 )
+_HEADER_STARS = {"positive": (5, 4), "negative": (1, 2)}
 _BLURB_TEMPLATES = (
     "Write a short product blurb for the {name} that mentions {a}.",
     "Describe the {name} for our shop page. Mention {a}.",
 )
 
 
-def world_prompts(world_seed: int = 0, *, blurbs: bool = True) -> list[Task]:
+def world_prompts(world_seed: int = 0, *, blurbs: bool = True, rating_header: bool = False) -> list[Task]:
     """Review and blurb prompts over the shop world's catalog, each with its targets.
 
     Every product gets a positive and a negative review prompt; reviews carry
     ``sentiment_target`` and ``keywords`` (two attributes). With ``blurbs`` it also gets a
     blurb prompt, with a positive target, one keyword and the catalog description as its
-    reference (so two thirds of the prompts ask for positive text).
+    reference (so two thirds of the prompts ask for positive text). With ``rating_header``
+    a review prompt ends with a star rating on target (``Rating: 5/5.`` or ``4/5.`` for
+    positive, ``1/5.`` or ``2/5.`` for negative), the header reviews carry in the shop
+    corpus, so that a pretrained shop LM starts writing a review there; the instruction and
+    the rating agree, and the reward asks the text to agree with both.
     """
     from lm_envs.world import make_world
 
@@ -50,7 +55,9 @@ def world_prompts(world_seed: int = 0, *, blurbs: bool = True) -> list[Task]:
         for polarity in ("positive", "negative"):
             template = _REVIEW_TEMPLATES[(product.product_id + len(polarity)) % len(_REVIEW_TEMPLATES)]
             prompt = template.format(polarity=polarity, name=product.name, a=a, b=b)
-            tasks.append(Task(prompt + "\n", {"sentiment_target": polarity, "keywords": [a, b], "references": [product.description]}))
+            # the corpus's header is followed by the review on the same line: no newline after it
+            end = f"\nRating: {_HEADER_STARS[polarity][product.product_id % 2]}/5." if rating_header else "\n"
+            tasks.append(Task(prompt + end, {"sentiment_target": polarity, "keywords": [a, b], "references": [product.description]}))
         if not blurbs:
             continue
         template = _BLURB_TEMPLATES[product.product_id % len(_BLURB_TEMPLATES)]
@@ -145,7 +152,8 @@ class TextGenerationEnv(TokenEnv):
 
     ## Version History
     * v1 (`TextGenerationEnvV1`): the default prompts are balanced (a positive and a negative
-      review per product, no blurbs; v0: two thirds positive), and the default reward gates
+      review per product, no blurbs; v0: two thirds positive) and end with a star rating on
+      target, the review header of the shop corpus; the default reward gates
       sentiment by fluency (``fluent_sentiment``), so random tokens score below any fluent
       text. Under v0 a policy could raise its mean reward by writing positive text whatever
       it was asked, and random tokens scored above the pretrained policy.
@@ -155,6 +163,7 @@ class TextGenerationEnv(TokenEnv):
     default_reward: Any = {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}
     group_field = "sentiment_target"
     blurbs = True
+    rating_header = False
 
     def __init__(
         self,
@@ -172,7 +181,7 @@ class TextGenerationEnv(TokenEnv):
         elif data is not None:
             self.tasks = review_prompts(None if data == "hu-liu" else data)
         else:
-            self.tasks = world_prompts(world_seed, blurbs=self.blurbs)
+            self.tasks = world_prompts(world_seed, blurbs=self.blurbs, rating_header=self.rating_header)
         self.tasks = [Task(t.prompt, t.fields, index) for index, t in enumerate(self.tasks)]
         super().__init__(**kwargs)
 
@@ -186,12 +195,15 @@ TextGenerationVectorEnv = TokenVectorEnv.for_env(TextGenerationEnv)
 
 class TextGenerationEnvV1(TextGenerationEnv):
     """`lm_envs/TextGeneration-v1`: `TextGenerationEnv` with balanced default prompts (a
-    positive and a negative review per product) and a default reward that noise cannot win:
+    positive and a negative review per product, each ending with a star rating on target,
+    e.g. "Write a negative review of the ... that mentions ... and ....\nRating: 1/5.") and
+    a default reward that noise cannot win:
     ``{"fluent_sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}``. Everything else is
     as in v0 (see its docstring)."""
 
     default_reward = {"fluent_sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}
     blurbs = False
+    rating_header = True
 
 
 TextGenerationVectorEnvV1 = TokenVectorEnv.for_env(TextGenerationEnvV1)
