@@ -256,7 +256,7 @@ KNOWN_AGENTS = "a2c, ddpg, initial, oracle, popular, ppo, random, reinforce"
         (_set("agents", ["ppo"]), "agents must be a mapping of agent name -> hyperparameters; got list"),
         (_set("agents.dqn", {}), f"agents: unknown agent 'dqn'; known: {KNOWN_AGENTS}"),
         (_set("agents.ppo", [1]), "agents.ppo must be a mapping of hyperparameters; got list"),
-        (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo: num_envs must be an int >= 1; got 'x'"),
+        (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo on lm_envs/ProductRecommendation-v0: num_envs must be an int >= 1; got 'x'"),
         (_set("agents.random", {"x": 1}), "agents.random: baseline 'random' takes no option 'x'"),
         (_set("agents.initial", {"x": 1}), "agents.initial: baseline 'initial' takes no option 'x'; known: policy"),
         (_set("baselines", "random"), "baselines must be a list of names; got 'random'; known: initial, oracle"),
