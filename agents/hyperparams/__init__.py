@@ -290,6 +290,25 @@ class Resolved:
         fields = {f.name: _plain(getattr(self.config, f.name)) for f in dataclasses.fields(self.config)}
         return ({"policy": self.policy} if isinstance(self.policy, str) else {}) | fields
 
+    def describe(self) -> str:
+        """The settings as text: the entry used, its source, and one line per field with its
+        value and origin (table entry, then overrides, then the dataclass defaults)."""
+        policy = self.policy if isinstance(self.policy, str) else type(self.policy).__name__
+        kind = "policy-kind default" if self.entry.is_default else "table entry"
+        lines = [
+            f"{self.algorithm} on {self.env_id or 'an env instance'}, policy {policy}",
+            f"{kind}: agents/hyperparams/{self.entry.where}",
+            f"source: {self.entry.source}",
+            "",
+        ]
+        rows = [(name, repr(_plain(getattr(self.config, name))), origin) for name, origin in self.origins.items()]
+        rows.sort(key=lambda row: ORIGINS.index(row[2]))
+        width = max(len(row[0]) for row in rows)
+        value_width = max(len(row[1]) for row in rows)
+        lines.append(f"{'field':<{width}}  {'value':<{value_width}}  from")
+        lines += [f"{name:<{width}}  {value:<{value_width}}  {origin}" for name, value, origin in rows]
+        return "\n".join(lines)
+
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
@@ -344,7 +363,8 @@ def resolve(
         token_env = _is_token_env(env_id)
     built, key = policy_key(policy, token_env=token_env)
     if key not in _policy_keys(cls):
-        raise HyperparamsError(f"{algorithm} builds its own MLP networks: policy must be 'auto' or 'mlp'; got {policy!r}")
+        meaning = f", which means tiny-shop on the token env {env_id}" if policy == "auto" else ""
+        raise HyperparamsError(f"{algorithm} builds its own MLP networks and takes no LM policy; got {policy!r}{meaning}")
     overrides = dict(overrides or {})
     _check_fields(cls, overrides, f"{algorithm} overrides")
     entry = table.lookup(env_id, key)
