@@ -21,8 +21,8 @@ from agents.actors import ActorPolicy
 from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
 from agents.evaluation import episode_stats, evaluate_policy, summarize
-from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
 from agents.hyperparams import config_for
+from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
 from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
 from agents.rollout import Rollout

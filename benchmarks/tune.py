@@ -435,7 +435,7 @@ def _objective(settings: TuneSettings, base: RunSpec) -> Any:
             spec = dataclasses.replace(base, seed=seed, agent_config=options)
             evaluation = [0]
 
-            def on_eval(step: int, value: float, i: int = i, evaluation: list[int] = evaluation) -> None:
+            def on_eval(step: int, value: float, i: int = i, seed: int = seed, evaluation: list[int] = evaluation) -> None:
                 if step == 0:  # the untrained policy
                     return
                 evaluation[0] += 1

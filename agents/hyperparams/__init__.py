@@ -172,7 +172,7 @@ def load_table(algorithm: str, path: str | Path | None = None) -> Table:
     return _load(algorithm, Path(path).resolve() if path is not None else TABLE_DIR / f"{algorithm}.yml")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(algorithm: str, path: Path) -> Table:
     import yaml
 

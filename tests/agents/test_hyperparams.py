@@ -11,7 +11,7 @@ import gymnasium as gym
 import pytest
 
 import lm_envs
-from agents import A2C, PPO, DDPG, DDPGConfig, PPOConfig
+from agents import A2C, DDPG, PPO, DDPGConfig, PPOConfig
 from agents.hyperparams import (
     ALGORITHMS,
     DEFAULT,
