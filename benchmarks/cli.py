@@ -58,9 +58,14 @@ def _cmd_list(_: argparse.Namespace) -> int:
 def _cmd_hyperparams(args: argparse.Namespace) -> int:
     from agents.hyperparams import HyperparamsError, resolve
 
+    from lm_envs.models import MODELS
+
     overrides = _json_arg("--agent-config", args.agent_config) or {}
     if not isinstance(overrides, dict):
         raise UsageError("--agent-config must be a JSON object")
+    if args.policy not in ("auto", "mlp", *MODELS) and not Path(args.policy).is_dir():
+        raise UsageError(f"unknown policy {args.policy!r}; use auto, mlp, a model name ({', '.join(MODELS)}) "
+                         "or a model folder")
     try:
         resolved = resolve(args.algorithm, args.env, args.policy, overrides)
     except HyperparamsError as err:
@@ -238,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=_positive_int, required=True, help="training env steps")
     train.add_argument("--reward", default=None, help="reward spec as JSON, e.g. '{\"sentiment\": 1.0}'")
     train.add_argument("--env-kwargs", default=None, help="other env kwargs as JSON, e.g. '{\"max_new_tokens\": 16}'")
-    train.add_argument("--agent-config", default=None, help="hyperparameters as JSON, e.g. '{\"learning_rate\": 1e-5}'")
+    train.add_argument("--agent-config", default=None, help="overrides of the hyperparameter table's settings as JSON, "
+                                                             "e.g. '{\"learning_rate\": 1e-5}'")
     train.add_argument("--policy", default=None, help="auto, mlp or an LM name (default: auto)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between evaluations")

@@ -52,6 +52,7 @@ def test_hyperparams_of_an_env_not_in_the_table_is_the_kind_default(capsys):
         (["hyperparams", "dqn", "CartPole-v1"], "unknown algorithm 'dqn'; known: a2c, ddpg, ppo, reinforce"),
         (["hyperparams", "ppo", "CartPol-v1"], "unknown env id 'CartPol-v1'"),
         (["hyperparams", "ppo", "CartPole-v1", "--agent-config", '{"lr": 1}'], "unknown PPOConfig field 'lr'"),
+        (["hyperparams", "ppo", "CartPole-v1", "--policy", "tiny-shp"], "unknown policy 'tiny-shp'; use auto, mlp"),
     ],
 )
 def test_hyperparams_errors(capsys, args, message):
