@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--study-name", default=None, help="default: AGENT-ENV-POLICY")
     tune.add_argument("--out", default=None, help="folder for the study, trials.csv and the best entry "
                                                   "(default: tune/AGENT-ENV-POLICY)")
-    tune.add_argument("--workers", type=int, default=1, help="processes running trials side by side (default: 1)")
+    tune.add_argument("--workers", type=int, default=1, help="processes running trials side by side, sharing the study; "
+                                                          "each may start one trial past --trials (default: 1)")
     tune.add_argument("--pruner", choices=("median", "halving", "none"), default="median",
                       help="stop poor trials early: the median rule or successive halving (default: median)")
     tune.add_argument("--objective", choices=("mean", "iqm"), default="mean",

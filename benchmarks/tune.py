@@ -605,7 +605,9 @@ def _summary(settings: TuneSettings, base: RunSpec, study: Any, say: Any) -> dic
         "best": None, "entry": None, "entry_path": None,
     }
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    say(f"\n{summary['finished']} of {settings.trials} trials finished: {summary['complete']} complete, "
+    of = (f"of {settings.trials}" if summary["finished"] <= settings.trials
+          else f"({settings.trials} asked; workers side by side may each start one more)")
+    say(f"\n{summary['finished']} {of} trials finished: {summary['complete']} complete, "
         f"{summary['pruned']} pruned; {summary['failed']} failed (not counted)")
     if failed and failed[-1].user_attrs.get("error"):
         say(f"last failure: {failed[-1].user_attrs['error']}")
