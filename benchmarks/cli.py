@@ -123,9 +123,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     tables = write_report(out)
     print(tables["summary_markdown"])
-    if tables["aggregate_markdown"]:
-        print()
-        print(tables["aggregate_markdown"])
+    for extra in ("groups_markdown", "aggregate_markdown"):
+        if tables.get(extra):
+            print()
+            print(tables[extra])
     print(f"\n{summary['n_ok']} ok, {summary['n_failed']} failed, {summary['n_skipped']} already done; "
           f"{summary['wall_time_s']:.0f} s. Report: {out / 'report.md'} and {out / 'report.html'}")
     return 1 if summary["n_failed"] else 0

@@ -98,6 +98,12 @@ def _references(runs: pd.DataFrame, config: dict[str, Any]) -> dict[str, tuple[f
     return refs
 
 
+def _finite_mean(values: pd.Series) -> float:
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def build_tables(out_dir: str | Path) -> dict[str, Any]:
     """All tables of a results folder as DataFrames (``runs``, ``summary``, ``aggregate``,
     ``poi``), plus ``references``, ``curves``, ``records`` and the ``config``."""
@@ -115,16 +121,19 @@ def build_tables(out_dir: str | Path) -> dict[str, Any]:
             "seed": spec.get("seed"),
             "status": r.get("status"),
             "final_return": r.get("final_return", float("nan")),
+            "final_sampled": r.get("final_sampled", float("nan")),
+            "final_greedy": r.get("final_greedy", float("nan")),
             "first_return": first.get("reward_mean", float("nan")),
             "train_steps": r.get("train_steps", 0),
             "wall_time_s": r.get("wall_time_s", float("nan")),
             "error": r.get("error", ""),
             "key": r.get("key"),
         })
-    columns = ["env_id", "env", "agent", "kind", "seed", "status", "final_return", "first_return", "train_steps",
-               "wall_time_s", "error", "key"]
+    columns = ["env_id", "env", "agent", "kind", "seed", "status", "final_return", "final_sampled", "final_greedy",
+               "first_return", "train_steps", "wall_time_s", "error", "key"]
     runs = pd.DataFrame(rows, columns=columns)
-    runs["final_return"] = pd.to_numeric(runs["final_return"], errors="coerce")
+    for column in ("final_return", "final_sampled", "final_greedy"):
+        runs[column] = pd.to_numeric(runs[column], errors="coerce")
     refs = _references(runs, config) if len(runs) else {}
     runs["normalised"] = [
         (row.final_return - refs[row.env_id][0]) / (refs[row.env_id][1] - refs[row.env_id][0])
@@ -147,6 +156,8 @@ def build_tables(out_dir: str | Path) -> dict[str, Any]:
             "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
             "iqm": q, "iqm_ci_low": q_lo, "iqm_ci_high": q_hi,
             "normalised_mean": float(np.mean(norm)) if np.isfinite(norm).any() else float("nan"),
+            "sampled_mean": _finite_mean(ok.final_sampled),
+            "greedy_mean": _finite_mean(ok.final_greedy),
             "wall_time_s": float(group.wall_time_s.mean()),
         })
     summary = pd.DataFrame(summary_rows)
@@ -186,8 +197,42 @@ def build_tables(out_dir: str | Path) -> dict[str, Any]:
             p, lo, hi = probability_of_improvement(xs, ys)
             poi_rows.append({"x": x, "y": y, "n_envs": len(envs), "p_x_better": p, "ci_low": lo, "ci_high": hi})
     poi = pd.DataFrame(poi_rows, columns=["x", "y", "n_envs", "p_x_better", "ci_low", "ci_high"])
-    return {"runs": runs, "summary": summary, "aggregate": aggregate, "poi": poi, "references": refs,
-            "curves": curves, "records": records, "config": config}
+    return {"runs": runs, "summary": summary, "aggregate": aggregate, "poi": poi, "groups": _group_summary(records),
+            "references": refs, "curves": curves, "records": records, "config": config}
+
+
+def _group_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Final return per group (the text env's sentiment target) for envs that name groups:
+    mean over seeds with a 95% bootstrap CI, per (env, agent, group)."""
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        spec = r.get("spec", {})
+        for key, value in (r.get("last") or {}).items():
+            if key.startswith("reward_mean[") and key.endswith("]"):
+                rows.append({"env": str(spec.get("env_id", "")).split("/")[-1], "agent": spec.get("agent"),
+                             "group": key[len("reward_mean["):-1], "value": float(value)})
+    columns = ["env", "agent", "group", "n", "mean", "mean_ci_low", "mean_ci_high"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(rows)
+    out = []
+    for (env, agent, group), part in table.groupby(["env", "agent", "group"], sort=True):
+        mean, low, high = bootstrap_ci(part.value.to_numpy(float), statistic="mean")
+        out.append({"env": env, "agent": agent, "group": group, "n": len(part), "mean": mean,
+                    "mean_ci_low": low, "mean_ci_high": high})
+    order = {a: i for i, a in enumerate(_order_agents(list(table.agent.unique())))}
+    frame = pd.DataFrame(out, columns=columns)
+    return frame.sort_values(["env", "agent", "group"], key=lambda c: c.map(order) if c.name == "agent" else c,
+                             ).reset_index(drop=True)
+
+
+def _group_view(groups: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "env": groups.env, "agent": groups.agent, "target": groups.group, "runs": groups.n.astype(str),
+        "mean [95% CI]": [_ci(*v) for v in zip(groups["mean"], groups.mean_ci_low, groups.mean_ci_high)],
+    })
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,7 +256,8 @@ def _ci(point: float, low: float, high: float) -> str:
 
 def _summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
-        return pd.DataFrame(columns=["env", "agent", "runs", "mean [95% CI]", "IQM [95% CI]", "normalised", "time/run (s)"])
+        return pd.DataFrame(columns=["env", "agent", "runs", "mean [95% CI]", "IQM [95% CI]", "normalised", "sampled",
+                                     "greedy", "time/run (s)"])
     return pd.DataFrame({
         "env": summary.env,
         "agent": summary.agent,
@@ -219,6 +265,8 @@ def _summary_view(summary: pd.DataFrame) -> pd.DataFrame:
         "mean [95% CI]": [_ci(*v) for v in zip(summary["mean"], summary.mean_ci_low, summary.mean_ci_high)],
         "IQM [95% CI]": [_ci(*v) for v in zip(summary.iqm, summary.iqm_ci_low, summary.iqm_ci_high)],
         "normalised": [_fmt(v) for v in summary.normalised_mean],
+        "sampled": [_fmt(v) for v in summary.get("sampled_mean", pd.Series(float("nan"), index=summary.index))],
+        "greedy": [_fmt(v) for v in summary.get("greedy_mean", pd.Series(float("nan"), index=summary.index))],
         "time/run (s)": [_fmt(v, 1) for v in summary.wall_time_s],
     })
 
@@ -474,6 +522,11 @@ def _document(out: Path, tables: dict[str, Any], images: dict[str, Path | None])
                      "seeds the IQM trims nothing and equals the mean. `normalised` maps the env's low reference "
                      "to 0 and its high one to 1."))
     doc.append(("table", _summary_view(tables["summary"])))
+    if not tables["groups"].empty:
+        doc.append(("h", 3, "Per target"))
+        doc.append(("p", "Final evaluation return per prompt target (envs that name one, such as the text env's "
+                         "sentiment target): a mean over a mix of targets hides a policy that ignores the prompt."))
+        doc.append(("table", _group_view(tables["groups"])))
     refs = tables["references"]
     if refs:
         doc.append(("list", [f"{env.split('/')[-1]}: 0 = {lab_lo} ({lo:.3f}), 1 = {lab_hi} ({hi:.3f})"
@@ -591,6 +644,7 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     atomic_write_text(out / "summary.csv", tables["summary"].to_csv(index=False))
     atomic_write_text(out / "aggregate.csv", tables["aggregate"].to_csv(index=False))
     atomic_write_text(out / "probability_of_improvement.csv", tables["poi"].to_csv(index=False))
+    atomic_write_text(out / "groups.csv", tables["groups"].to_csv(index=False))
     images = {
         "learning_curves": _plot_learning_curves(tables, out / "learning_curves.png"),
         "aggregate_iqm": _plot_aggregate(tables, out / "aggregate_iqm.png"),
@@ -601,4 +655,5 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     atomic_write_text(out / "report.html", _to_html(doc, title))
     tables["summary_markdown"] = format_table(_summary_view(tables["summary"]))
     tables["aggregate_markdown"] = format_table(_aggregate_view(tables["aggregate"])) if not tables["aggregate"].empty else ""
+    tables["groups_markdown"] = format_table(_group_view(tables["groups"])) if not tables["groups"].empty else ""
     return tables

@@ -251,7 +251,9 @@ def run_learner(spec: RunSpec, *, save_dir: str | None = None,
     stops the run (the tuner prunes this way).
 
     Returns:
-        ``curve`` (train and eval rows), ``first`` and ``last`` evaluations, ``train_steps``.
+        ``curve`` (train and eval rows), ``first`` and ``last`` evaluations, ``last_other``
+        (the final policy evaluated in the other mode: greedy when ``spec.deterministic`` is
+        false, sampled when true, on the same episodes' seeds) and ``train_steps``.
     """
     import torch
 
@@ -289,9 +291,11 @@ def run_learner(spec: RunSpec, *, save_dir: str | None = None,
     agent.learn(spec.steps, callback=callback)
     _report_progress(spec.key, spec.steps - state["reported"])
     evaluate()
+    other = agent.evaluate(spec.eval_episodes, deterministic=not spec.deterministic)
     if save_dir is not None:
         agent.save(save_dir)
-    return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "train_steps": int(agent.num_timesteps)}
+    return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "last_other": other,
+            "train_steps": int(agent.num_timesteps)}
 
 
 def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
@@ -326,14 +330,19 @@ def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
     seed = spec.seed + 10_000
     env = make_vector_env(spec.env_id, num_envs=max(1, min(spec.eval_episodes, 16)), env_kwargs=spec.env_kwargs)
     policy = make_policy(spec.agent_config.get("policy", "tiny-shop"), env)
-    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=spec.deterministic)
-    start = time.perf_counter()
-    try:
+
+    def evaluate(deterministic: bool) -> dict[str, Any]:
+        act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=deterministic)
+        start = time.perf_counter()
         with torch.no_grad():
             episodes = evaluate_policy(env, act, spec.eval_episodes, seed=seed)
+        return summarize(episodes) | {"time_s": time.perf_counter() - start}
+
+    try:
+        ev, other = evaluate(spec.deterministic), evaluate(not spec.deterministic)
     finally:
         env.close()
-    return _baseline_result(summarize(episodes) | {"time_s": time.perf_counter() - start})
+    return _baseline_result(ev, other)
 
 
 def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
@@ -344,19 +353,25 @@ def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, 
 
     result = evaluate_baseline(spec.agent, spec.env_kwargs, n_episodes=spec.eval_episodes,
                                seed=spec.seed + 10_000, num_envs=min(16, spec.eval_episodes))
-    return _baseline_result(summarize(result.episodes))
+    ev = summarize(result.episodes)
+    # oracle and popular are deterministic: their greedy and sampled play are the same
+    return _baseline_result(ev, None if spec.agent == "random" else ev)
 
 
-def _baseline_result(ev: dict[str, Any]) -> dict[str, Any]:
-    return {"curve": [_eval_row(0, ev)], "first": ev, "last": ev, "train_steps": 0}
+def _baseline_result(ev: dict[str, Any], other: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fixed policy's record: one evaluation, and ``other`` in the other mode (``None``
+    where the policy has no such mode: uniformly random actions have no greedy choice)."""
+    return {"curve": [_eval_row(0, ev)], "first": ev, "last": ev, "last_other": other, "train_steps": 0}
 
 
 def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None) -> dict[str, Any]:
     """Run one spec and return its result record; never raises for a crash in the run.
 
     The record holds the spec and its digest, ``status`` (``"ok"`` or ``"failed"`` with
-    ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation),
-    ``first``/``last`` evaluations (with ``samples``), the ``curve`` rows, timings and host.
+    ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation, in the
+    spec's mode), ``final_sampled`` and ``final_greedy`` (the final policy in both modes;
+    ``nan`` where a mode does not apply), ``first``/``last``/``last_other`` evaluations (with
+    ``samples``), the ``curve`` rows, timings and host.
     """
     spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
     if not _initialised:  # a Ray task or an in-process call: same thread policy
@@ -377,11 +392,17 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
             out = run_learner(spec, save_dir=save_dir)
         else:
             out = entry.load()(spec, save_dir)
+        other = out.get("last_other")
+        final = float(out["last"]["reward_mean"])
+        final_other = float("nan") if other is None else float(other["reward_mean"])
         record.update(
             status="ok",
-            final_return=float(out["last"]["reward_mean"]),
+            final_return=final,
+            final_sampled=final_other if spec.deterministic else final,
+            final_greedy=final if spec.deterministic else final_other,
             first=out["first"],
             last=out["last"],
+            last_other=other,
             curve=out["curve"],
             train_steps=out["train_steps"],
         )

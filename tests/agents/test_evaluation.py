@@ -147,3 +147,14 @@ def test_episode_from_info_prefers_episode_totals():
     ep = Episode.from_info(2, np.float64(4.5), np.int64(7), info)
     assert (ep.env_index, ep.episode_return, ep.length, ep.reward_terms, ep.success) == (2, 4.5, 7, {"click": 3.0}, 1.0)
     assert type(ep.episode_return) is float and type(ep.length) is int
+
+
+def test_summary_reports_each_group_named_by_the_env():
+    from agents.buffers import Episode
+    from agents.evaluation import episode_stats
+
+    episodes = [Episode(0, r, 3, info={"group": g}) for r, g in ((1.0, "positive"), (0.0, "negative"), (0.5, "negative"))]
+    stats = episode_stats(episodes + [Episode(0, 2.0, 3)])
+    assert stats["reward_mean[positive]"] == 1.0 and stats["reward_mean[negative]"] == 0.25
+    assert stats["reward_mean"] == pytest.approx(3.5 / 4)
+    assert not any(k.startswith("reward_mean[") for k in episode_stats([Episode(0, 1.0, 3)]))

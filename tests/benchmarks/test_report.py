@@ -197,3 +197,32 @@ def test_eval_steps_snap_to_the_nominal_grid():
             {"kind": "eval", "step": 304, "return": 3.0}]
     curve = _eval_curve(rows, {"eval_every": 100, "steps": 300})
     assert curve["step"].tolist() == [0, 100, 200, 300] and curve["return"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_both_evaluation_modes_are_reported(results):
+    runs = pd.read_csv(results / "runs.csv").set_index(["agent", "seed"])
+    # the suite evaluates sampled (deterministic = false): final_return is the sampled mean
+    assert (runs.final_return == runs.final_sampled).all()
+    assert runs.loc["ppo"].final_greedy.notna().all()
+    assert runs.loc["random"].final_greedy.isna().all()  # uniform random play has no greedy form
+    assert (runs.loc["oracle"].final_greedy == runs.loc["oracle"].final_sampled).all()  # deterministic
+    summary = pd.read_csv(results / "summary.csv").set_index("agent")
+    assert summary.loc["ppo", "greedy_mean"] == pytest.approx(runs.loc["ppo"].final_greedy.mean())
+    assert "| sampled " in (results / "report.md").read_text() and "greedy" in (results / "report.md").read_text()
+
+
+def test_per_group_returns_by_hand(tmp_path):
+    from benchmarks.report import _group_summary
+
+    def record(agent, seed, positive, negative):
+        return {"status": "ok", "spec": {"env_id": "lm_envs/TextGeneration-v1", "agent": agent, "seed": seed},
+                "last": {"reward_mean": (positive + negative) / 2, "reward_mean[positive]": positive,
+                         "reward_mean[negative]": negative}}
+
+    records = [record("ppo", 0, 0.9, 0.7), record("ppo", 1, 0.8, 0.5), record("initial", 0, 0.6, 0.6),
+               {"status": "failed", "spec": {"env_id": "lm_envs/TextGeneration-v1", "agent": "ppo", "seed": 2}}]
+    groups = _group_summary(records).set_index(["agent", "group"])
+    assert groups.loc[("ppo", "positive"), "mean"] == pytest.approx(0.85)
+    assert groups.loc[("ppo", "negative"), "mean"] == pytest.approx(0.6)
+    assert groups.loc[("ppo", "negative"), "n"] == 2 and groups.loc[("initial", "positive"), "n"] == 1
+    assert _group_summary([record("ppo", 0, 1, 1) | {"last": {"reward_mean": 1.0}}]).empty
