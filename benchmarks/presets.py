@@ -153,10 +153,11 @@ SMOKE_ENVS = [
     recommendation(max_steps=10, steps=512, rollout=16, agents=["ppo", "random", "oracle"], eval_episodes=16),
 ]
 
-# LM envs: 12,288 steps and 64 evaluation episodes per run, so that a learner's gain over
+# LM envs: 12,288 steps, and 64 (QA) or 256 (text: a sampled text's reward varies more)
+# evaluation episodes per run, so that a learner's gain over
 # the untrained policy stands out of the evaluation noise over 3 seeds
 QUICK_ENVS = [
-    text_generation(16, steps=12_288, eval_every=4096, eval_episodes=64),
+    text_generation(16, steps=12_288, eval_every=6144, eval_episodes=256),
     recommendation(steps=16_000),
     recommendation(continuous=True, steps=16_000),
     customer_service(20, steps=12_288, eval_every=4096, eval_episodes=64, agent_config=READER),

@@ -25,9 +25,10 @@ def test_learning_text_quick_prints_runs_samples_table_and_verdict(capsys):
     assert out.count("    before (") == 9 and out.count("    after  (") == 9
     # the markdown table: header, separator, one row per agent with CIs over the two seeds
     assert "| agent | start reward [95% CI] | end reward [95% CI] | final KL | wall s |" in out
-    for label in ("REINFORCE (RLOO)", "A2C", "PPO (KL to ref)"):
-        assert re.search(rf"^\| {re.escape(label)} \| [+-]\d\.\d{{3}} \[[+-]\d\.\d{{3}}, [+-]\d\.\d{{3}}\] \| ", out, re.M), out
-    assert re.search(r"^\| PPO \(KL to ref\) \|.*\(target \d", out, re.M), out
+    for label in ("REINFORCE (RLOO)", "A2C", "PPO"):
+        assert re.search(rf"^\| {re.escape(label)} \| [+-]\d\.\d{{3}}( \[[^]]+\])? \| [+-]\d\.\d{{3}} \[[+-]\d\.\d{{3}}, [+-]\d\.\d{{3}}\] \| ", out, re.M), out
+    # the reward on each target's prompts, per agent: one sentiment for every prompt fails one half
+    assert len(re.findall(r"^\|   (positive|negative) prompts \| ", out, re.M)) == 6, out
     assert "Student-t" in out
     assert re.search(r"^result: (PASS|FAIL)$", out, re.M), out
 
