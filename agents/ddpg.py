@@ -415,14 +415,19 @@ class DDPG:
 
     # -- acting ------------------------------------------------------------------------------
 
-    def _noise(self) -> np.ndarray:
+    def _noise(self, rng: np.random.Generator, ou_state: np.ndarray) -> np.ndarray:
+        """Exploration noise ``(N, d)`` drawn from ``rng``; OU noise advances ``ou_state`` in place.
+
+        Training draws from ``self.np_rng`` and ``self._ou_state``; evaluation from its own
+        generator and state, so evaluating neither perturbs training nor depends on it.
+        """
         cfg = self.config
-        gaussian = self.np_rng.normal(size=self._ou_state.shape).astype(np.float32) * cfg.noise_std
+        gaussian = rng.normal(size=ou_state.shape).astype(np.float32) * cfg.noise_std
         if cfg.noise == "gaussian":
             return gaussian
         # OU: dx = -theta x + sigma dW, temporally correlated exploration (Lillicrap et al., 2016)
-        self._ou_state += -cfg.ou_theta * self._ou_state + gaussian
-        return self._ou_state.copy()
+        ou_state += -cfg.ou_theta * ou_state + gaussian
+        return ou_state.copy()
 
     @torch.no_grad()
     def predict(self, obs: Any, masks: np.ndarray | None = None, *, noise: np.ndarray | None = None) -> np.ndarray:
@@ -510,6 +515,7 @@ class DDPG:
         env = self.env
         if self._obs is None:
             self._obs, _ = env.reset(seed=self.seed)
+            self._returns[:], self._lengths[:], self._ou_state[:] = 0.0, 0, 0.0
         n_vector_steps = max(1, math.ceil(total_steps / env.num_envs))
         episodes: list[Episode] = []
         losses: list[dict[str, float]] = []
@@ -521,7 +527,7 @@ class DDPG:
             if self.num_timesteps < cfg.learning_starts:
                 actions = self._random_actions(masks)
             else:
-                actions = self.predict(self._obs, masks, noise=self._noise())
+                actions = self.predict(self._obs, masks, noise=self._noise(self.np_rng, self._ou_state))
             obs_enc = self.encoder(self._obs)
             history = self.encoder.history(self._obs)
             next_obs, rewards, terminated, truncated, info = env.step(actions)
@@ -590,24 +596,27 @@ class DDPG:
                  n_samples: int = 3) -> dict[str, Any]:
         """Play ``n_episodes`` without exploration noise (``deterministic=False`` adds it).
 
-        Uses its own env seed (default ``self.seed + 10_000``; see
-        ``agents.evaluation.evaluate_policy``). Returns the record of
-        ``agents.evaluation.summarize``, ``returns`` (every episode's return) and ``time_s``.
+        Uses its own env seed and noise generator (``seed``, default ``self.seed + 10_000``;
+        see ``agents.evaluation.evaluate_policy``), as ``Agent.evaluate`` does, so evaluating
+        neither perturbs training nor depends on it; the OU state starts at 0 with every
+        episode, as in ``learn``. Returns the record of ``agents.evaluation.summarize``,
+        ``returns`` (every episode's return) and ``time_s``.
         """
         seed = self.seed + 10_000 if seed is None else seed
         env = self._evaluation_env(n_episodes)
+        rng = np.random.default_rng(seed)
+        ou_state = np.zeros((env.num_envs, self.action_dim), np.float32)
 
         def act(obs: Any, new_episode: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-            # with noise (deterministic=False), the OU state is reset once, not at each episode
-            return self.predict(obs, self._masks(env), noise=None if deterministic else self._noise())
+            if deterministic:
+                return self.predict(obs, self._masks(env))
+            ou_state[new_episode] = 0.0
+            return self.predict(obs, self._masks(env), noise=self._noise(rng, ou_state))
 
-        saved_ou = self._ou_state
-        self._ou_state = np.zeros((env.num_envs, self.action_dim), np.float32)
         start = time.perf_counter()
         try:
             episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
-            self._ou_state = saved_ou
             if env is self.env:  # borrowed: learn() resets it
                 self._obs = None
         seconds = time.perf_counter() - start

@@ -103,3 +103,18 @@ def test_env_instance_and_ou_noise():
     assert agent.evaluate(2)["n_episodes"] == 2
     agent.learn(100)  # the borrowed env is reset again after evaluation
     assert agent.num_timesteps == 400
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "ou"])
+def test_noisy_evaluation_has_its_own_generator(noise):
+    # evaluate(deterministic=False) draws its noise from a generator seeded by the evaluation
+    # seed, as the on-policy agents do: it neither perturbs training nor depends on it
+    config = DDPGConfig(**{**TINY, "noise": noise})
+    evaluated = DDPG("lm_envs/ProductRecommendation-v0", config=config, seed=0).learn(400)
+    first = evaluated.evaluate(4, deterministic=False)["returns"]
+    assert evaluated.evaluate(4, deterministic=False)["returns"] == first
+    evaluated.learn(200)
+    plain = DDPG("lm_envs/ProductRecommendation-v0", config=config, seed=0).learn(400).learn(200)
+    for a, b in zip(evaluated.policy.state_dict().values(), plain.policy.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert evaluated.evaluate(4, deterministic=False, seed=5)["returns"] == plain.evaluate(4, deterministic=False, seed=5)["returns"]
