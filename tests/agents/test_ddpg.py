@@ -8,7 +8,8 @@ import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
 from agents.base import TIMING_METRICS
-from agents.ddpg import DDPG, DDPGConfig, ObsEncoder, candidate_features
+from agents.ddpg import DDPG, DDPGConfig
+from agents.features import ObsEncoder, candidate_features
 
 TINY = dict(num_envs=4, learning_starts=200, batch_size=32, buffer_size=2_000, hidden_sizes=(32, 32), log_interval=200)
 ENVS = ["lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0", "Pendulum-v1"]
@@ -17,7 +18,8 @@ ENVS = ["lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContin
 @pytest.mark.parametrize("env_id", ENVS, ids=ENVS)
 def test_smoke_learn_and_evaluate(env_id):
     agent = DDPG(env_id, config=DDPGConfig(**TINY), seed=0)
-    assert agent.wolpertinger == env_id.endswith("Recommendation-v0")
+    assert agent.wolpertinger == env_id.startswith("lm_envs/")  # items on both recommenders
+    assert agent.item_box == env_id.endswith("Continuous-v0")
     agent.learn(600)
     metrics = agent.metrics
     assert agent.num_timesteps == 600 and agent.num_updates > 0
