@@ -347,7 +347,8 @@ class MLPActorCritic(nn.Module):
     """Separate tanh MLPs for actor and critic over flattened observations.
 
     Observations: Box, Discrete (one-hot), MultiBinary, or a Dict of those.
-    Actions: Discrete and MultiDiscrete (categorical heads, masks for Discrete) or Box
+    Actions: Discrete and MultiDiscrete (categorical heads, with action masks: for
+    MultiDiscrete one block per position) or Box
     (diagonal Gaussian with a state-independent log std; the env receives the action
     clipped to the bounds, the log-prob is of the unclipped sample).
 
@@ -446,9 +447,9 @@ class MLPActorCritic(nn.Module):
             logp, ent = log_prob_entropy(logits, actions)
             return actions, logp, ent
         if isinstance(space, spaces.MultiDiscrete):
-            if action_mask is not None:
-                raise ValueError("action masks are only supported for Discrete action spaces")
-            parts = torch.split(out, space.nvec.tolist(), dim=-1)
+            # a mask is one block per position (sb3-contrib's MaskablePPO layout, as the slate env gives it)
+            masks = [None] * len(space.nvec) if action_mask is None else torch.split(action_mask, space.nvec.tolist(), dim=-1)
+            parts = [process_logits(p, action_mask=m) for p, m in zip(torch.split(out, space.nvec.tolist(), dim=-1), masks)]
             if actions is None:
                 actions = torch.stack(
                     [sample(p.float(), generator=generator, deterministic=deterministic) for p in parts], dim=-1

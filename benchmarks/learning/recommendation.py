@@ -54,7 +54,9 @@ def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[fl
 
     if algo.startswith("ddpg"):
         hp = dict(DDPG_HP)
-        config = DDPGConfig(num_envs=NUM_ENVS, hidden_sizes=hp.pop("hidden"), log_interval=10_000, **hp)
+        # ddpg-continuous stays plain DDPG on the proto-action: the like-for-like comparison with SB3's
+        config = DDPGConfig(num_envs=NUM_ENVS, hidden_sizes=hp.pop("hidden"), log_interval=10_000,
+                            box_items=algo != "ddpg-continuous", **hp)
         env_id = CONTINUOUS_ID if algo == "ddpg-continuous" else ENV_ID
         agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS)
         deterministic = True
