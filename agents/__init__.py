@@ -2,7 +2,7 @@
 
 ```python
 from agents import PPO, PPOConfig
-agent = PPO("lm_envs/TextGeneration-v0", policy="tiny-shop",
+agent = PPO("lm_envs/TextGeneration-v1", policy="tiny-shop",
             config=PPOConfig(num_envs=8, n_steps=64, minibatch_size=128, kl_coef=0.05, adaptive_kl=True),
             seed=0, env_kwargs={"max_new_tokens": 24})
 agent.learn(50_000)

@@ -77,6 +77,7 @@ class A2C(Agent):
     """
 
     config_class = A2CConfig
+    algorithm = "a2c"
     config: A2CConfig
 
     def _make_optimizer(self) -> torch.optim.Optimizer:

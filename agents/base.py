@@ -22,8 +22,8 @@ from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
 from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.features import item_embeddings
+from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
-from agents.options import config_or_default
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
 from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
 from agents.rollout import Rollout
@@ -95,11 +95,12 @@ class Agent:
     """Shared mechanics of the on-policy agents.
 
     Args:
-        env_or_id: a gym id (``"CartPole-v1"``, ``"lm_envs/TextGeneration-v0"``), an
+        env_or_id: a gym id (``"CartPole-v1"``, ``"lm_envs/TextGeneration-v1"``), an
             env instance or a SAME_STEP vector env.
         policy: ``"auto"``, ``"mlp"``, an LM name (``"tiny-shop"``) or a module.
-        config: the algorithm's config dataclass, an :class:`~agents.options.LMOptions`
-            (defaults if ``None``).
+        config: the algorithm's config dataclass, used as is; ``None`` for the tuned
+            settings of the hyperparameter table (``agents/hyperparams/<algorithm>.yml``) for
+            this env and policy; or a dict of config fields that override the table's.
         seed: seeds torch, the sampler, the env resets and minibatch shuffling.
         env_kwargs: keyword arguments for ``gym.make_vec`` when ``env_or_id`` is an id.
         device: torch device of the policy.
@@ -107,6 +108,9 @@ class Agent:
     """
 
     config_class: ClassVar[type]
+    algorithm: ClassVar[str | None] = None
+    """The algorithm's hyperparameter table (``agents/hyperparams/<algorithm>.yml``); ``None``:
+    the config dataclass's defaults stand in for the table."""
 
     def __init__(
         self,
@@ -119,7 +123,7 @@ class Agent:
         device: str | torch.device = "cpu",
         tensorboard_log: str | None = None,
     ) -> None:
-        self.config = config = config_or_default(config, self.config_class)
+        self.config = config = config_for(self.algorithm, self.config_class, config, env_or_id, policy)
         self.seed = int(seed)
         self.device = torch.device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None

@@ -37,6 +37,7 @@ from agents.buffers import Episode, check_finite_loss
 from agents.envs import EvaluationEnvs, find_action_masks, make_vector_env, row_info
 from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.features import ObsEncoder, candidate_features, item_embeddings
+from agents.hyperparams import config_for
 from agents.metrics import Callback, MetricsLogger
 from agents.options import (
     check_hidden_sizes,
@@ -44,7 +45,6 @@ from agents.options import (
     check_non_negative,
     check_positive,
     check_unit_interval,
-    config_or_default,
 )
 from agents.persistence import load_agent, save_agent
 
@@ -236,22 +236,23 @@ class DDPG:
     """
 
     config_class = DDPGConfig
+    algorithm = "ddpg"
     config: DDPGConfig
 
     def __init__(
         self,
         env_or_id: str | gym.Env | VectorEnv,
         policy: str = "auto",
-        config: DDPGConfig | None = None,
+        config: DDPGConfig | dict[str, Any] | None = None,
         *,
         seed: int = 0,
         env_kwargs: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         tensorboard_log: str | None = None,
     ) -> None:
-        config = config_or_default(config, DDPGConfig)
         if policy not in ("auto", "mlp"):
             raise ValueError(f"DDPG builds its own MLP actor and critic: policy must be 'auto' or 'mlp'; got {policy!r}")
+        config = config_for(self.algorithm, DDPGConfig, config, env_or_id, policy)
         self.config = config
         self.seed = int(seed)
         self.device = torch.device(device)

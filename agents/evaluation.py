@@ -112,7 +112,8 @@ def _vector_episodes(env: VectorEnv, act: Act, n_episodes: int, *, seed: int) ->
 
 def episode_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     """``reward_mean``, ``reward_std``, ``episode_length``, ``reward/<term>`` (mean raw value
-    of each reward term) and ``success_rate`` (where the env reports success) of ``episodes``.
+    of each reward term), ``success_rate`` (where the env reports success) and
+    ``reward_mean[<group>]`` (where episodes name a group in ``info["group"]``) of ``episodes``.
 
     The part of :func:`summarize` that training logs per update; ``nan`` mean and length
     when no episode finished.
@@ -129,6 +130,14 @@ def episode_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     successes = [e.success for e in episodes if e.success is not None]
     if successes:
         out["success_rate"] = float(np.mean(successes))
+    # envs that name a group per episode (the text env's sentiment target) are reported per
+    # group too: a mean over a skewed mix hides a policy that ignores the instruction
+    groups: dict[str, list[float]] = {}
+    for e in episodes:
+        if e.info.get("group") is not None:
+            groups.setdefault(str(e.info["group"]), []).append(e.episode_return)
+    for group in sorted(groups):
+        out[f"reward_mean[{group}]"] = float(np.mean(groups[group]))
     return out
 
 

@@ -28,7 +28,6 @@ __all__ = [
     "check_non_negative",
     "check_positive",
     "check_unit_interval",
-    "config_or_default",
 ]
 
 REFERENCES = ("fp32", "bf16", "none")
@@ -154,10 +153,3 @@ def check_lm_options(options: LMOptions) -> None:
         )
     check_cache_mode(options.cache_mode)
 
-
-def config_or_default(config: Any, config_class: type) -> Any:
-    """``config``, or ``config_class()`` when it is ``None``; a ``TypeError`` for another class."""
-    config = config_class() if config is None else config
-    if not isinstance(config, config_class):
-        raise TypeError(f"config must be a {config_class.__name__}; got {type(config).__name__}")
-    return config

@@ -155,6 +155,7 @@ class PPO(Agent):
     """
 
     config_class = PPOConfig
+    algorithm = "ppo"
     config: PPOConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

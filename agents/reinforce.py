@@ -92,6 +92,7 @@ class REINFORCE(Agent):
     """
 
     config_class = REINFORCEConfig
+    algorithm = "reinforce"
     config: REINFORCEConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

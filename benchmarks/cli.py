@@ -5,8 +5,10 @@ lm-envs list                                   envs, agents, rewards, models, pr
 lm-envs demo                                   roll the default policy through each env
 lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --address ADDR] [--quiet]
 lm-envs bench --config my.toml --out results/mine
-lm-envs train --agent ppo --env lm_envs/TextGeneration-v0 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
+lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
+lm-envs hyperparams ppo CartPole-v1 [--policy NAME]   the settings an agent gets, and where each comes from
+lm-envs tune --agent ppo --env CartPole-v1 --trials 50 --steps 50000 [--seeds 0 1] [--out DIR]
 ```
 """
 
@@ -48,7 +50,46 @@ def _cmd_list(_: argparse.Namespace) -> int:
     print("presets:")
     for name, preset in PRESETS.items():
         print(f"  {name:<10} {preset.get('description', '')}")
+    print("hyperparameters: the learners' tuned settings per env and policy (agents/hyperparams/*.yml);")
+    print("  lm-envs hyperparams ALGO ENV [--policy NAME] prints them, lm-envs tune searches new ones")
     return 0
+
+
+def _cmd_hyperparams(args: argparse.Namespace) -> int:
+    from agents.hyperparams import HyperparamsError, resolve
+
+    from lm_envs.models import MODELS
+
+    overrides = _json_arg("--agent-config", args.agent_config) or {}
+    if not isinstance(overrides, dict):
+        raise UsageError("--agent-config must be a JSON object")
+    if args.policy not in ("auto", "mlp", *MODELS) and not Path(args.policy).is_dir():
+        raise UsageError(f"unknown policy {args.policy!r}; use auto, mlp, a model name ({', '.join(MODELS)}) "
+                         "or a model folder")
+    try:
+        resolved = resolve(args.algorithm, args.env, args.policy, overrides)
+    except HyperparamsError as err:
+        raise UsageError(str(err)) from None
+    print(resolved.describe())
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from benchmarks.tune import TuneSettings, command_line, tune
+
+    env_kwargs = _json_arg("--env-kwargs", args.env_kwargs) or {}
+    fixed = _json_arg("--agent-config", args.agent_config) or {}
+    if not isinstance(env_kwargs, dict) or not isinstance(fixed, dict):
+        raise UsageError("--env-kwargs and --agent-config must be JSON objects")
+    settings = TuneSettings(
+        agent=args.agent, env=args.env, trials=args.trials, steps=args.steps, policy=args.policy,
+        seeds=tuple(args.seeds), eval_every=args.eval_every, eval_episodes=args.eval_episodes, env_kwargs=env_kwargs,
+        fixed=fixed, storage=args.storage, study_name=args.study_name, out=args.out, workers=args.workers,
+        pruner=args.pruner, objective=args.objective, sampler_seed=args.sampler_seed,
+        command=command_line(args.command_line),
+    )
+    summary = tune(settings, quiet=args.quiet)
+    return 0 if summary["complete"] else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -198,11 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one agent on one env and save it")
     train.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
-    train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v0")
+    train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v1")
     train.add_argument("--steps", type=_positive_int, required=True, help="training env steps")
     train.add_argument("--reward", default=None, help="reward spec as JSON, e.g. '{\"sentiment\": 1.0}'")
     train.add_argument("--env-kwargs", default=None, help="other env kwargs as JSON, e.g. '{\"max_new_tokens\": 16}'")
-    train.add_argument("--agent-config", default=None, help="hyperparameters as JSON, e.g. '{\"learning_rate\": 1e-5}'")
+    train.add_argument("--agent-config", default=None, help="overrides of the hyperparameter table's settings as JSON, "
+                                                             "e.g. '{\"learning_rate\": 1e-5}'")
     train.add_argument("--policy", default=None, help="auto, mlp or an LM name (default: auto)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between evaluations")
@@ -214,6 +256,41 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")
     report.add_argument("results_dir")
     report.set_defaults(run=_cmd_report)
+
+    hyper = commands.add_parser("hyperparams", help="print the settings an agent gets on an env, field by field, "
+                                                    "and where each value comes from")
+    hyper.add_argument("algorithm", help="reinforce, a2c, ppo or ddpg")
+    hyper.add_argument("env", help="an env id, e.g. lm_envs/TextGeneration-v0 or CartPole-v1")
+    hyper.add_argument("--policy", default="auto", help="auto (tiny-shop on token envs, else mlp), mlp or an LM name")
+    hyper.add_argument("--agent-config", default=None, help="overrides as JSON, e.g. '{\"learning_rate\": 1e-5}'")
+    hyper.set_defaults(run=_cmd_hyperparams)
+
+    tune = commands.add_parser("tune", help="search an agent's hyperparameters on an env with Optuna "
+                                            "(pip install 'lm-envs[tune]'); rerunning resumes the study")
+    tune.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
+    tune.add_argument("--env", required=True, help="an env id, e.g. CartPole-v1 or lm_envs/ProductRecommendation-v0")
+    tune.add_argument("--trials", type=int, required=True, help="finished (complete or pruned) trials the study ends with")
+    tune.add_argument("--policy", default="auto", help="auto, mlp or an LM name (default: auto)")
+    tune.add_argument("--steps", type=int, default=10_000, help="training env steps per run (default: 10,000)")
+    tune.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed in every trial (default: 0)")
+    tune.add_argument("--eval-every", type=int, default=None,
+                      help="steps between the evaluations reported to the pruner (default: a quarter of --steps)")
+    tune.add_argument("--eval-episodes", type=int, default=16, help="episodes per evaluation (default: 16)")
+    tune.add_argument("--env-kwargs", default=None, help="env kwargs as JSON, e.g. '{\"max_steps\": 20}'")
+    tune.add_argument("--agent-config", default=None, help="fields fixed for every trial (not searched), as JSON")
+    tune.add_argument("--storage", default=None, help="the study's SQLite file (default: OUT/study.db) or a database URL")
+    tune.add_argument("--study-name", default=None, help="default: AGENT-ENV-POLICY")
+    tune.add_argument("--out", default=None, help="folder for the study, trials.csv and the best entry "
+                                                  "(default: tune/AGENT-ENV-POLICY)")
+    tune.add_argument("--workers", type=int, default=1, help="processes running trials side by side, sharing the study; "
+                                                          "each may start one trial past --trials (default: 1)")
+    tune.add_argument("--pruner", choices=("median", "halving", "none"), default="median",
+                      help="stop poor trials early: the median rule or successive halving (default: median)")
+    tune.add_argument("--objective", choices=("mean", "iqm"), default="mean",
+                      help="a trial's score over its seeds' final returns (default: mean)")
+    tune.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: 0)")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar or per-trial lines")
+    tune.set_defaults(run=_cmd_tune)
     return parser
 
 
@@ -222,15 +299,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = ["lm-envs", *(sys.argv[1:] if argv is None else argv)]
     from benchmarks.presets import ConfigError
+    from benchmarks.tune import TuneError
 
     try:
         return args.run(args)
-    except (ConfigError, UsageError, FileNotFoundError) as err:
+    except (ConfigError, UsageError, TuneError, FileNotFoundError) as err:
         print(f"lm-envs {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.command == "bench":
             print("\nlm-envs bench: interrupted; finished runs are saved: rerun the same command to resume",
+                  file=sys.stderr)
+        if args.command == "tune":
+            print("\nlm-envs tune: interrupted; finished trials are in the study: rerun the same command to resume",
                   file=sys.stderr)
         return 130
 

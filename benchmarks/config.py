@@ -24,7 +24,7 @@ from typing import Any
 
 import lm_envs
 from benchmarks.presets import ConfigError, get_preset, load_config
-from benchmarks.runs import AGENTS, RECOMMENDER_ENVS, AgentEntry, EnvInfo, RunSpec, make_agent_config
+from benchmarks.runs import AGENTS, RECOMMENDER_ENVS, AgentEntry, EnvInfo, RunSpec
 
 __all__ = ["BenchConfig", "EnvEntry", "Score", "parse_config", "plan", "resolve_config"]
 
@@ -58,7 +58,7 @@ class EnvEntry:
     """One entry of ``envs``, resolved against the whole config."""
 
     env_id: str
-    """A registered env id, e.g. ``lm_envs/TextGeneration-v0``."""
+    """A registered env id, e.g. ``lm_envs/TextGeneration-v1``."""
     kwargs: dict[str, Any]
     """Keyword arguments of ``gym.make`` (the env was made once with them)."""
     info: EnvInfo
@@ -67,8 +67,10 @@ class EnvEntry:
     """The agents that run, in order: the entry's ``agents``, else every agent of the config's
     ``agents`` and ``baselines`` that applies."""
     agent_configs: dict[str, dict[str, Any]]
-    """The options of each agent in ``agents``: the config's ``agents.<name>`` updated by the
-    entry's ``agent_config.<name>``."""
+    """The options of each agent in ``agents``. A learner's are resolved: its ``policy`` and
+    every field of its config, from the hyperparameter table (``agents.hyperparams``) for this
+    env and policy, overridden by the config's ``agents.<name>`` and then by the entry's
+    ``agent_config.<name>``; so a run spec, and its digest, hold every setting of the run."""
     steps: int
     """Training env steps of each learner run."""
     eval_every: int
@@ -100,7 +102,8 @@ class BenchConfig:
     baselines: tuple[str, ...]
     """Baselines run on every env they apply to (unless the env lists its agents)."""
     agents: dict[str, dict[str, Any]]
-    """Options per agent: its config dataclass's fields, plus ``policy`` for learners."""
+    """Options per agent as given: config fields that override the hyperparameter table on
+    every env, plus ``policy`` for learners."""
     envs: tuple[EnvEntry, ...]
     """The envs, each with its agents."""
 
@@ -259,8 +262,8 @@ def _agent_names(where: str, value: Any, errors: list[str]) -> list[str] | None:
 
 
 def _agents(value: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
-    """The config's ``agents``, each agent's options checked (an env entry's ``agent_config``
-    is checked merged into them)."""
+    """The config's ``agents``, each agent's option names checked (values are checked per env,
+    over the hyperparameter table's settings for that env)."""
     agents = _options_by_agent("agents", value, errors)
     for name, options in agents.items():
         _check_agent_options(AGENTS[name], options, f"agents.{name}", errors)
@@ -298,33 +301,43 @@ def _score(where: str, value: Any, errors: list[str]) -> Score:
     return Score(low=value.get("low"), high=value.get("high"))
 
 
-def _check_agent_options(entry: AgentEntry, options: dict[str, Any], where: str, errors: list[str]) -> None:
-    """Check an agent's options: a learner's by building its config dataclass; a baseline
-    takes none, but ``initial`` takes the ``policy`` it evaluates."""
+def _check_agent_options(entry: AgentEntry, options: dict[str, Any], where: str, errors: list[str]) -> bool:
+    """Check an agent's option names: a learner's are ``policy`` and its config's fields; a
+    baseline takes none, but ``initial`` takes the ``policy`` it evaluates. ``False`` when
+    one is wrong."""
     if entry.kind == "baseline":
         allowed = {"policy"} if entry.name == "initial" else set()
-        for key in options:
-            if key not in allowed:
-                errors.append(f"{where}: baseline {entry.name!r} takes no option {key!r}"
-                              + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""))
-        return
+        bad = [key for key in options if key not in allowed]
+        for key in bad:
+            errors.append(f"{where}: baseline {entry.name!r} takes no option {key!r}"
+                          + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""))
+        return not bad
     try:
         cls = entry.load()
     except Exception as err:
         errors.append(f"{where}: agent {entry.name!r} cannot be imported ({type(err).__name__}: {err})")
-        return
-    config_cls = cls.config_class
-    names = [f.name for f in dataclasses.fields(config_cls)]
-    hyperparameters = {k: v for k, v in options.items() if k != "policy"}
-    bad = [k for k in hyperparameters if k not in names]
+        return False
+    names = [f.name for f in dataclasses.fields(cls.config_class)]
+    bad = [k for k in options if k != "policy" and k not in names]
     for key in bad:
         errors.append(f"{where}: unknown {entry.name} hyperparameter {key!r}; known: policy, {', '.join(names)}")
-    if bad:
-        return
+    return not bad
+
+
+def _resolve_learner(entry: AgentEntry, info: EnvInfo, options: dict[str, Any], where: str,
+                     errors: list[str]) -> dict[str, Any] | None:
+    """A learner's options resolved against the hyperparameter table: ``policy`` ("auto" made
+    concrete) and every config field; ``None`` when they cannot make a config."""
+    from agents.hyperparams import HyperparamsError, resolve
+
+    overrides = {k: v for k, v in options.items() if k != "policy"}
     try:
-        make_agent_config(config_cls, hyperparameters)
-    except (TypeError, ValueError) as err:
+        resolved = resolve(entry.name, info.env_id, options.get("policy", "auto"), overrides,
+                           token_env=info.token_env)
+    except (HyperparamsError, TypeError, ValueError) as err:
         errors.append(f"{where}: {err}")
+        return None
+    return resolved.as_dict()
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,8 +353,8 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
         return None
     _check_keys(where, raw, _ENV_KEYS, errors)
     env_id = raw["id"]
-    if env_id not in lm_envs.ENV_IDS:
-        errors.append(f"{where}: " + _unknown("env", env_id, lm_envs.ENV_IDS))
+    if not _registered(env_id):
+        errors.append(f"{where}: " + _unknown("env", env_id, lm_envs.ENV_IDS) + ", or a registered Gymnasium id")
         return None
     where = f"envs[{index}] ({env_id})"
     kwargs = raw.get("kwargs", {}) or {}
@@ -373,10 +386,15 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
         options = {**config.agents.get(name, {}), **overrides.get(name, {})}
         if name == "initial" and "policy" not in options:
             options["policy"] = _learners_lm(listed, config.agents, overrides)
-        if name in overrides:
-            _check_agent_options(agent, options, f"{where}.agent_config.{name}", errors)
-        elif agent.kind == "learner" and name not in config.agents:
-            _check_agent_options(agent, options, f"{where}.agents.{name}", errors)
+        label = f"{where}.agent_config.{name}" if name in overrides else f"agents.{name} on {env_id}"
+        # names of the config's own `agents` block were checked (and reported) once, above
+        if not _check_agent_options(agent, options, label, errors if name in overrides else []):
+            continue
+        if agent.kind == "learner":
+            resolved = _resolve_learner(agent, info, options, label, errors)
+            if resolved is None:
+                continue
+            options = resolved
         agent_configs[name] = options
     return EnvEntry(env_id=env_id, kwargs=kwargs, info=info, agents=tuple(agent_configs), agent_configs=agent_configs,
                     steps=steps, eval_every=eval_every, eval_episodes=eval_episodes, score=score)
@@ -387,6 +405,12 @@ def _learners_lm(names: list[str], agents: dict[str, dict[str, Any]], overrides:
     policies = [{**agents.get(n, {}), **overrides.get(n, {})}.get("policy")
                 for n in names if AGENTS[n].kind == "learner"]
     return next((p for p in policies if p not in (None, "auto", "mlp")), "tiny-shop")
+
+
+def _registered(env_id: Any) -> bool:
+    import gymnasium as gym
+
+    return isinstance(env_id, str) and (env_id in lm_envs.ENV_IDS or env_id in gym.registry)
 
 
 def _env_info(where: str, env_id: str, kwargs: dict[str, Any], errors: list[str]) -> EnvInfo | None:

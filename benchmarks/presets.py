@@ -11,17 +11,17 @@ eval_episodes = 16         # episodes per evaluation
 deterministic = false      # evaluate the sampling policy (false) or its argmax (true)
 baselines = ["random", "initial", "oracle", "popular"]   # kept where they apply
 
-[agents.ppo]               # per-agent hyperparameters: fields of agents.ppo.PPOConfig
-num_envs = 8
-learning_rate = 1e-5
-policy = "tiny-shop"       # "auto", "mlp" or an LM name; not a config field
+[agents.ppo]               # the agents that run; each gets the hyperparameter table's settings
+num_envs = 8               # for the env and policy (`lm-envs hyperparams ppo ENV`), and a field
+policy = "tiny-shop"       # of agents.ppo.PPOConfig set here overrides them on every env;
+                           # policy: "auto", "mlp" or an LM name (not a config field)
 
 [[envs]]
-id = "lm_envs/TextGeneration-v0"
-kwargs = { reward = { sentiment = 1.0 }, max_new_tokens = 16 }
+id = "lm_envs/TextGeneration-v1"
+kwargs = { reward = { fluent_sentiment = 1.0 }, max_new_tokens = 16 }
 agents = ["ppo", "random", "initial"]       # optional: default = all agents that apply
 steps = 2048                                # optional per-env overrides of steps,
-agent_config = { ppo = { n_steps = 16 } }   # eval_every, eval_episodes, agent configs
+agent_config = { ppo = { n_steps = 16 } }   # eval_every, eval_episodes, agent settings
 score = { low = "initial", high = 1.0 }     # optional: the normalised score's 0 and 1
 ```
 
@@ -49,16 +49,17 @@ class ConfigError(ValueError):
 # env entries: adding an env family to a preset is one line in its *_ENVS list
 # ---------------------------------------------------------------------------------------
 
-# Sentiment of the text alone keeps the reward cheap and learnable by a tiny LM in minutes;
-# its range [-1, 1] gives the normalised score a fixed 1 (a perfectly positive/negative text).
-_TEXT_REWARD = {"sentiment": 1.0}
+# Sentiment on target, gated by fluency under tiny-shop: cheap on a CPU (one small forward
+# per finished text), learnable by a tiny LM in minutes, and zero for token soup; its range
+# [0, 1] gives the normalised score a fixed 1 (fluent text fully on target).
+_TEXT_REWARD = {"fluent_sentiment": 1.0}
 
 
 def text_generation(max_new_tokens: int, **extra: Any) -> dict[str, Any]:
-    """TextGeneration-v0 with short completions; RL starts from the pretrained LM, so the
-    untrained policy (``initial``) is the 0 to beat."""
+    """TextGeneration-v1 (balanced positive/negative prompts) with short completions; RL
+    starts from the pretrained LM, so the untrained policy (``initial``) is the 0 to beat."""
     return {
-        "id": "lm_envs/TextGeneration-v0",
+        "id": "lm_envs/TextGeneration-v1",
         "kwargs": {"reward": _TEXT_REWARD, "max_new_tokens": max_new_tokens, "max_prompt_tokens": 48},
         "score": {"low": "initial", "high": 1.0},
         **extra,
@@ -89,46 +90,49 @@ def customer_dialog(max_new_tokens: int, max_turn_tokens: int, **extra: Any) -> 
     }
 
 
-def mlp_agents(steps_per_rollout: int) -> dict[str, dict[str, Any]]:
-    """Hyperparameters for the small-observation envs (MLP policies): CleanRL-like defaults."""
-    return {
-        "reinforce": {"policy": "auto", "learning_rate": 1e-3, "kl_coef": 0.0, "num_envs": 8, "group_size": 1,
-                      "baseline": "moving_average"},
-        "a2c": {"policy": "auto", "learning_rate": 7e-4, "kl_coef": 0.0, "num_envs": 8, "n_steps": 5,
-                "optimizer": "rmsprop"},
-        "ppo": {"policy": "auto", "learning_rate": 3e-4, "kl_coef": 0.0, "num_envs": 8,
-                "n_steps": steps_per_rollout, "minibatch_size": 2 * steps_per_rollout, "update_epochs": 4},
-        # one gradient step every other vector step: DDPG's updates dominate its run time
-        "ddpg": {"learning_starts": 1000, "batch_size": 128, "gradient_steps": 1, "train_freq": 2},
-    }
+# ---------------------------------------------------------------------------------------
+# agent settings: every learner gets the hyperparameter table's settings for its env and
+# policy (agents/hyperparams/*.yml; `lm-envs hyperparams ALGO ENV` prints them); a preset
+# sets only what its budget needs, as overrides
+# ---------------------------------------------------------------------------------------
+
+LEARNERS = {"reinforce": {}, "a2c": {}, "ppo": {}, "ddpg": {}}
+"""Every learner with the table's settings (``policy`` "auto": tiny-shop on the LM envs, an MLP
+elsewhere); DDPG applies to the recommenders only."""
+
+# The table's tiny-shop settings for TextGeneration come from the text benchmark (24k-50k
+# tokens per run at learning rate 3e-5). The presets' runs are far shorter (4,096 tokens in
+# quick): 16 rows with one short text per row and update, a high learning rate for a
+# 1.7M-parameter model, and a small per-token KL to the initial policy (Ziegler et al., 2019)
+# so the text stays text.
+SHORT_TEXT = {
+    "reinforce": {"learning_rate": 5e-4, "kl_coef": 0.01, "gamma": 0.99, "norm_adv": False},
+    "a2c": {"num_envs": 16, "n_steps": 12, "learning_rate": 3e-4, "kl_coef": 0.01, "gamma": 0.99,
+            "gae_lambda": 1.0, "norm_adv": False},
+    "ppo": {"num_envs": 16, "n_steps": 12, "minibatch_size": 48, "update_epochs": 2, "learning_rate": 3e-4,
+            "kl_coef": 0.01, "anneal_lr": True, "gamma": 0.99, "adaptive_kl": False},
+}
+# full: longer LM rollouts (48 tokens per row)
+LONG_ROLLOUTS = {"a2c": {"n_steps": 48}, "ppo": {"n_steps": 48, "minibatch_size": 192, "update_epochs": 4}}
+# one gradient step every other vector step: DDPG's updates dominate its run time
+FAST_DDPG = {"learning_starts": 1000, "batch_size": 128, "train_freq": 2}
 
 
-def recommender_agents(continuous: bool, steps_per_rollout: int) -> dict[str, dict[str, Any]]:
-    """`mlp_agents` tuned for the recommenders, whose MLP policies take their recommender form
-    (items as embeddings, a two-tower item head: `agents.policies.MLPActorCritic`).
-
-    Chosen at the quick preset's budget (16k env steps, 20-step sessions, 3 seeds; the
-    commands and numbers are in `docs/results.md`). ``gamma = 0.7``: a click is mostly
-    earned by this step's item, and a short horizon cuts the variance of the returns more
-    than it costs in planning (PPO on the discrete env: 0.47 normalised at 0.99, 0.62 at
-    0.9, 0.76 at 0.7). PPO at 3e-3 (31 updates in the budget; at gamma 0.99: 0.17 at 3e-4,
-    0.25 at 1e-3, 0.47 at 3e-3). A2C normalises its advantages. REINFORCE keeps 1e-3 and 8
-    rows on the continuous env: the discrete env's 3e-3 leaves it at or below random there.
-    """
-    agents = mlp_agents(steps_per_rollout)
-    agents["ppo"].update(learning_rate=3e-3, gamma=0.7)
-    agents["a2c"].update(gamma=0.7, norm_adv=True)
-    if continuous:
-        agents["reinforce"].update(gamma=0.7)
-    else:
-        agents["reinforce"].update(gamma=0.7, learning_rate=3e-3, norm_adv=True, num_envs=4)
-    return agents
+def merge(*settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Agent settings merged agent by agent, later ones winning field by field."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in settings:
+        for agent, fields in layer.items():
+            out[agent] = {**out.get(agent, {}), **fields}
+    return out
 
 
 def recommendation(continuous: bool = False, *, max_steps: int = 20, steps: int = 20_000,
-                   rollout: int = 64, **extra: Any) -> dict[str, Any]:
-    """A recommender env: 0 = random available items, 1 = the myopic oracle."""
+                   rollout: int | None = None, **extra: Any) -> dict[str, Any]:
+    """A recommender env: 0 = random available items, 1 = the myopic oracle. ``rollout``:
+    PPO's steps per row and update, when not the table's."""
     env = "ProductRecommendationContinuous-v0" if continuous else "ProductRecommendation-v0"
+    ppo = {} if rollout is None else {"n_steps": rollout, "minibatch_size": 2 * rollout}
     return {
         "id": f"lm_envs/{env}",
         "kwargs": {"max_steps": max_steps},
@@ -136,49 +140,33 @@ def recommendation(continuous: bool = False, *, max_steps: int = 20, steps: int 
         "steps": steps,
         "eval_every": steps // 4,
         "eval_episodes": 64,
-        "agent_config": recommender_agents(continuous, rollout),
+        "agent_config": {"ddpg": FAST_DDPG, **({"ppo": ppo} if ppo else {})},
         **extra,
     }
 
 
-# The on-policy agents on the tiny LM: 16 rows, one short episode per row and update, a
-# high learning rate for a 1.6M-parameter model, and a small per-token KL to the initial
-# policy (Ziegler et al., 2019) so the text stays text.
-_LM = {"policy": "tiny-shop", "num_envs": 16, "kl_coef": 0.01}
-LM_AGENTS = {
-    "reinforce": {**_LM, "group_size": 4, "learning_rate": 5e-4},
-    "a2c": {**_LM, "n_steps": 12, "optimizer": "adam", "learning_rate": 3e-4},
-    "ppo": {**_LM, "n_steps": 12, "minibatch_size": 48, "update_epochs": 2, "learning_rate": 3e-4},
-    "ddpg": {},  # DDPG applies to the recommenders only; they bring its settings
-}
-
-# On CustomerServiceQA the untrained tiny-shop copies some facts from the snippet; at the
-# learning rates above the first updates break that copying (the learners fall below the
-# untrained policy), so the QA env gets the customer-service benchmark's gentler setting.
-KEEP_COPYING = {"learning_rate": 1e-4, "kl_coef": 0.05}
-"""The gentle LM setting for CustomerServiceQA (the customer-service benchmark's PPO goes gentler still:
-a group baseline at 5e-5, `benchmarks.learning.customer_service.PPO_HP`)."""
-QA_AGENTS = {name: dict(KEEP_COPYING) for name in ("reinforce", "a2c", "ppo")}
-
 SMOKE_ENVS = [
-    text_generation(6, agents=["ppo", "reinforce", "random"], score={"low": "random", "high": 1.0}),
+    text_generation(6, agents=["ppo", "reinforce", "random"], score={"low": "random", "high": 1.0},
+                    agent_config=merge(SHORT_TEXT, {"ppo": {"num_envs": 4, "n_steps": 6, "minibatch_size": 12,
+                                                            "update_epochs": 1},
+                                                    "reinforce": {"num_envs": 4, "group_size": 2}})),
     recommendation(max_steps=10, steps=512, rollout=16, agents=["ppo", "random", "oracle"], eval_episodes=16),
 ]
 
 QUICK_ENVS = [
-    text_generation(12),
+    text_generation(12, agent_config=SHORT_TEXT),
     recommendation(steps=16_000),
     recommendation(continuous=True, steps=16_000),
-    customer_service(16, steps=1536, eval_every=384, agent_config=QA_AGENTS),
+    customer_service(16, steps=1536, eval_every=384),
     customer_dialog(96, 24, steps=1536, eval_every=384),
 ]
 
 FULL_ENVS = [
-    text_generation(48),
+    text_generation(48, agent_config=merge(SHORT_TEXT, LONG_ROLLOUTS)),
     recommendation(max_steps=40, steps=500_000, rollout=128),
     recommendation(continuous=True, max_steps=40, steps=500_000, rollout=128),
-    customer_service(48, agent_config=QA_AGENTS),
-    customer_dialog(192, 48),
+    customer_service(48, agent_config=LONG_ROLLOUTS),
+    customer_dialog(192, 48, agent_config=LONG_ROLLOUTS),
 ]
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -190,10 +178,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 48,
         "eval_episodes": 4,
         "baselines": ["random", "oracle"],
-        "agents": {
-            "ppo": {**_LM, "num_envs": 4, "n_steps": 6, "minibatch_size": 12, "update_epochs": 1, "learning_rate": 3e-4},
-            "reinforce": {**_LM, "num_envs": 4, "group_size": 2, "learning_rate": 5e-4},
-        },
+        "agents": {"ppo": {}, "reinforce": {}},
         "envs": SMOKE_ENVS,
     },
     "quick": {
@@ -204,7 +189,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 1024,
         "eval_episodes": 32,
         "baselines": ["random", "initial", "oracle", "popular"],
-        "agents": LM_AGENTS,
+        "agents": LEARNERS,
         "envs": QUICK_ENVS,
     },
     "full": {
@@ -215,8 +200,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 8192,
         "eval_episodes": 64,
         "baselines": ["random", "initial", "oracle", "popular"],
-        "agents": {**LM_AGENTS, "a2c": {**LM_AGENTS["a2c"], "n_steps": 48},
-                   "ppo": {**LM_AGENTS["ppo"], "n_steps": 48, "minibatch_size": 192, "update_epochs": 4}},
+        "agents": LEARNERS,
         "envs": FULL_ENVS,
     },
 }

@@ -38,6 +38,7 @@ __all__ = [
     "init_worker",
     "make_agent_config",
     "progress_bars",
+    "run_learner",
     "utc_timestamp",
 ]
 
@@ -239,7 +240,22 @@ def _eval_row(step: int, ev: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
+def run_learner(spec: RunSpec, *, save_dir: str | None = None,
+                on_eval: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train the learner of ``spec``, evaluating it before, every ``eval_every`` steps and at
+    the end; raises what the run raises (:func:`execute` turns that into a record).
+
+    ``spec.agent_config`` is the whole config (``policy`` plus fields; a field it leaves out
+    takes the dataclass default, not the hyperparameter table's: ``plan`` writes every field).
+    ``on_eval(step, mean return)`` is called after each evaluation; an exception it raises
+    stops the run (the tuner prunes this way).
+
+    Returns:
+        ``curve`` (train and eval rows), ``first`` and ``last`` evaluations, ``train_steps``.
+    """
+    import torch
+
+    torch.manual_seed(spec.seed)
     entry = AGENTS[spec.agent]
     cls = entry.load()
     options = dict(spec.agent_config)
@@ -253,6 +269,8 @@ def _run_learner(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
         ev = agent.evaluate(spec.eval_episodes, deterministic=spec.deterministic)
         evaluations.append(ev)
         curve.append(_eval_row(agent.num_timesteps, ev))
+        if on_eval is not None:
+            on_eval(int(agent.num_timesteps), float(ev["reward_mean"]))
 
     evaluate()
     state = {"next_eval": spec.eval_every, "reported": 0}
@@ -356,7 +374,7 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
         torch.manual_seed(spec.seed)
         entry = AGENTS[spec.agent]
         if entry.kind == "learner":
-            out = _run_learner(spec, save_dir)
+            out = run_learner(spec, save_dir=save_dir)
         else:
             out = entry.load()(spec, save_dir)
         record.update(

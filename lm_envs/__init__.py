@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # id -> (module, env class, native vector env class used by gym.make_vec)
 ENV_ENTRY_POINTS: dict[str, tuple[str, str, str]] = {
     "lm_envs/TextGeneration-v0": ("lm_envs.envs.text_generation", "TextGenerationEnv", "TextGenerationVectorEnv"),
+    "lm_envs/TextGeneration-v1": ("lm_envs.envs.text_generation", "TextGenerationEnvV1", "TextGenerationVectorEnvV1"),
     "lm_envs/CustomerServiceQA-v0": ("lm_envs.envs.customer_service", "CustomerServiceQAEnv", "CustomerServiceQAVectorEnv"),
     "lm_envs/CustomerServiceDialog-v0": ("lm_envs.envs.customer_dialog", "CustomerServiceDialogEnv", "CustomerServiceDialogVectorEnv"),
     "lm_envs/CustomerServiceDialog-v1": ("lm_envs.envs.customer_dialog", "CustomerServiceDialogEnvV1", "CustomerServiceDialogVectorEnvV1"),

@@ -88,6 +88,9 @@ class TokenEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
     default_reward: Any = "sentiment"
+    group_field: str | None = None
+    """A task field whose value names the episode's group (e.g. the sentiment target); the
+    last ``info`` then carries it as ``group``, so results can be reported per group."""
 
     def __init__(
         self,
@@ -233,7 +236,7 @@ class TokenEnv(gym.Env):
         self, task: Task, completion: str, terms: dict[str, float], n_tokens: int, state: Any = None
     ) -> dict[str, Any]:
         """The ``info`` of an episode's last step; ``state`` is its `_begin_episode` state."""
-        return {
+        info = {
             "prompt": task.prompt,
             "completion": completion,
             "reward_terms": terms,
@@ -241,6 +244,9 @@ class TokenEnv(gym.Env):
             "task_index": task.index,
             "completion_tokens": n_tokens,
         }
+        if self.group_field is not None and task.fields.get(self.group_field) is not None:
+            info["group"] = str(task.fields[self.group_field])
+        return info
 
     def _observation(self) -> dict[str, np.ndarray]:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}

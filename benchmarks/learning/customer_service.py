@@ -24,15 +24,16 @@ greedily; SmolLM2 greedily. The PPO gain is the per-seed difference in sampled f
 accuracy to the untrained policy, with a percentile-bootstrap CI over the seeds
 (``benchmarks.stats.bootstrap_ci``).
 
-PPO trains on the QA env with its default reward (``agents.PPO``, ``PPO_HP``: the group
-baseline, learning rate 5e-5, no KL term), on answers cut at ``TRAIN_ANSWER_TOKENS`` (20)
+PPO trains on the QA env with its default reward (``agents.PPO`` with the table's settings for
+``tiny-shop-reader`` on this env, :func:`ppo_config`: the group baseline, learning rate 5e-5,
+no KL term), on answers cut at ``TRAIN_ANSWER_TOKENS`` (20)
 tokens, for ``PPO_STEPS`` env steps: about 9 CPU minutes per seed (one torch thread; ``--workers``
 runs seeds side by side). Evaluation answers get the env's default budget (48 tokens).
 
 For experiments (the table then says which setting is not the default): ``--advantage gae``
 trains with a value head instead of the group baseline, ``--learning-rate``, ``--kl-coef``
-(a reference model is scored when it is > 0) and ``--train-answer-tokens N`` override
-``PPO_HP``'s and ``TRAIN_ANSWER_TOKENS``, ``--tiny-shop``
+(a reference model is scored when it is > 0) and ``--train-answer-tokens N`` override the
+table's settings and ``TRAIN_ANSWER_TOKENS``, ``--tiny-shop``
 swaps in another pretrained tiny-shop (``tiny-shop``, or a folder written by
 ``python -m lm_envs.models.pretrain``; its tokenizer goes to the envs), and ``--intents``
 restricts the QA env (training and evaluation) to some intents.
@@ -41,6 +42,7 @@ restricts the QA env (training and evaluation) to some intents.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -56,23 +58,21 @@ QA_ID = "lm_envs/CustomerServiceQA-v0"
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"  # v1: a budget-cut dialog is a failure
 POLICIES = ("oracle", "untrained", "smollm2", "ppo")
 EVAL_SEED = 10_000
-NUM_ENVS = 16
+NUM_ENVS = 16  # rows of the evaluation envs
 TINY_SHOP = "tiny-shop-reader"
 """The policy of the untrained and PPO rows: tiny-shop pretrained longer on reading exercises
 (same tokenizer as ``"tiny-shop"``, the envs' default); ``--tiny-shop`` swaps in another."""
-PPO_HP: dict[str, Any] = dict(
-    num_envs=NUM_ENVS, n_steps=64, minibatch_size=256, update_epochs=4, gamma=1.0, gae_lambda=0.95,
-    clip_coef=0.2, ent_coef=0.0, advantage="rloo", group_size=4, learning_rate=5e-5, kl_coef=0.0, reference="none",
-)
-"""PPO settings. The group baseline (``advantage="rloo"``: four answers to each prompt, each
-judged against the other three) removes each question's difficulty from the advantage at once,
-where GAE's value head must first learn it (on tiny-shop-reader at learning rate 1e-4 with KL
-0.05: +0.044 against +0.008 for GAE; docs/results.md). A small learning rate keeps the copying
-the policy can do: at 3e-4 the first updates break it and the policy settles on answers that
-state no fact at all; at 1e-4 longer runs trade stated facts for fewer wrong ones; 5e-5 keeps
-gaining. At 5e-5 a KL penalty to the
-pretrained policy only held it back (kl_coef 0.05: +0.162 over three seeds; 0.0: +0.19 on two
-seeds at 61,440 tokens), so there is none, and no reference model to score."""
+
+
+def ppo_config() -> Any:
+    """PPO's settings: the table's entry for ``tiny-shop-reader`` on the QA env
+    (``agents/hyperparams/ppo.yml``, where the reasons for each are noted), whichever model
+    ``--tiny-shop`` names, so that the rows compare models under one setting."""
+    from agents.hyperparams import resolve
+
+    return resolve("ppo", QA_ID, TINY_SHOP).config
+
+
 TRAIN_ANSWER_TOKENS = 20
 """QA answer budget while PPO trains (the env's default, 48, for evaluation). A good answer
 states its facts first, and a round of 16 answers lasts as long as its longest one, which
@@ -186,17 +186,18 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TI
 
 
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: list[str] | None = None,
-            advantage: str = PPO_HP["advantage"], learning_rate: float | None = None,
+            advantage: str | None = None, learning_rate: float | None = None,
             train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS, kl_coef: float | None = None) -> dict[str, Any]:
-    from agents import PPO, PPOConfig
+    from agents import PPO
 
     torch.manual_seed(seed)
     env_kwargs = qa_kwargs(tiny_shop, intents)
     # A shorter answer budget in training only (None: the env's default); evaluation keeps the default.
     train_kwargs = env_kwargs | ({} if train_answer_tokens is None else {"max_new_tokens": train_answer_tokens})
-    config = PPOConfig(**(PPO_HP | {"advantage": advantage}
-                          | ({} if learning_rate is None else {"learning_rate": learning_rate})
-                          | ({} if kl_coef is None else {"kl_coef": kl_coef, "reference": "fp32" if kl_coef else "none"})))
+    config = dataclasses.replace(ppo_config(), **(({} if advantage is None else {"advantage": advantage})
+                                                 | ({} if learning_rate is None else {"learning_rate": learning_rate})
+                                                 | ({} if kl_coef is None else {"kl_coef": kl_coef,
+                                                                                "reference": "fp32" if kl_coef else "none"})))
     agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs)
     start = time.perf_counter()
     agent.learn(steps)
@@ -243,10 +244,11 @@ def _round(value: Any) -> Any:
 def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args: argparse.Namespace) -> str:
     from benchmarks.stats import bootstrap_ci
 
-    learning_rate = PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate
-    kl_coef = PPO_HP["kl_coef"] if args.kl_coef is None else args.kl_coef
+    table_config = ppo_config()
+    learning_rate = table_config.learning_rate if args.learning_rate is None else args.learning_rate
+    kl_coef = table_config.kl_coef if args.kl_coef is None else args.kl_coef
     defaults = (args.advantage, learning_rate, kl_coef, args.train_answer_tokens) == (
-        PPO_HP["advantage"], PPO_HP["learning_rate"], PPO_HP["kl_coef"], TRAIN_ANSWER_TOKENS)
+        table_config.advantage, table_config.learning_rate, table_config.kl_coef, TRAIN_ANSWER_TOKENS)
 
     def cell(result: dict[str, Any] | None, key: str) -> str:
         return "-" if result is None or key not in result else f"{result[key]:.3f}"
@@ -361,13 +363,15 @@ def main(argv: list[str] | None = None) -> int:
                                  f"(default: {TINY_SHOP})", default=TINY_SHOP)
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
                         help="QA intents to train and evaluate on (default: all)")
-    parser.add_argument("--advantage", choices=["gae", "rloo"], default=PPO_HP["advantage"],
+    table_config = ppo_config()
+    parser.add_argument("--advantage", choices=["gae", "rloo"], default=table_config.advantage,
                         help="PPO's advantage: GAE with a value head, or the RLOO group baseline (PPOConfig.advantage; "
-                             f"default {PPO_HP['advantage']})")
+                             f"default {table_config.advantage}, the hyperparameter table's)")
     parser.add_argument("--learning-rate", type=float, default=None,
-                        help=f"PPO's learning rate (default {PPO_HP['learning_rate']:g}, PPO_HP)")
+                        help=f"PPO's learning rate (default {table_config.learning_rate:g}, the hyperparameter table's)")
     parser.add_argument("--kl-coef", type=float, default=None,
-                        help=f"PPO's KL penalty to the pretrained policy (default {PPO_HP['kl_coef']:g}, PPO_HP)")
+                        help=f"PPO's KL penalty to the pretrained policy (default {table_config.kl_coef:g}, "
+                             "the hyperparameter table's)")
     parser.add_argument("--train-answer-tokens", type=int, default=TRAIN_ANSWER_TOKENS, metavar="N",
                         help=f"QA env max_new_tokens while PPO trains (default {TRAIN_ANSWER_TOKENS}); "
                              "evaluation keeps the env's default, 48")
@@ -399,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
-                    "learning_rate": PPO_HP["learning_rate"] if args.learning_rate is None else args.learning_rate,
-                    "kl_coef": PPO_HP["kl_coef"] if args.kl_coef is None else args.kl_coef,
+                    "learning_rate": table_config.learning_rate if args.learning_rate is None else args.learning_rate,
+                    "kl_coef": table_config.kl_coef if args.kl_coef is None else args.kl_coef,
                     "train_answer_tokens": args.train_answer_tokens, "ppo_steps": args.ppo_steps}
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))

@@ -14,7 +14,9 @@ PPO on `ProductRecommendation-v0`, with the same env steps and seeds, measured i
 
 All runs use ``difficulty="default"`` and ``masked_action="skip"`` (SB3's PPO has no action
 masks; the other agents never pick a masked item, so for them the setting changes nothing).
-The three DDPGs and the two PPOs share their hyperparameters; ``ddpg-continuous`` is the
+The three DDPGs and the two PPOs share their hyperparameters: the table's entries for the
+env they run on (``agents/hyperparams/ddpg.yml`` and ``ppo.yml``; ``lm-envs hyperparams
+ddpg lm_envs/ProductRecommendation-v0`` prints them), SB3's taking the same values; ``ddpg-continuous`` is the
 like-for-like comparison with SB3's DDPG (same env, same algorithm). Deterministic policies are evaluated
 greedily, stochastic ones by sampling (the argmax of a PPO policy repeats items and tires
 the user). The normalised score is 0 for the random policy and 1 for the myopic oracle;
@@ -25,6 +27,7 @@ counts training env steps per second of wall time, updates included.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -39,30 +42,32 @@ ENV_ID = "lm_envs/ProductRecommendation-v0"
 CONTINUOUS_ID = "lm_envs/ProductRecommendationContinuous-v0"
 ENV_KWARGS: dict[str, Any] = {"difficulty": "default", "masked_action": "skip"}
 ALGOS = ("ddpg", "ddpg-continuous", "ppo", "sb3-ddpg", "sb3-ppo")
-NUM_ENVS = 8
-# shared hyperparameters: each pair (ours, SB3) gets the same ones
-DDPG_HP = dict(buffer_size=100_000, batch_size=256, learning_starts=2_000, gamma=0.95, tau=0.01,
-               actor_lr=3e-4, critic_lr=1e-3, noise_std=0.3, hidden=(128, 128))
-PPO_HP = dict(n_steps=64, minibatch_size=128, update_epochs=10, learning_rate=3e-3, gamma=0.9,
-              gae_lambda=0.95, clip_coef=0.2, ent_coef=0.0, hidden=(64, 64))
+LOG_INTERVAL = 10_000  # env steps between DDPG's metrics rows (this benchmark reads none)
+
+
+def settings(algo: str) -> Any:
+    """The table's config for ``algo`` (``ddpg``, ``ddpg-continuous``, ``ppo``, ``sb3-*``): each
+    pair (ours, SB3) gets the same values."""
+    from agents.hyperparams import resolve
+
+    name = "ddpg" if "ddpg" in algo else "ppo"
+    env_id = CONTINUOUS_ID if algo in ("ddpg-continuous", "sb3-ddpg") else ENV_ID
+    return resolve(name, env_id, "mlp").config
 
 
 # ------------------------------------------------------------------------------------ runs
 def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[float], float]:
-    from agents import PPO, PPOConfig
-    from agents.ddpg import DDPG, DDPGConfig
+    from agents import PPO
+    from agents.ddpg import DDPG
 
+    config = settings(algo)
     if algo.startswith("ddpg"):
-        hp = dict(DDPG_HP)
-        # ddpg-continuous stays plain DDPG on the proto-action: the like-for-like comparison with SB3's
-        config = DDPGConfig(num_envs=NUM_ENVS, hidden_sizes=hp.pop("hidden"), log_interval=10_000,
-                            box_items=algo != "ddpg-continuous", **hp)
         env_id = CONTINUOUS_ID if algo == "ddpg-continuous" else ENV_ID
+        # ddpg-continuous stays plain DDPG on the proto-action: the like-for-like comparison with SB3's
+        config = dataclasses.replace(config, log_interval=LOG_INTERVAL, box_items=algo != "ddpg-continuous")
         agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS)
         deterministic = True
     else:
-        hp = dict(PPO_HP)
-        config = PPOConfig(num_envs=NUM_ENVS, hidden_sizes=hp.pop("hidden"), **hp)
         agent = PPO(ENV_ID, config=config, seed=seed, env_kwargs=ENV_KWARGS)
         deterministic = False
     start = time.perf_counter()
@@ -81,7 +86,7 @@ def _evaluate_ours(agent: Any, n: int, deterministic: bool, seed: int) -> list[f
     from agents.envs import make_vector_env
     from agents.evaluation import evaluate_policy
 
-    env = make_vector_env(ENV_ID, num_envs=max(1, min(n, NUM_ENVS)), env_kwargs=ENV_KWARGS)
+    env = make_vector_env(ENV_ID, num_envs=max(1, min(n, agent.config.num_envs)), env_kwargs=ENV_KWARGS)
     act = ActorPolicy(agent.policy, env, generator=torch.Generator().manual_seed(10_000 + seed), deterministic=deterministic)
     with torch.no_grad():
         return [e.episode_return for e in evaluate_policy(env, act, n, seed=10_000 + seed)]
@@ -98,29 +103,28 @@ def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[flo
     import lm_envs  # noqa: F401
 
     env_id = CONTINUOUS_ID if algo == "sb3-ddpg" else ENV_ID
-    venv = make_vec_env(lambda: gym.make(env_id, **ENV_KWARGS), n_envs=NUM_ENVS, seed=seed)
+    hp = settings(algo)
+    venv = make_vec_env(lambda: gym.make(env_id, **ENV_KWARGS), n_envs=hp.num_envs, seed=seed)
     if algo == "sb3-ddpg":
-        hp = DDPG_HP
         d = venv.action_space.shape[0]
         model: Any = SB3DDPG(
-            "MultiInputPolicy", venv, buffer_size=hp["buffer_size"], batch_size=hp["batch_size"],
-            learning_starts=hp["learning_starts"], gamma=hp["gamma"], tau=hp["tau"], learning_rate=hp["critic_lr"],
-            action_noise=NormalActionNoise(np.zeros(d), hp["noise_std"] * np.ones(d)), train_freq=1, gradient_steps=1,
-            policy_kwargs={"net_arch": list(hp["hidden"])}, seed=seed, verbose=0,
+            "MultiInputPolicy", venv, buffer_size=hp.buffer_size, batch_size=hp.batch_size,
+            learning_starts=hp.learning_starts, gamma=hp.gamma, tau=hp.tau, learning_rate=hp.critic_lr,
+            action_noise=NormalActionNoise(np.zeros(d), hp.noise_std * np.ones(d)), train_freq=hp.train_freq,
+            gradient_steps=hp.gradient_steps, policy_kwargs={"net_arch": list(hp.hidden_sizes)}, seed=seed, verbose=0,
         )
         deterministic = True
     else:
-        hp = PPO_HP
         model = SB3PPO(
-            "MultiInputPolicy", venv, n_steps=hp["n_steps"], batch_size=hp["minibatch_size"], n_epochs=hp["update_epochs"],
-            learning_rate=hp["learning_rate"], gamma=hp["gamma"], gae_lambda=hp["gae_lambda"], clip_range=hp["clip_coef"],
-            ent_coef=hp["ent_coef"], policy_kwargs={"net_arch": list(hp["hidden"])}, seed=seed, verbose=0,
+            "MultiInputPolicy", venv, n_steps=hp.n_steps, batch_size=hp.minibatch_size, n_epochs=hp.update_epochs,
+            learning_rate=hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_coef,
+            ent_coef=hp.ent_coef, policy_kwargs={"net_arch": list(hp.hidden_sizes)}, seed=seed, verbose=0,
         )
         deterministic = False
     start = time.perf_counter()
     model.learn(steps)
     steps_per_s = model.num_timesteps / (time.perf_counter() - start)
-    eval_env = make_vec_env(lambda: gym.make(env_id, **ENV_KWARGS), n_envs=NUM_ENVS, seed=10_000 + seed)
+    eval_env = make_vec_env(lambda: gym.make(env_id, **ENV_KWARGS), n_envs=hp.num_envs, seed=10_000 + seed)
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=deterministic,
                                  return_episode_rewards=True)
     return [float(r) for r in returns], steps_per_s

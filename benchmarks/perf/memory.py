@@ -4,7 +4,7 @@ Each (model, reference) runs in a fresh subprocess, so peaks never mix; the chil
 its own ``ru_maxrss`` (peak RSS of the process) and ``psutil``'s current RSS at each stage:
 
 - ``imports``: torch, transformers, lm_envs and agents imported (the baseline);
-- ``agent``: ``PPO("lm_envs/TextGeneration-v0", policy=model)`` built (policy, frozen
+- ``agent``: ``PPO("lm_envs/TextGeneration-v1", policy=model)`` built (policy, frozen
   reference, Adam not yet stepped, vector env);
 - ``update``: after ``learn(num_envs * n_steps)``: one rollout of ``num_envs`` rows x
   ``n_steps`` tokens, reference scoring, ``update_epochs`` passes of minibatch updates.
@@ -71,8 +71,8 @@ def child(args: argparse.Namespace) -> int:
     )
     lm = load_policy(args.model)
     n_params = sum(p.numel() for p in lm.parameters())
-    env_kwargs = {"tokenizer": args.model, "max_new_tokens": args.n_steps}
-    agent = PPO("lm_envs/TextGeneration-v0", policy=lm, config=config, seed=0, env_kwargs=env_kwargs)
+    env_kwargs = {"tokenizer": args.model, "max_new_tokens": args.n_steps, "reward": {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}}
+    agent = PPO("lm_envs/TextGeneration-v1", policy=lm, config=config, seed=0, env_kwargs=env_kwargs)
     del lm
     gc.collect()
     stages["agent"] = _rss_mib()
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return child(args)
 
     print(
-        f"PPO on TextGeneration-v0: batch {args.num_envs} x {args.n_steps} tokens, minibatch {args.minibatch_size}, "
+        f"PPO on TextGeneration-v1: batch {args.num_envs} x {args.n_steps} tokens, minibatch {args.minibatch_size}, "
         f"{args.update_epochs} epoch(s), {args.threads} torch threads, one fresh process per row"
     )
     print(f"{'model':<14} {'reference':<9} {'params':>8} {'imports':>9} {'agent':>9} {'peak':>9} {'update':>8} {'peak-imports':>13}")

@@ -87,7 +87,7 @@ import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
 
-TEXT_ID = "lm_envs/TextGeneration-v0"
+TEXT_ID = "lm_envs/TextGeneration-v1"
 REWARD = {"sentiment": 1.0}
 # SB3's PPO/A2C cannot mask actions; with "skip" a masked item is shown as nothing instead of
 # raising. Both sides get the same env (ours still masks, so the option never fires for ours).

@@ -1,10 +1,11 @@
 """Where a PPO update with an LM policy spends its time, per env, phase by phase.
 
 Each env runs the PPO configuration its learning benchmark uses (tiny-shop policy, one
-torch thread): ``TextGeneration-v0`` with ``benchmarks.learning.text``'s PPO (8 rows x
+torch thread): ``TextGeneration-v1`` with ``benchmarks.learning.text``'s PPO (8 rows x
 128 tokens, 4 epochs of 8 minibatches, KL penalty to the reference) and
-``CustomerServiceQA-v0`` with ``benchmarks.learning.customer_service.PPO_HP`` switched to GAE
-with a KL term to a reference (``KEEP_COPYING``), so that every phase below runs (16 rows x 64
+``CustomerServiceQA-v0`` with ``benchmarks.learning.customer_service``'s PPO switched to GAE
+with a KL term to a reference (the learning rate and KL of the hyperparameter table's tiny-shop
+entry for that env), so that every phase below runs (16 rows x 64
 tokens, 4 epochs of 4 minibatches, default reward ``facts + 0.3 similarity (MiniLM) + 0.1
 length``). One warm-up update, then ``--updates`` timed updates.
 
@@ -57,6 +58,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.hyperparams import resolve
+
 PHASES = (
     "rollout forward", "sampling", "env step", "reward", "reference scoring", "rollout other",
     "update forward", "backward + clip", "optimizer", "loss, GAE, logging",
@@ -65,17 +68,17 @@ PHASES = (
 
 def env_setups() -> dict[str, tuple[str, Any, dict[str, Any]]]:
     """name -> (env id, PPOConfig, env_kwargs), as the learning benchmarks run them."""
-    from agents import PPOConfig
     from benchmarks.learning import customer_service, text
-    from benchmarks.presets import KEEP_COPYING
 
-    _, text_config, _ = text.CONFIGS["ppo"]
+    qa_tiny_shop = resolve("ppo", customer_service.QA_ID, "tiny-shop").config
     return {
-        "text": (text.ENV_ID, dataclasses.replace(text_config), {"max_new_tokens": text.MAX_NEW_TOKENS, "reward": text.REWARD}),
-        # GAE with a KL term to a reference, so the GAE and reference-scoring phases run
-        # (the benchmark's own PPO_HP uses the group baseline without a reference, which skips them)
-        "customer_service": (customer_service.QA_ID, PPOConfig(**customer_service.PPO_HP | {"advantage": "gae",
-                             "reference": "fp32", **KEEP_COPYING}), {}),
+        "text": (text.ENV_ID, text.agent_config("ppo"), {"max_new_tokens": text.MAX_NEW_TOKENS, "reward": text.REWARD}),
+        # GAE with a KL term to a reference, so the GAE and reference-scoring phases run (the
+        # benchmark's own setting uses the group baseline without a reference, which skips
+        # them); learning rate and KL of the table's tiny-shop entry for the QA env
+        "customer_service": (customer_service.QA_ID, dataclasses.replace(
+            customer_service.ppo_config(), advantage="gae", reference="fp32",
+            learning_rate=qa_tiny_shop.learning_rate, kl_coef=qa_tiny_shop.kl_coef), {}),
     }
 
 

@@ -6,10 +6,10 @@ tokens per row and the same sampling distribution (temperature 1.0, no top-k, no
 run in one process, and alternate in rounds after one warm-up round of each; the printed
 figures are medians over the rounds.
 
-- **ours**: ``Rollout(gym.make_vec("lm_envs/TextGeneration-v0", num_envs=B,
+- **ours**: ``Rollout(gym.make_vec("lm_envs/TextGeneration-v1", num_envs=B,
   vectorization_mode="vector_entry_point", max_new_tokens=T), LMActorCritic(lm))``,
   ``reset(seed)`` then ``collect(T)``: ``B * T`` generated tokens, each one sampled,
-  stepped through the env, scored at episode ends by the env's default reward
+  stepped through the env, scored at episode ends by a lexical reward
   (sentiment + keywords + repetition, one batched call per step) and fed back through the
   KV cache. A row that emits EOS starts its next episode in the same
   step (its new prompt is prefilled and spliced into the batch cache), so ours also pays
@@ -107,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     lm = load_policy(args.model)
     policy = LMActorCritic(lm, temperature=1.0, top_k=None, top_p=None)  # wraps the same module object
     env = gym.make_vec(
-        "lm_envs/TextGeneration-v0",
+        "lm_envs/TextGeneration-v1",
         num_envs=args.batch,
         vectorization_mode="vector_entry_point",
         tokenizer=args.model,
         max_new_tokens=args.max_new_tokens,
+        reward={"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5},  # lexical: no reward model
     )
     template = env.unwrapped.env if hasattr(env.unwrapped, "env") else env
     pad_id = int(template.pad_token_id)

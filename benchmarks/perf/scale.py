@@ -3,7 +3,7 @@
 Two measurements, one process, each setting alternated with the others in rounds (medians):
 
 - **env**: env-only steps/s of the native vector env
-  (``gym.make_vec("lm_envs/TextGeneration-v0", num_envs=N, vectorization_mode="vector_entry_point",
+  (``gym.make_vec("lm_envs/TextGeneration-v1", num_envs=N, vectorization_mode="vector_entry_point",
   max_new_tokens=T)``) stepped with a pre-drawn stream of shop-text tokens (stop tokens dropped,
   so every episode runs ``T`` tokens; resets and the batched end-of-episode reward are included).
   A step of N rows counts N steps.
@@ -38,7 +38,8 @@ import torch
 import lm_envs  # noqa: F401  (registers the ids)
 from agents import LMActorCritic, Rollout
 
-ENV_ID = "lm_envs/TextGeneration-v0"
+ENV_ID = "lm_envs/TextGeneration-v1"
+LEXICAL_REWARD = {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}  # no reward model in the timings
 
 
 class NoStopPolicy(LMActorCritic):
@@ -56,7 +57,8 @@ class NoStopPolicy(LMActorCritic):
 
 def make_env(num_envs: int, length: int, tokenizer: str) -> Any:
     return gym.make_vec(
-        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", max_new_tokens=length, tokenizer=tokenizer
+        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", max_new_tokens=length, tokenizer=tokenizer,
+        reward=LEXICAL_REWARD,
     )
 
 
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - start
 
     print(
-        f"{args.model} on TextGeneration-v0 (default reward), {torch.get_num_threads()} torch threads, one process; "
+        f"{args.model} on TextGeneration-v1 (lexical reward), {torch.get_num_threads()} torch threads, one process; "
         f"medians over rounds (env: {args.rounds}; rollout: rounds shown)"
     )
     header = f"{'envs':>5} {'length':>6} {'env steps/s':>12} {'rollout tokens/s':>17} {'ms/token first-q':>17} {'last-q':>7} {'rounds':>6}"

@@ -11,24 +11,39 @@ from lm_envs.core import Task, TokenEnv, pick_task
 from lm_envs.data import DataError, load_hu_liu_reviews, load_records, require_columns, shared_data_dir
 from lm_envs.vector import TokenVectorEnv
 
-__all__ = ["TextGenerationEnv", "TextGenerationVectorEnv", "world_prompts", "review_prompts", "table_prompts"]
+__all__ = [
+    "TextGenerationEnv",
+    "TextGenerationEnvV1",
+    "TextGenerationVectorEnv",
+    "TextGenerationVectorEnvV1",
+    "review_prompts",
+    "table_prompts",
+    "world_prompts",
+]
 
 _REVIEW_TEMPLATES = (
     "Write a {polarity} review of the {name} that mentions {a} and {b}.",
     "Review the {name}. Be {polarity} and talk about {a} and {b}.",
     "Write a short {polarity} customer review of the {name}, covering {a} and {b}.",
 )
+_HEADER_STARS = {"positive": (5, 4), "negative": (1, 2)}
 _BLURB_TEMPLATES = (
     "Write a short product blurb for the {name} that mentions {a}.",
     "Describe the {name} for our shop page. Mention {a}.",
 )
 
 
-def world_prompts(world_seed: int = 0) -> list[Task]:
+def world_prompts(world_seed: int = 0, *, blurbs: bool = True, rating_header: bool = False) -> list[Task]:
     """Review and blurb prompts over the shop world's catalog, each with its targets.
 
-    Reviews carry ``sentiment_target`` and ``keywords`` (two attributes); blurbs carry a
-    positive target, one keyword and the catalog description as their reference.
+    Every product gets a positive and a negative review prompt; reviews carry
+    ``sentiment_target`` and ``keywords`` (two attributes). With ``blurbs`` it also gets a
+    blurb prompt, with a positive target, one keyword and the catalog description as its
+    reference (so two thirds of the prompts ask for positive text). With ``rating_header``
+    a review prompt ends with a star rating on target (``Rating: 5/5.`` or ``4/5.`` for
+    positive, ``1/5.`` or ``2/5.`` for negative), the header reviews carry in the shop
+    corpus, so that a pretrained shop LM starts writing a review there; the instruction and
+    the rating agree, and the reward asks the text to agree with both.
     """
     from lm_envs.world import make_world
 
@@ -40,7 +55,11 @@ def world_prompts(world_seed: int = 0) -> list[Task]:
         for polarity in ("positive", "negative"):
             template = _REVIEW_TEMPLATES[(product.product_id + len(polarity)) % len(_REVIEW_TEMPLATES)]
             prompt = template.format(polarity=polarity, name=product.name, a=a, b=b)
-            tasks.append(Task(prompt + "\n", {"sentiment_target": polarity, "keywords": [a, b], "references": [product.description]}))
+            # the corpus's header is followed by the review on the same line: no newline after it
+            end = f"\nRating: {_HEADER_STARS[polarity][product.product_id % 2]}/5." if rating_header else "\n"
+            tasks.append(Task(prompt + end, {"sentiment_target": polarity, "keywords": [a, b], "references": [product.description]}))
+        if not blurbs:
+            continue
         template = _BLURB_TEMPLATES[product.product_id % len(_BLURB_TEMPLATES)]
         prompt = template.format(name=product.name, a=a)
         tasks.append(Task(prompt + "\n", {"sentiment_target": "positive", "keywords": [a], "references": [product.description]}))
@@ -116,7 +135,8 @@ class TextGenerationEnv(TokenEnv):
     pays the difference of the score between consecutive prefixes, which sums to the same.
 
     ## Starting State
-    A prompt drawn uniformly with ``np_random`` (or ``options={"task_index": i}``).
+    A prompt drawn uniformly with ``np_random`` (or ``options={"task_index": i}``). The last
+    ``info`` names the prompt's sentiment target as ``group``, for results per target.
 
     ## Episode End
     ``terminated`` when the agent emits EOS or the end-of-turn token; ``truncated`` when it
@@ -131,10 +151,19 @@ class TextGenerationEnv(TokenEnv):
     template, for instruction-tuned models), ``render_mode`` ("ansi" or "human").
 
     ## Version History
+    * v1 (`TextGenerationEnvV1`): the default prompts are balanced (a positive and a negative
+      review per product, no blurbs; v0: two thirds positive) and end with a star rating on
+      target, the review header of the shop corpus; the default reward gates
+      sentiment by fluency (``fluent_sentiment``), so random tokens score below any fluent
+      text. Under v0 a policy could raise its mean reward by writing positive text whatever
+      it was asked, and random tokens scored above the pretrained policy.
     * v0: initial version.
     """
 
-    default_reward = {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}
+    default_reward: Any = {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}
+    group_field = "sentiment_target"
+    blurbs = True
+    rating_header = False
 
     def __init__(
         self,
@@ -152,7 +181,7 @@ class TextGenerationEnv(TokenEnv):
         elif data is not None:
             self.tasks = review_prompts(None if data == "hu-liu" else data)
         else:
-            self.tasks = world_prompts(world_seed)
+            self.tasks = world_prompts(world_seed, blurbs=self.blurbs, rating_header=self.rating_header)
         self.tasks = [Task(t.prompt, t.fields, index) for index, t in enumerate(self.tasks)]
         super().__init__(**kwargs)
 
@@ -162,3 +191,19 @@ class TextGenerationEnv(TokenEnv):
 
 
 TextGenerationVectorEnv = TokenVectorEnv.for_env(TextGenerationEnv)
+
+
+class TextGenerationEnvV1(TextGenerationEnv):
+    """`lm_envs/TextGeneration-v1`: `TextGenerationEnv` with balanced default prompts (a
+    positive and a negative review per product, each ending with a star rating on target,
+    e.g. "Write a negative review of the ... that mentions ... and ....\nRating: 1/5.") and
+    a default reward that noise cannot win:
+    ``{"fluent_sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}``. Everything else is
+    as in v0 (see its docstring)."""
+
+    default_reward = {"fluent_sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}
+    blurbs = False
+    rating_header = True
+
+
+TextGenerationVectorEnvV1 = TokenVectorEnv.for_env(TextGenerationEnvV1)

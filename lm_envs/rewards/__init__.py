@@ -17,6 +17,7 @@ Built-ins (``name``: kwargs; task fields read):
 | ``bleu`` | ``tokenize="13a", lowercase=False`` | ``references`` | [0, 1] |
 | ``rouge`` | ``rouge_type="rougeL", use_stemmer=False`` | ``references`` | [0, 1] |
 | ``fluency`` | ``model="tiny-shop", tokenizer=None, device="cpu", batch_size=16, floor=-20.0`` | | [floor, 0] |
+| ``fluent_sentiment`` | ``target="positive", model="tiny-shop", low=-8.0, high=-4.0, ...`` | ``sentiment_target`` | [0, 1] |
 | ``similarity`` | ``encoder=None, batch_size=64`` | ``references`` | [-1, 1] |
 | ``facts`` | ``penalty=1.0`` | ``facts`` | [-1, 1] |
 | ``wrong_facts`` | ``cap=5`` | ``facts`` | [0, cap] (a penalty: weight it < 0) |

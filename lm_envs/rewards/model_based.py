@@ -1,4 +1,5 @@
-"""Rewards that run a neural model: ``fluency`` (a causal LM) and ``similarity`` (MiniLM).
+"""Rewards that run a neural model: ``fluency`` (a causal LM), ``fluent_sentiment`` (sentiment
+counted only for fluent text) and ``similarity`` (MiniLM).
 
 Models load lazily, on the first call, and stay loaded: making the reward is free, and the
 per-step cost in dense mode is one batched forward pass. torch and sentence-transformers are
@@ -17,7 +18,7 @@ import numpy as np
 from lm_envs.rewards.base import RewardFunction, check_texts, text_lists
 from lm_envs.rewards.registry import register_reward
 
-__all__ = ["fluency", "similarity"]
+__all__ = ["fluency", "fluent_sentiment", "similarity"]
 
 
 # --- fluency ---------------------------------------------------------------------------
@@ -145,6 +146,71 @@ def _mean_logprobs(
             for r, i in enumerate(chunk):
                 scores[i] = min(0.0, max(floor, float(mean[r])))
     return scores
+
+
+# --- fluent_sentiment ------------------------------------------------------------------
+
+
+@register_reward("fluent_sentiment")
+def fluent_sentiment(
+    *,
+    target: str = "positive",
+    model: Any = "tiny-shop",
+    tokenizer: Any = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    low: float = -8.0,
+    high: float = -4.0,
+) -> RewardFunction:
+    """Sentiment towards the target, counted only for fluent text: ``gate * (1 + s) / 2``.
+
+    ``s`` is the ``sentiment`` reward (VADER's compound score signed by the target, in
+    [-1, 1]) and ``gate = clip((f - low) / (high - low), 0, 1)``, where ``f`` is the
+    ``fluency`` reward (mean log-probability per token under the reference LM). A text on
+    target scores up to 1, one against it 0, a neutral one 0.5; text the reference LM finds
+    unlikely is gated towards 0, so token soup, which VADER may still find words in, cannot
+    earn sentiment. "Fluent" means likely under the reference LM: with tiny-shop, text in the
+    style of its shop corpus (its own samples and the corpus reviews score -3 to -0.2 nats per
+    token, uniformly random tokens -15 to -11, hence the defaults), while English it never
+    saw may score -7 to -11; give a policy of another family its own model as the reference.
+    An empty completion scores 0: saying nothing is not on target.
+
+    Kwargs:
+        target: ``"positive"`` or ``"negative"`` (default where a sample has no target).
+        model, tokenizer, device, batch_size: the reference LM, as for ``fluency``.
+        low, high: the gate is 0 at mean log-prob ``low`` and below, 1 at ``high`` and above
+            (finite, ``low < high <= 0``).
+
+    Task fields:
+        sentiment_target: per sample, ``"positive"``, ``"negative"`` or ``None``.
+
+    Returns:
+        In [0, 1].
+    """
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"fluent_sentiment reward: kwarg {name!r} must be a finite number, got {value!r}")
+    if not low < high <= 0:
+        raise ValueError(f"fluent_sentiment reward: kwargs must satisfy low < high <= 0, got low={low!r}, high={high!r}")
+    from lm_envs.rewards.sentiment import sentiment
+
+    signed = sentiment(target=target)
+    # the gate only needs to tell -4 from -8, so the floor stays well below low
+    likelihood = fluency(model=model, tokenizer=tokenizer, device=device, batch_size=batch_size, floor=min(-20.0, low))
+
+    def fluent_sentiment_reward(prompts: list[str], completions: list[str], **task_fields: Any) -> list[float]:
+        prompts, completions = check_texts(prompts, completions)
+        if not completions:
+            return []
+        on_target = signed(prompts, completions, **task_fields)
+        mean_logp = likelihood(prompts, completions)
+        scores = []
+        for text, s, f in zip(completions, on_target, mean_logp):
+            gate = min(1.0, max(0.0, (f - low) / (high - low))) if text.strip() else 0.0
+            scores.append(gate * (1.0 + s) / 2.0)
+        return scores
+
+    return fluent_sentiment_reward
 
 
 # --- similarity ------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def make_token_vec(token_env_kwargs) -> Callable[..., object]:
     def make(num_envs: int = 4, **overrides):
         kwargs = {**token_env_kwargs, **overrides}
         return gym.make_vec(
-            "lm_envs/TextGeneration-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+            "lm_envs/TextGeneration-v1", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
         )
 
     return make

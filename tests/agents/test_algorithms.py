@@ -219,10 +219,10 @@ def test_token_env_smoke(name, make_token_vec, make_lm):
 
 def test_token_env_from_id_with_env_kwargs(token_env_kwargs, make_lm):
     agent = REINFORCE(
-        "lm_envs/TextGeneration-v0", policy=make_lm(), config=REINFORCEConfig(num_envs=4, group_size=2), seed=0,
+        "lm_envs/TextGeneration-v1", policy=make_lm(), config=REINFORCEConfig(num_envs=4, group_size=2), seed=0,
         env_kwargs=token_env_kwargs,
     )
-    assert type(agent.env).__name__ == "TextGenerationEnvVector"
+    assert type(agent.env).__name__ == "TextGenerationEnvV1Vector"
     agent.learn(20)
     assert agent.evaluate(2)["n_episodes"] == 2
 
@@ -385,7 +385,7 @@ def _tiny_shop_available() -> bool:
 def test_tiny_shop_policy_by_name_roundtrip(tmp_path):
     kwargs = {"max_new_tokens": 4, "max_prompt_tokens": 48, "reward": {"length": 1.0}}
     cfg = PPOConfig(num_envs=2, n_steps=4, minibatch_size=8, update_epochs=1, learning_rate=1e-5)
-    agent = PPO("lm_envs/TextGeneration-v0", policy="auto", config=cfg, seed=0, env_kwargs=kwargs)
+    agent = PPO("lm_envs/TextGeneration-v1", policy="auto", config=cfg, seed=0, env_kwargs=kwargs)
     assert agent.policy.vocab_size == agent.env.single_action_space.n
     agent.learn(8)
     assert agent.metrics["approx_kl"].iloc[0] < 0.01

@@ -272,7 +272,7 @@ def _token_env_ids() -> list[str]:
     return list(lm_envs.token_env_ids())
 
 
-CHEAP_REWARDS = {"lm_envs/TextGeneration-v0": {"length": 1.0}, "lm_envs/CustomerServiceQA-v0": {"facts": 1.0}}
+CHEAP_REWARDS = {"lm_envs/TextGeneration-v1": {"length": 1.0}, "lm_envs/CustomerServiceQA-v0": {"facts": 1.0}}
 
 
 @pytest.mark.parametrize("env_id", _token_env_ids(), ids=_token_env_ids())

@@ -11,7 +11,7 @@ from benchmarks.cli import main
 def test_list_prints_agents_and_presets(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for line in ("envs:", "  lm_envs/TextGeneration-v0", "agents:", "  ppo ", "presets:", "  smoke "):
+    for line in ("envs:", "  lm_envs/TextGeneration-v1", "agents:", "  ppo ", "presets:", "  smoke "):
         assert line in out
 
 

@@ -68,7 +68,7 @@ def test_bad_configs_are_refused_with_the_valid_choices(mutate, message):
 
 def test_bad_token_env_reward_names_the_known_rewards():
     config = {"seeds": 1, "agents": {}, "baselines": ["random"],
-              "envs": [{"id": "lm_envs/TextGeneration-v0", "kwargs": {"reward": {"sentimnt": 1.0}}}]}
+              "envs": [{"id": "lm_envs/TextGeneration-v1", "kwargs": {"reward": {"sentimnt": 1.0}}}]}
     with pytest.raises(ConfigError, match="unknown reward 'sentimnt'; known: .*sentiment"):
         plan(config)
 
@@ -157,7 +157,7 @@ def test_the_example_config_and_every_preset_plan():
 def test_the_initial_baseline_starts_from_the_learners_lm():
     config = {"seeds": 1, "steps": 8, "baselines": ["initial", "random"],
               "agents": {"ppo": {"policy": "tiny-shop", "num_envs": 4, "n_steps": 2, "minibatch_size": 8}},
-              "envs": [{"id": "lm_envs/TextGeneration-v0", "kwargs": {"max_new_tokens": 4}}]}
+              "envs": [{"id": "lm_envs/TextGeneration-v1", "kwargs": {"max_new_tokens": 4}}]}
     specs = {s.agent: s for s in plan(config)}
     assert set(specs) == {"ppo", "initial", "random"}
     assert specs["initial"].agent_config == {"policy": "tiny-shop"} and specs["initial"].steps == 0
@@ -256,14 +256,14 @@ KNOWN_AGENTS = "a2c, ddpg, initial, oracle, popular, ppo, random, reinforce"
         (_set("agents", ["ppo"]), "agents must be a mapping of agent name -> hyperparameters; got list"),
         (_set("agents.dqn", {}), f"agents: unknown agent 'dqn'; known: {KNOWN_AGENTS}"),
         (_set("agents.ppo", [1]), "agents.ppo must be a mapping of hyperparameters; got list"),
-        (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo: num_envs must be an int >= 1; got 'x'"),
+        (_set("agents.ppo", {"num_envs": "x"}), "agents.ppo on lm_envs/ProductRecommendation-v0: num_envs must be an int >= 1; got 'x'"),
         (_set("agents.random", {"x": 1}), "agents.random: baseline 'random' takes no option 'x'"),
         (_set("agents.initial", {"x": 1}), "agents.initial: baseline 'initial' takes no option 'x'; known: policy"),
         (_set("baselines", "random"), "baselines must be a list of names; got 'random'; known: initial, oracle"),
         (_set("baselines", ["ppo"]), "unknown baseline 'ppo'; known: initial, oracle, popular, random"),
         (_set("envs", []), "envs must be a non-empty list of env entries"),
         (_set("envs", {"id": "x"}), "envs must be a non-empty list of env entries"),
-        (_set("envs.0", "lm_envs/TextGeneration-v0"), "envs[0] must be a mapping with an 'id'"),
+        (_set("envs.0", "lm_envs/TextGeneration-v1"), "envs[0] must be a mapping with an 'id'"),
         (_set("envs.0", {"kwargs": {}}), "envs[0] must be a mapping with an 'id'; got {'kwargs': {}}"),
         (_set("envs.0.kwargs", [1]), f"{ENV}.kwargs must be a mapping; got [1]"),
         (_set("envs.0.kwargs", {"max_stepz": 3}), f"{ENV}.kwargs: TypeError: "),
@@ -321,3 +321,39 @@ def test_every_problem_of_a_config_in_one_error():
     assert lines[0] == "invalid benchmark config:" and len(lines) == 6
     for part in ("'stepz'", "seeds must", "deterministic must", "score.low", "'lm_envs/Nope-v0'"):
         assert any(part in line for line in lines[1:]), part
+
+
+# ---------------------------------------------------------------------------------------
+# learners' settings: the hyperparameter table, resolved into every run spec
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_spec_holds_every_setting_of_its_learner():
+    import dataclasses as dc
+
+    from agents.hyperparams import resolve
+
+    for spec in plan(get_preset("smoke")):
+        if AGENTS[spec.agent].kind != "learner":
+            continue
+        cls = AGENTS[spec.agent].load().config_class
+        assert set(spec.agent_config) == {"policy"} | {f.name for f in dc.fields(cls)}
+        assert spec.agent_config["policy"] in ("tiny-shop", "mlp")  # "auto" made concrete
+    ppo = next(s for s in plan(rec_config()) if s.agent == "ppo")
+    table = resolve("ppo", "lm_envs/ProductRecommendation-v0", "mlp").config
+    assert ppo.agent_config["learning_rate"] == table.learning_rate  # not set by the config: the table's
+    assert ppo.agent_config["n_steps"] == 16  # set by the config
+
+
+def test_a_table_change_changes_the_run_digests(tmp_path, monkeypatch):
+    import agents.hyperparams as hyperparams
+
+    before = {s.key: s.digest() for s in plan(rec_config())}
+    for algorithm in hyperparams.ALGORITHMS:
+        (tmp_path / f"{algorithm}.yml").write_text(hyperparams.load_table(algorithm).path.read_text())
+    table = tmp_path / "ppo.yml"
+    table.write_text(table.read_text().replace("learning_rate: 3.0e-3", "learning_rate: 2.0e-3"))
+    monkeypatch.setattr(hyperparams, "TABLE_DIR", tmp_path)
+    after = {s.key: s.digest() for s in plan(rec_config())}
+    assert after["ProductRecommendation-v0__ppo__seed0"] != before["ProductRecommendation-v0__ppo__seed0"]
+    assert after["ProductRecommendation-v0__random__seed0"] == before["ProductRecommendation-v0__random__seed0"]

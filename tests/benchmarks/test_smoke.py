@@ -25,12 +25,12 @@ def test_smoke_preset_end_to_end(tmp_path, subprocess_env):
     # the preset is sized for < 60 s on 2 cores; leave room for a machine shared with others
     assert wall < 120, f"smoke preset took {wall:.0f} s"
     n = len(plan(get_preset("smoke")))
-    assert "| TextGeneration-v0" in proc.stdout and f"{n} ok, 0 failed" in proc.stdout
+    assert "| TextGeneration-v1" in proc.stdout and f"{n} ok, 0 failed" in proc.stdout
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == n and set(runs.status) == {"ok"}
-    assert {"TextGeneration-v0", "ProductRecommendation-v0"} <= set(runs.env)
+    assert {"TextGeneration-v1", "ProductRecommendation-v0"} <= set(runs.env)
     # learners have a learning curve with several evaluations and text samples
-    key = "TextGeneration-v0__ppo__seed0"
+    key = "TextGeneration-v1__ppo__seed0"
     curve = [json.loads(line) for line in (out / "runs" / f"{key}.curve.jsonl").read_text().splitlines()]
     assert len([r for r in curve if r["kind"] == "eval"]) >= 2
     record = json.loads((out / "runs" / f"{key}.json").read_text())

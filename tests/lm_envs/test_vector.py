@@ -46,7 +46,7 @@ def test_native_matches_sync(env_id, reward_mode):
 
 
 def test_per_row_task_indices_and_bad_actions():
-    env = gym.make_vec("lm_envs/TextGeneration-v0", num_envs=3, vectorization_mode="vector_entry_point", max_new_tokens=4)
+    env = gym.make_vec("lm_envs/TextGeneration-v1", num_envs=3, vectorization_mode="vector_entry_point", max_new_tokens=4)
     _, info = env.reset(seed=0, options={"task_index": np.array([2, 2, 5])})
     assert list(info["task_index"]) == [2, 2, 5]
     with pytest.raises(ValueError, match=r"shape \(3,\)"):

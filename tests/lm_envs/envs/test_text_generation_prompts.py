@@ -1,4 +1,4 @@
-"""TextGeneration-v0 prompts from user tables and the Hu & Liu reviews, and their errors."""
+"""TextGeneration prompts from user tables and the Hu & Liu reviews, and their errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lm_envs.data import DataError, shared_data_dir
 
 
 def make(**kwargs):
-    return gym.make("lm_envs/TextGeneration-v0", max_new_tokens=4, **kwargs).unwrapped
+    return gym.make("lm_envs/TextGeneration-v1", max_new_tokens=4, **kwargs).unwrapped
 
 
 def test_list_of_strings():
@@ -25,7 +25,7 @@ def test_list_of_strings():
 def test_csv_columns_become_task_fields(tmp_path):
     path = tmp_path / "prompts.csv"
     pd.DataFrame({"text": ["Praise the lamp."], "keywords": ["bright; warm"], "references": ["A bright warm lamp."]}).to_csv(path, index=False)
-    env = gym.make("lm_envs/TextGeneration-v0", max_new_tokens=16, prompts=str(path), prompt_column="text", reward={"keywords": 1.0}).unwrapped
+    env = gym.make("lm_envs/TextGeneration-v1", max_new_tokens=16, prompts=str(path), prompt_column="text", reward={"keywords": 1.0}).unwrapped
     env.reset(seed=0)
     assert env._task.fields == {"keywords": ["bright", "warm"], "references": ["A bright warm lamp."]}
     for token in env.tokenizer.encode(" bright but not warm", add_special_tokens=False):

@@ -75,11 +75,11 @@ def test_misuse_raises_with_a_message(env_id):
 
 
 def test_dense_rewards_sum_to_the_sparse_score():
-    tokenizer = make("lm_envs/TextGeneration-v0").unwrapped.tokenizer
-    tokens = tokenizer.encode(" I love this great product, it is wonderful and the battery is excellent", add_special_tokens=False)
+    tokenizer = make("lm_envs/TextGeneration-v1").unwrapped.tokenizer
+    tokens = tokenizer.encode(" Great headphones, and I am glad I bought them. The ear cushions make me smile every day.", add_special_tokens=False)
     totals = {}
     for mode in ("sparse", "dense"):
-        env = make("lm_envs/TextGeneration-v0", reward_mode=mode, max_new_tokens=len(tokens)).unwrapped
+        env = make("lm_envs/TextGeneration-v1", reward_mode=mode, max_new_tokens=len(tokens)).unwrapped
         positive = next(t.index for t in env.tasks if t.fields["sentiment_target"] == "positive")
         env.reset(seed=1, options={"task_index": positive})
         rewards = [env.step(token)[1] for token in tokens]
@@ -93,7 +93,7 @@ def test_dense_rewards_sum_to_the_sparse_score():
 
 
 def test_render_modes():
-    env = make("lm_envs/TextGeneration-v0", render_mode="ansi").unwrapped
+    env = make("lm_envs/TextGeneration-v1", render_mode="ansi").unwrapped
     env.reset(seed=0)
     word = env.tokenizer.encode(" hello", add_special_tokens=False)
     for token in word:
@@ -106,7 +106,7 @@ def test_render_modes():
 
 
 def test_task_index_option_picks_the_prompt():
-    env = make("lm_envs/TextGeneration-v0").unwrapped
+    env = make("lm_envs/TextGeneration-v1").unwrapped
     _, info = env.reset(seed=0, options={"task_index": 5})
     assert info["prompt"] == env.tasks[5].prompt and info["task_index"] == 5
     with pytest.raises(ValueError, match="task_index"):
@@ -114,7 +114,7 @@ def test_task_index_option_picks_the_prompt():
 
 
 def test_world_prompts_carry_their_targets():
-    env = make("lm_envs/TextGeneration-v0").unwrapped
+    env = make("lm_envs/TextGeneration-v1").unwrapped
     polarities = {task.fields["sentiment_target"] for task in env.tasks}
     assert polarities == {"positive", "negative"}
     for task in env.tasks[:10]:
@@ -124,10 +124,10 @@ def test_world_prompts_carry_their_targets():
 
 def test_bad_construction_arguments():
     with pytest.raises(ValueError, match="unknown reward 'sentimnt'; known: .*sentiment"):
-        make("lm_envs/TextGeneration-v0", reward={"sentimnt": 1.0})
+        make("lm_envs/TextGeneration-v1", reward={"sentimnt": 1.0})
     with pytest.raises(ValueError, match="reward_mode"):
-        make("lm_envs/TextGeneration-v0", reward_mode="shaped")
+        make("lm_envs/TextGeneration-v1", reward_mode="shaped")
     with pytest.raises(ValueError, match="max_new_tokens"):
-        make("lm_envs/TextGeneration-v0", max_new_tokens=0)
+        make("lm_envs/TextGeneration-v1", max_new_tokens=0)
     with pytest.raises(gym.error.Error):
         gym.make("lm_envs/TextGenerashun-v0")

@@ -1,4 +1,4 @@
-"""Model-based rewards (fluency, similarity) and the MiniLM loader."""
+"""Model-based rewards (fluency, fluent_sentiment, similarity) and the MiniLM loader."""
 
 from __future__ import annotations
 
@@ -87,6 +87,56 @@ def test_fluency_with_shipped_tiny_shop():
         pytest.skip(f"tiny-shop is not loadable here: {err}")
     out = REWARDS["fluency"]()(["Review:", "Review:"], [" great phone, fast shipping", ""])
     assert math.isfinite(out[0]) and out[0] < 0 and out[1] == 0.0
+
+
+# --- fluent_sentiment ------------------------------------------------------------------
+
+
+def test_fluent_sentiment_by_hand(tiny_lm, monkeypatch):
+    from lm_envs.rewards import model_based
+
+    model, tok = tiny_lm
+    prompts = ["review:"] * 4
+    texts = ["great, would buy again", "terrible quality", "great, would buy again", "   "]
+    targets = ["positive", "positive", "negative", "positive"]
+    reward = REWARDS["fluent_sentiment"](model=model, tokenizer=tok, low=-8.0, high=-4.0)
+    fluency = REWARDS["fluency"](model=model, tokenizer=tok, floor=-20.0)(prompts, texts)
+    signed = REWARDS["sentiment"]()(prompts, texts, sentiment_target=targets)
+    gates = [min(1.0, max(0.0, (f + 8.0) / 4.0)) for f in fluency]
+    expected = [g * (1 + s) / 2 for g, s in zip(gates, signed)]
+    expected[3] = 0.0  # an empty completion is not on target
+    assert REWARDS["fluent_sentiment"](model=model, tokenizer=tok)(prompts, texts, sentiment_target=targets) == \
+        pytest.approx(expected)
+    assert reward(prompts, texts, sentiment_target=targets) == pytest.approx(expected)
+
+
+def test_fluent_sentiment_gates_unlikely_text_to_zero(tiny_lm):
+    model, tok = tiny_lm
+    texts = ["great great great"]
+    # a gate that opens only above the text's own mean log-prob closes it; one far below opens it
+    (f,) = REWARDS["fluency"](model=model, tokenizer=tok)(["r:"], texts)
+    closed = REWARDS["fluent_sentiment"](model=model, tokenizer=tok, low=min(f + 1.0, -0.5), high=0.0)
+    opened = REWARDS["fluent_sentiment"](model=model, tokenizer=tok, low=f - 2.0, high=f - 1.0)
+    assert closed(["r:"], texts) == [0.0]
+    assert opened(["r:"], texts)[0] > 0.5
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"low": -2.0, "high": -4.0}, "low < high <= 0"),
+    ({"low": -8.0, "high": 1.0}, "low < high <= 0"),
+    ({"low": float("nan")}, "'low' must be a finite number"),
+    ({"high": "x"}, "'high' must be a finite number"),
+    ({"target": "neutral"}, "'positive' or 'negative'"),
+])
+def test_fluent_sentiment_bad_kwargs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        REWARDS["fluent_sentiment"](**kwargs)
+
+
+def test_fluent_sentiment_scores_token_soup_zero_with_tiny_shop():
+    soup = "oomCancellingitche contiteu@ould brunch pickBr"
+    out = REWARDS["fluent_sentiment"]()(["Write a positive review.\n"] * 2, [soup, "Great headphones, and I am glad I bought them. Five stars from me."])
+    assert out[0] == 0.0 and out[1] > 0.75
 
 
 # --- similarity ------------------------------------------------------------------------
