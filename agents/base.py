@@ -21,6 +21,7 @@ from agents.actors import ActorPolicy
 from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
 from agents.evaluation import episode_stats, evaluate_policy, summarize
+from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
@@ -50,7 +51,8 @@ def make_policy(
     """Build the actor-critic named by ``policy`` for ``env``.
 
     ``"auto"``: an MLP for vector observations, ``"tiny-shop"`` for token envs.
-    ``"mlp"``: :class:`MLPActorCritic` with ``hidden_sizes``. Any other string is an LM name
+    ``"mlp"``: :class:`MLPActorCritic` with ``hidden_sizes`` (its recommender form where the env
+    has item embeddings, see there). Any other string is an LM name
     for ``lm_envs.models.load_policy`` (``"tiny-shop"``, ``"smollm2-135m"``, a local HF
     folder). A module is used as is (a bare HF causal LM gets a value head). An LM samples
     with ``temperature``, ``top_k`` and ``top_p`` (see :class:`~agents.options.LMOptions`).
@@ -63,7 +65,8 @@ def make_policy(
         built = LMActorCritic(policy, **sampling)
     elif policy == "mlp" or (policy == "auto" and not token_env):
         built = MLPActorCritic(
-            env.single_observation_space, env.single_action_space, hidden_sizes=tuple(hidden_sizes)
+            env.single_observation_space, env.single_action_space, hidden_sizes=tuple(hidden_sizes),
+            item_embeddings=item_embeddings(env),
         )
     elif isinstance(policy, str):
         from lm_envs.models import load_policy

@@ -7,12 +7,14 @@ in Large Discrete Action Spaces", arXiv:1512.07679): the actor emits a proto-act
 item-embedding space, its k nearest (available) items are the candidates, and the critic
 picks the best of them, both when acting and in the bootstrap target.
 
-``DDPG`` runs plain DDPG on a ``Box`` action space (``ProductRecommendationContinuous-v0``,
-Pendulum) and Wolpertinger on a ``Discrete`` one whose env exposes ``item_embeddings``
-(``ProductRecommendation-v0``); masks from ``action_masks`` restrict the candidates.
+``DDPG`` runs Wolpertinger on a ``Discrete`` action space whose env exposes
+``item_embeddings`` (``ProductRecommendation-v0``), and on a ``Box`` one of the embeddings'
+dimension (``ProductRecommendationContinuous-v0``), where it sends the chosen item's
+embedding (see ``DDPGConfig.box_items``); masks from ``action_masks`` restrict the
+candidates. On any other bounded ``Box`` (Pendulum) it runs plain DDPG.
 
-Reads top to bottom: ``DDPGConfig``, the observation encoder, the networks, the replay
-buffer, ``DDPG`` and its learn loop.
+Reads top to bottom: ``DDPGConfig``, the networks, the replay buffer, ``DDPG`` and its learn
+loop; observations are encoded by ``agents.features`` (item ids as item embeddings).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from torch import nn
 from agents.buffers import Episode, check_finite_loss
 from agents.envs import EvaluationEnvs, find_action_masks, make_vector_env, row_info
 from agents.evaluation import episode_stats, evaluate_policy, summarize
+from agents.features import ObsEncoder, candidate_features, item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import Callback, MetricsLogger
 from agents.options import (
@@ -48,7 +51,7 @@ from agents.persistence import load_agent, save_agent
 if TYPE_CHECKING:  # pandas costs ~0.25 s to import; only ``DDPG.metrics`` needs it
     import pandas as pd
 
-__all__ = ["DDPG", "DDPGConfig", "ObsEncoder", "ReplayBuffer"]
+__all__ = ["DDPG", "DDPGConfig", "ReplayBuffer"]
 
 
 @dataclass
@@ -85,6 +88,14 @@ class DDPGConfig:
     """Mean-reversion rate of the OU process."""
     k_neighbors: int = 20
     """Wolpertinger: candidates per proto-action (the paper's k)."""
+    box_items: bool = True
+    """On a ``Box`` action space whose env exposes ``item_embeddings`` of the same dimension
+    (``ProductRecommendationContinuous-v0``), act Wolpertinger-style as on the discrete env
+    and send the chosen item's embedding, which the env maps to exactly that item: the
+    critic then scores the item the env executes, with its candidate features. ``False``:
+    plain DDPG on the proto-action, whose critic learns ``Q(s, proto)`` while the env
+    executes the nearest available item; on the recommender it keeps showing the same
+    item (half of its steps repeat the last one) and scores below random."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Hidden layers of actor and critic."""
     max_grad_norm: float = 10.0
@@ -101,93 +112,6 @@ class DDPGConfig:
         if self.noise not in ("gaussian", "ou"):
             raise ValueError(f"noise must be 'gaussian' or 'ou'; got {self.noise!r}")
         check_hidden_sizes(self)
-
-
-# ---------------------------------------------------------------------------------------
-# observation encoder: Dict / Box / Discrete observations -> one float vector
-# ---------------------------------------------------------------------------------------
-
-
-class ObsEncoder:
-    """A fixed (parameter-free) map from batched observations to ``(N, D)`` float32.
-
-    - ``Discrete``: one-hot;
-    - integer ``Box`` named ``item_ids`` when item embeddings are known: each id becomes its
-      item's embedding (the pad id a zero vector);
-    - other integer ``Box`` with at most 8 values per entry: one-hot per entry;
-    - any other ``Box``: scaled to [-1, 1] by its bounds when finite, else as is.
-    """
-
-    def __init__(self, space: spaces.Space, item_embeddings: np.ndarray | None = None) -> None:
-        self.space = space
-        self.parts: list[tuple[str | None, str, Any]] = []
-        self.embeddings = None
-        if item_embeddings is not None:
-            pad = np.zeros((1, item_embeddings.shape[1]), dtype=np.float32)
-            self.embeddings = np.concatenate([np.asarray(item_embeddings, np.float32), pad])
-        subspaces = space.spaces.items() if isinstance(space, spaces.Dict) else [(None, space)]
-        self.dim = 0
-        for key, sub in subspaces:
-            kind, size = self._kind(key, sub)
-            self.parts.append((key, kind, sub))
-            self.dim += size
-        self.history_key = "item_ids" if any(key == "item_ids" and kind == "embed" for key, kind, _ in self.parts) else None
-
-    def _kind(self, key: str | None, sub: spaces.Space) -> tuple[str, int]:
-        if isinstance(sub, spaces.Discrete):
-            return "onehot", int(sub.n)
-        if not isinstance(sub, spaces.Box):
-            raise ValueError(f"ObsEncoder supports Box, Discrete and Dict of those; got {sub}")
-        size = int(np.prod(sub.shape))
-        if np.issubdtype(sub.dtype, np.integer):
-            if key == "item_ids" and self.embeddings is not None:
-                return "embed", size * self.embeddings.shape[1]
-            span = int(np.max(sub.high) - np.min(sub.low)) + 1
-            if span <= 8:
-                return "onehot_box", size * span
-        return "scale", size
-
-    def __call__(self, obs: Any) -> np.ndarray:
-        pieces = []
-        for key, kind, sub in self.parts:
-            x = np.asarray(obs if key is None else obs[key])
-            n = x.shape[0]
-            if kind == "onehot":
-                pieces.append(np.eye(int(sub.n), dtype=np.float32)[x.reshape(n).astype(np.int64) - int(sub.start)])
-            elif kind == "embed":
-                pieces.append(self.embeddings[x.reshape(n, -1)].reshape(n, -1))
-            elif kind == "onehot_box":
-                low = int(np.min(sub.low))
-                span = int(np.max(sub.high)) - low + 1
-                pieces.append(np.eye(span, dtype=np.float32)[x.reshape(n, -1).astype(np.int64) - low].reshape(n, -1))
-            else:
-                x = x.reshape(n, -1).astype(np.float32)
-                low, high = sub.low.reshape(-1), sub.high.reshape(-1)
-                finite = np.isfinite(low) & np.isfinite(high) & (high > low)
-                scaled = np.where(finite, 2.0 * (x - np.where(finite, low, 0)) / np.where(finite, high - low, 1) - 1.0, x)
-                pieces.append(scaled.astype(np.float32))
-        return np.concatenate(pieces, axis=1)
-
-    def history(self, obs: Any) -> np.ndarray | None:
-        """``(N, H)`` recent item ids (most recent first) when the observation has them."""
-        return None if self.history_key is None else np.asarray(obs[self.history_key]).astype(np.int64)
-
-
-def candidate_features(history: np.ndarray | None, candidates: np.ndarray) -> np.ndarray:
-    """``(N, K, 2)`` for candidate items ``(N, K)``: a recency-weighted count of the item in
-    the recent history (slot ``j`` weighs ``0.8 ** j``) and whether it was the latest item.
-
-    The critic cannot easily see "this item was just shown" from concatenated embeddings;
-    these two numbers make repeat fatigue learnable (plain feature engineering on the
-    observation, nothing hidden).
-    """
-    if history is None:
-        return np.zeros((*candidates.shape, 2), dtype=np.float32)
-    weights = 0.8 ** np.arange(history.shape[1])
-    match = history[:, None, :] == candidates[:, :, None]  # (N, K, H)
-    recency = (match * weights).sum(axis=2)
-    latest = match[:, :, 0]
-    return np.stack([recency, latest], axis=2).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,18 +226,8 @@ class ReplayBuffer:
 # ---------------------------------------------------------------------------------------
 
 
-def _env_attr(env: VectorEnv, name: str) -> Any:
-    value = getattr(env, name, None)
-    if value is None and hasattr(env, "get_attr"):
-        try:
-            value = env.get_attr(name)[0]
-        except AttributeError:
-            value = None
-    return value
-
-
 class DDPG:
-    """DDPG (Box actions) or Wolpertinger DDPG (Discrete actions with item embeddings).
+    """DDPG (Box actions) or Wolpertinger DDPG (item actions: Discrete, or a Box of item embeddings).
 
     ``DDPG(env_or_id, policy="auto", config=DDPGConfig(...), seed=0, env_kwargs=None)``,
     with the API of the on-policy agents (``learn``, ``evaluate``, ``metrics``, ``save``,
@@ -349,7 +263,7 @@ class DDPG:
         self.env = make_vector_env(env_or_id, num_envs=config.num_envs, env_kwargs=self.env_kwargs)
 
         space = self.env.single_action_space
-        self.embeddings = _env_attr(self.env, "item_embeddings")
+        self.embeddings = item_embeddings(self.env)
         if isinstance(space, spaces.Discrete):
             if self.embeddings is None:
                 raise ValueError("Wolpertinger needs item embeddings: the env must expose item_embeddings "
@@ -360,18 +274,21 @@ class DDPG:
             self.wolpertinger = True
             self.action_dim = self.embeddings.shape[1]
         elif isinstance(space, spaces.Box) and len(space.shape) == 1 and np.isfinite(space.low).all() and np.isfinite(space.high).all():
-            self.wolpertinger = False
             self.action_dim = int(space.shape[0])
+            self.wolpertinger = (config.box_items and self.embeddings is not None
+                                 and self.embeddings.shape[1] == self.action_dim)
             self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
         else:
             raise ValueError(f"DDPG needs a bounded 1-D Box or a Discrete (with item embeddings) action space; got {space}")
-        self.encoder = ObsEncoder(self.env.single_observation_space,
-                                  self.embeddings if self.embeddings is not None else _env_attr(self.env, "item_embeddings"))
+        self.encoder = ObsEncoder(self.env.single_observation_space, self.embeddings)
         self.policy = DDPGNetworks(self.encoder.dim, self.action_dim, 2, tuple(config.hidden_sizes)).to(self.device)
         self.actor_optimizer = torch.optim.Adam(self.policy.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.policy.critic.parameters(), lr=config.critic_lr)
-        self.has_masks = isinstance(space, spaces.Discrete) and find_action_masks(self.env) is not None
-        n_masks = int(space.n) if self.wolpertinger else 1
+        # items are what Wolpertinger acts on: the Discrete action, or the Box point sent for one
+        self.item_box = self.wolpertinger and isinstance(space, spaces.Box)
+        self.n_items = len(self.embeddings) if self.wolpertinger else 0
+        self.has_masks = self.wolpertinger and find_action_masks(self.env) is not None
+        n_masks = self.n_items if self.wolpertinger else 1
         history_len = 0 if self.encoder.history_key is None else int(np.prod(self.env.single_observation_space["item_ids"].shape))
         self.buffer = ReplayBuffer(
             config.buffer_size, self.encoder.dim, history_len,
@@ -391,7 +308,7 @@ class DDPG:
     # -- masks and candidates ----------------------------------------------------------------
 
     def _masks(self, env: VectorEnv) -> np.ndarray:
-        n = self.env.single_action_space.n if self.wolpertinger else 1
+        n = self.n_items if self.wolpertinger else 1
         masks = find_action_masks(env) if self.has_masks else None
         return np.ones((env.num_envs, n), bool) if masks is None else masks
 
@@ -416,18 +333,32 @@ class DDPG:
 
     # -- acting ------------------------------------------------------------------------------
 
-    def _noise(self) -> np.ndarray:
+    def _noise(self, rng: np.random.Generator, ou_state: np.ndarray) -> np.ndarray:
+        """Exploration noise ``(N, d)`` drawn from ``rng``; OU noise advances ``ou_state`` in place.
+
+        Training draws from ``self.np_rng`` and ``self._ou_state``; evaluation from its own
+        generator and state, so evaluating neither perturbs training nor depends on it.
+        """
         cfg = self.config
-        gaussian = self.np_rng.normal(size=self._ou_state.shape).astype(np.float32) * cfg.noise_std
+        gaussian = rng.normal(size=ou_state.shape).astype(np.float32) * cfg.noise_std
         if cfg.noise == "gaussian":
             return gaussian
         # OU: dx = -theta x + sigma dW, temporally correlated exploration (Lillicrap et al., 2016)
-        self._ou_state += -cfg.ou_theta * self._ou_state + gaussian
-        return self._ou_state.copy()
+        ou_state += -cfg.ou_theta * ou_state + gaussian
+        return ou_state.copy()
+
+    def predict(self, obs: Any, masks: np.ndarray | None = None, *, noise: np.ndarray | None = None) -> np.ndarray:
+        """Env actions for batched ``obs``: item ids (Wolpertinger on a Discrete space), the
+        chosen items' embeddings (on a Box space with items) or Box actions."""
+        return self._env_actions(self._act(obs, masks, noise))
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """What the env receives for the agent's actions (item ids or Box actions)."""
+        return self.embeddings[actions] if self.item_box else actions
 
     @torch.no_grad()
-    def predict(self, obs: Any, masks: np.ndarray | None = None, *, noise: np.ndarray | None = None) -> np.ndarray:
-        """Env actions for batched ``obs``: item ids (Wolpertinger) or Box actions."""
+    def _act(self, obs: Any, masks: np.ndarray | None, noise: np.ndarray | None) -> np.ndarray:
+        """The agent's actions, as the replay buffer stores them: item ids or Box actions."""
         x = torch.as_tensor(self.encoder(obs), device=self.device)
         proto = self.policy.actor(x)
         if noise is not None:
@@ -511,6 +442,7 @@ class DDPG:
         env = self.env
         if self._obs is None:
             self._obs, _ = env.reset(seed=self.seed)
+            self._returns[:], self._lengths[:], self._ou_state[:] = 0.0, 0, 0.0
         n_vector_steps = max(1, math.ceil(total_steps / env.num_envs))
         episodes: list[Episode] = []
         losses: list[dict[str, float]] = []
@@ -522,10 +454,10 @@ class DDPG:
             if self.num_timesteps < cfg.learning_starts:
                 actions = self._random_actions(masks)
             else:
-                actions = self.predict(self._obs, masks, noise=self._noise())
+                actions = self._act(self._obs, masks, self._noise(self.np_rng, self._ou_state))
             obs_enc = self.encoder(self._obs)
             history = self.encoder.history(self._obs)
-            next_obs, rewards, terminated, truncated, info = env.step(actions)
+            next_obs, rewards, terminated, truncated, info = env.step(self._env_actions(actions))
             self.num_timesteps += env.num_envs
 
             # 2. store: a finished row's true next observation is info["final_obs"]
@@ -591,24 +523,27 @@ class DDPG:
                  n_samples: int = 3) -> dict[str, Any]:
         """Play ``n_episodes`` without exploration noise (``deterministic=False`` adds it).
 
-        Uses its own env seed (default ``self.seed + 10_000``; see
-        ``agents.evaluation.evaluate_policy``). Returns the record of
-        ``agents.evaluation.summarize``, ``returns`` (every episode's return) and ``time_s``.
+        Uses its own env seed and noise generator (``seed``, default ``self.seed + 10_000``;
+        see ``agents.evaluation.evaluate_policy``), as ``Agent.evaluate`` does, so evaluating
+        neither perturbs training nor depends on it; the OU state starts at 0 with every
+        episode, as in ``learn``. Returns the record of ``agents.evaluation.summarize``,
+        ``returns`` (every episode's return) and ``time_s``.
         """
         seed = self.seed + 10_000 if seed is None else seed
         env = self._evaluation_env(n_episodes)
+        rng = np.random.default_rng(seed)
+        ou_state = np.zeros((env.num_envs, self.action_dim), np.float32)
 
         def act(obs: Any, new_episode: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-            # with noise (deterministic=False), the OU state is reset once, not at each episode
-            return self.predict(obs, self._masks(env), noise=None if deterministic else self._noise())
+            if deterministic:
+                return self.predict(obs, self._masks(env))
+            ou_state[new_episode] = 0.0
+            return self.predict(obs, self._masks(env), noise=self._noise(rng, ou_state))
 
-        saved_ou = self._ou_state
-        self._ou_state = np.zeros((env.num_envs, self.action_dim), np.float32)
         start = time.perf_counter()
         try:
             episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
-            self._ou_state = saved_ou
             if env is self.env:  # borrowed: learn() resets it
                 self._obs = None
         seconds = time.perf_counter() - start

@@ -1,5 +1,10 @@
 """Actor-critic policies: an MLP for vector observations and a causal LM with a value head.
 
+The MLP has a recommender form, chosen from the observation space: when the observation
+has an ``item_ids`` history and the env gives item embeddings, items enter as their
+embeddings (`agents.features.ObsEncoder`) and item actions are scored through them by a
+two-tower head (:class:`TwoTowerHead`).
+
 Both expose the same two methods to the algorithms:
 
 - ``evaluate_actions(batch, idx) -> (logprobs, entropies, values)`` re-scores the
@@ -22,9 +27,18 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
+from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
-__all__ = ["forward_with_cache", "LMActorCritic", "MLPActorCritic", "Policy", "is_token_observation_space"]
+__all__ = [
+    "RECOMMENDER_INIT_LOG_STD",
+    "LMActorCritic",
+    "MLPActorCritic",
+    "Policy",
+    "TwoTowerHead",
+    "forward_with_cache",
+    "is_token_observation_space",
+]
 
 
 def forward_with_cache(
@@ -278,13 +292,86 @@ def _body(in_dim: int, hidden_sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class TwoTowerHead(nn.Module):
+    """Item logits as dot products of a state tower and an item tower.
+
+    ``logit[n, s, j] = <W h[n] + c, e_j>_s + b_j`` for slate position ``s`` and item ``j``,
+    with ``e_j`` the env's (fixed) embedding of item ``j``, one query ``W h + c`` of size
+    ``d`` per position, and a learned bias ``b_j`` per item. What the policy learns about
+    one item moves the logits of items with similar embeddings (the two-tower retrieval
+    model, Yi et al., 2019, "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
+    Recommendations"), which a logit per item id never does.
+
+    With ``recency_weight``, ``+ w * recency_j`` (``agents.features.recency``: how recently
+    item ``j`` was shown), one learned scalar ``w``: repeat fatigue applies to every item
+    alike, so one weight learns it for all.
+
+    Args:
+        in_dim: size of the hidden state ``h``.
+        item_embeddings: ``(n_items, d)``.
+        slots: slate positions (1 for a ``Discrete`` action).
+        std: orthogonal-init gain of ``W``; 0.01 starts near the uniform policy.
+        recency_weight: add the learned recency term (``forward`` then needs ``recency``).
+    """
+
+    def __init__(self, in_dim: int, item_embeddings: np.ndarray, *, slots: int = 1, std: float = 0.01,
+                 recency_weight: bool = False) -> None:
+        super().__init__()
+        n_items, d = item_embeddings.shape
+        self.slots, self.n_items = slots, n_items
+        self.query = _layer(in_dim, slots * d, std)
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        # fixed inputs, rebuilt from the env: not part of the saved weights
+        self.register_buffer("items", torch.as_tensor(np.asarray(item_embeddings, np.float32)), persistent=False)
+        self.recency_weight = nn.Parameter(torch.zeros(())) if recency_weight else None
+
+    def forward(self, hidden: torch.Tensor, recency: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, in_dim)`` hidden states (and ``(N, n_items)`` recency) -> ``(N, slots * n_items)``
+        logits, position-major (the ``MultiDiscrete`` layout)."""
+        q = self.query(hidden).reshape(len(hidden), self.slots, -1)
+        logits = q @ self.items.T + self.item_bias
+        if self.recency_weight is not None:
+            logits = logits + self.recency_weight * recency[:, None, :]
+        return logits.reshape(len(hidden), -1)
+
+
+RECOMMENDER_INIT_LOG_STD = -1.0
+"""Initial log std of a proto-action in the item-embedding space ``[-1, 1]^d``: around the
+centre at std 1, 97% of the samples (``d = 9``) leave the box in some coordinate and are
+clipped onto its faces; at ``e^-1 ~ 0.37``, PPO on ProductRecommendationContinuous-v0 (the
+quick preset's budget, 3 seeds) scores 0.47 normalised instead of 0.33, A2C 0.24 instead of
+0.13."""
+
+
+def _item_slots(action_space: spaces.Space, n_items: int) -> int:
+    """Slate positions of an item action space over ``n_items`` items, or 0 for another space."""
+    if isinstance(action_space, spaces.Discrete) and int(action_space.n) == n_items and int(action_space.start) == 0:
+        return 1
+    if (isinstance(action_space, spaces.MultiDiscrete) and action_space.nvec.ndim == 1
+            and (action_space.nvec == n_items).all() and not np.any(action_space.start)):
+        return len(action_space.nvec)
+    return 0
+
+
 class MLPActorCritic(nn.Module):
     """Separate tanh MLPs for actor and critic over flattened observations.
 
     Observations: Box, Discrete (one-hot), MultiBinary, or a Dict of those.
-    Actions: Discrete and MultiDiscrete (categorical heads, masks for Discrete) or Box
+    Actions: Discrete and MultiDiscrete (categorical heads, with action masks: for
+    MultiDiscrete one block per position) or Box
     (diagonal Gaussian with a state-independent log std; the env receives the action
     clipped to the bounds, the log-prob is of the unclipped sample).
+
+    Recommender form, chosen when ``item_embeddings`` ``(n_items, d)`` is given and the
+    observation is a ``Dict`` with an ``item_ids`` history (`ProductRecommendation-v0` and
+    its continuous twin): the observation goes through `agents.features.ObsEncoder` (each
+    history id as its item's embedding, small integer fields one-hot, plus the recency of
+    every item), and item actions (``Discrete(n_items)``, or a ``MultiDiscrete`` slate of
+    them) are scored by a :class:`TwoTowerHead`. A ``Box`` proto-action keeps the Gaussian
+    head. Without item embeddings nothing changes.
+
+    ``init_log_std``: the Gaussian's initial log std; ``None``: 0, or
+    ``RECOMMENDER_INIT_LOG_STD`` in the recommender form.
     """
 
     is_sequence_model = False
@@ -295,12 +382,18 @@ class MLPActorCritic(nn.Module):
         action_space: spaces.Space,
         *,
         hidden_sizes: Sequence[int] = (64, 64),
+        item_embeddings: np.ndarray | None = None,
+        init_log_std: float | None = None,
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
-        in_dim = _flat_dim(observation_space)
+        recommender = (item_embeddings is not None and isinstance(observation_space, spaces.Dict)
+                       and "item_ids" in observation_space.spaces)
+        self.encoder = ObsEncoder(observation_space, item_embeddings, item_recency=True) if recommender else None
+        in_dim = self.encoder.dim if self.encoder is not None else _flat_dim(observation_space)
         last = hidden_sizes[-1] if hidden_sizes else in_dim
+        slots = _item_slots(action_space, len(item_embeddings)) if recommender else 0
         if isinstance(action_space, spaces.Discrete):
             out_dim = int(action_space.n)
         elif isinstance(action_space, spaces.MultiDiscrete):
@@ -309,13 +402,30 @@ class MLPActorCritic(nn.Module):
             out_dim = int(action_space.nvec.sum())
         elif isinstance(action_space, spaces.Box):
             out_dim = int(np.prod(action_space.shape))
-            self.log_std = nn.Parameter(torch.zeros(out_dim))
+            if init_log_std is None:
+                init_log_std = RECOMMENDER_INIT_LOG_STD if recommender else 0.0
+            self.log_std = nn.Parameter(torch.full((out_dim,), float(init_log_std)))
         else:
             raise ValueError(f"MLPActorCritic supports Discrete, MultiDiscrete and Box actions; got {action_space}")
         self.actor_body = _body(in_dim, hidden_sizes)
-        self.action_head = _layer(last, out_dim, 0.01)
+        if slots:
+            self.action_head: nn.Module = TwoTowerHead(last, item_embeddings, slots=slots, recency_weight=True)
+        else:
+            self.action_head = _layer(last, out_dim, 0.01)
         self.critic_body = _body(in_dim, hidden_sizes)
         self.value_head = _layer(last, 1, 1.0)
+
+    @property
+    def recommender(self) -> bool:
+        """True for the recommender form (items as embeddings)."""
+        return self.encoder is not None
+
+    def action_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` encoded observations -> the action head's raw output (logits or means)."""
+        hidden = self.actor_body(x)
+        if isinstance(self.action_head, TwoTowerHead):
+            return self.action_head(hidden, x[:, self.encoder.recency_slice])
+        return self.action_head(hidden)
 
     @property
     def device(self) -> torch.device:
@@ -323,6 +433,8 @@ class MLPActorCritic(nn.Module):
 
     def obs_to_tensor(self, obs: Any) -> torch.Tensor:
         """Batched observations ``(N, ...)`` (array or dict of arrays) -> ``(N, D)`` float."""
+        if self.encoder is not None:
+            return torch.as_tensor(self.encoder(obs), device=self.device)
         return _flatten_obs(self.observation_space, obs, self.device)
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
@@ -336,7 +448,7 @@ class MLPActorCritic(nn.Module):
         generator: torch.Generator | None,
         deterministic: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.action_head(self.actor_body(x))
+        out = self.action_logits(x)
         space = self.action_space
         if isinstance(space, spaces.Discrete):
             logits = process_logits(out, action_mask=action_mask)
@@ -345,9 +457,9 @@ class MLPActorCritic(nn.Module):
             logp, ent = log_prob_entropy(logits, actions)
             return actions, logp, ent
         if isinstance(space, spaces.MultiDiscrete):
-            if action_mask is not None:
-                raise ValueError("action masks are only supported for Discrete action spaces")
-            parts = torch.split(out, space.nvec.tolist(), dim=-1)
+            # a mask is one block per position (sb3-contrib's MaskablePPO layout, as the slate env gives it)
+            masks = [None] * len(space.nvec) if action_mask is None else torch.split(action_mask, space.nvec.tolist(), dim=-1)
+            parts = [process_logits(p, action_mask=m) for p, m in zip(torch.split(out, space.nvec.tolist(), dim=-1), masks)]
             if actions is None:
                 actions = torch.stack(
                     [sample(p.float(), generator=generator, deterministic=deterministic) for p in parts], dim=-1

@@ -110,10 +110,6 @@ TINY_LM = {
 READER = {name: {"policy": "tiny-shop-reader"} for name in ("reinforce", "a2c", "ppo")}
 # full: A2C's rollouts as long as a text (48 tokens)
 LONG_ROLLOUTS = {"a2c": {"n_steps": 48}}
-# The presets' PPO on the discrete recommender: the table's entry is the recommendation
-# benchmark's (learning rate 3e-3, 10 epochs, gamma 0.9 over 40k steps); the presets keep
-# the gentler setting their results were measured with.
-PRESET_PPO_DISCRETE = {"learning_rate": 3e-4, "update_epochs": 4, "gamma": 0.99}
 # one gradient step every other vector step: DDPG's updates dominate its run time
 FAST_DDPG = {"learning_starts": 1000, "batch_size": 128, "train_freq": 2}
 
@@ -132,9 +128,7 @@ def recommendation(continuous: bool = False, *, max_steps: int = 20, steps: int 
     """A recommender env: 0 = random available items, 1 = the myopic oracle. ``rollout``:
     PPO's steps per row and update, when not the table's."""
     env = "ProductRecommendationContinuous-v0" if continuous else "ProductRecommendation-v0"
-    ppo = {} if continuous else dict(PRESET_PPO_DISCRETE)
-    if rollout is not None:
-        ppo.update(n_steps=rollout, minibatch_size=2 * rollout)
+    ppo = {} if rollout is None else {"n_steps": rollout, "minibatch_size": 2 * rollout}
     return {
         "id": f"lm_envs/{env}",
         "kwargs": {"max_steps": max_steps},

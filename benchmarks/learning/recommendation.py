@@ -63,7 +63,8 @@ def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[fl
     config = settings(algo)
     if algo.startswith("ddpg"):
         env_id = CONTINUOUS_ID if algo == "ddpg-continuous" else ENV_ID
-        config = dataclasses.replace(config, log_interval=LOG_INTERVAL)
+        # ddpg-continuous stays plain DDPG on the proto-action: the like-for-like comparison with SB3's
+        config = dataclasses.replace(config, log_interval=LOG_INTERVAL, box_items=algo != "ddpg-continuous")
         agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS)
         deterministic = True
     else:

@@ -150,13 +150,12 @@ def test_same_seed_same_metrics(name):
 def test_save_load_evaluate_roundtrip(name, tmp_path):
     cls, cfg = ALGOS[name]
     agent = cls(CLASSIC_ENV[name], config=cfg, seed=0).learn(200)
-    sampled = name != "DDPG"  # DDPG's exploration noise comes from its training generator
-    before = agent.evaluate(4, deterministic=not sampled)
+    before = agent.evaluate(4, deterministic=False)
     agent.save(tmp_path / "agent")
     assert sorted(p.name for p in (tmp_path / "agent").iterdir()) == ["config.json", "model.safetensors"]
     loaded = cls.load(tmp_path / "agent")
     assert loaded.config == agent.config and loaded.num_timesteps == agent.num_timesteps
-    after = loaded.evaluate(4, deterministic=not sampled)
+    after = loaded.evaluate(4, deterministic=False)
     assert after["reward_mean"] == before["reward_mean"]
     for p, q in zip(agent.policy.parameters(), loaded.policy.parameters(), strict=True):
         assert torch.equal(p, q)

@@ -8,7 +8,7 @@ import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
 from agents.base import TIMING_METRICS
-from agents.ddpg import DDPG, DDPGConfig, ObsEncoder, candidate_features
+from agents.ddpg import DDPG, DDPGConfig
 
 TINY = dict(num_envs=4, learning_starts=200, batch_size=32, buffer_size=2_000, hidden_sizes=(32, 32), log_interval=200)
 ENVS = ["lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContinuous-v0", "Pendulum-v1"]
@@ -17,7 +17,8 @@ ENVS = ["lm_envs/ProductRecommendation-v0", "lm_envs/ProductRecommendationContin
 @pytest.mark.parametrize("env_id", ENVS, ids=ENVS)
 def test_smoke_learn_and_evaluate(env_id):
     agent = DDPG(env_id, config=DDPGConfig(**TINY), seed=0)
-    assert agent.wolpertinger == env_id.endswith("Recommendation-v0")
+    assert agent.wolpertinger == env_id.startswith("lm_envs/")  # items on both recommenders
+    assert agent.item_box == env_id.endswith("Continuous-v0")
     agent.learn(600)
     metrics = agent.metrics
     assert agent.num_timesteps == 600 and agent.num_updates > 0
@@ -60,26 +61,6 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(agent.predict(obs, masks), loaded.predict(obs, masks))
 
 
-def test_candidate_features_by_hand():
-    history = np.array([[4, 9, 4, 50]])
-    features = candidate_features(history, np.array([[4, 9, 7]]))
-    np.testing.assert_allclose(features[0], [[1 + 0.8**2, 1.0], [0.8, 0.0], [0.0, 0.0]], rtol=1e-6)
-
-
-def test_obs_encoder_shapes():
-    import gymnasium as gym
-
-    env = gym.make("lm_envs/ProductRecommendation-v0").unwrapped
-    encoder = ObsEncoder(env.observation_space, env.item_embeddings)
-    obs, _ = env.reset(seed=0)
-    batch = {k: np.asarray(v)[None] for k, v in obs.items()}
-    x = encoder(batch)
-    d = env.item_embeddings.shape[1]
-    assert x.shape == (1, encoder.dim) == (1, 10 * d + 10 * 4 + 10 * 6 + 9 + 41)
-    # keys are sorted: feedback (one-hot of 4) comes first, then the item embeddings
-    assert (x[0, 40 : 40 + 10 * d] == 0).all()  # an empty history is all pad
-
-
 @pytest.mark.parametrize("kwargs, match", [({"noise": "pink"}, "noise must be"), ({"tau": 2.0}, "tau must be in"),
                                            ({"k_neighbors": 0}, "k_neighbors must be")])
 def test_bad_config(kwargs, match):
@@ -103,3 +84,50 @@ def test_env_instance_and_ou_noise():
     assert agent.evaluate(2)["n_episodes"] == 2
     agent.learn(100)  # the borrowed env is reset again after evaluation
     assert agent.num_timesteps == 400
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "ou"])
+def test_noisy_evaluation_has_its_own_generator(noise):
+    # evaluate(deterministic=False) draws its noise from a generator seeded by the evaluation
+    # seed, as the on-policy agents do: it neither perturbs training nor depends on it
+    config = DDPGConfig(**{**TINY, "noise": noise})
+    evaluated = DDPG("lm_envs/ProductRecommendation-v0", config=config, seed=0).learn(400)
+    first = evaluated.evaluate(4, deterministic=False)["returns"]
+    assert evaluated.evaluate(4, deterministic=False)["returns"] == first
+    evaluated.learn(200)
+    plain = DDPG("lm_envs/ProductRecommendation-v0", config=config, seed=0).learn(400).learn(200)
+    for a, b in zip(evaluated.policy.state_dict().values(), plain.policy.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert evaluated.evaluate(4, deterministic=False, seed=5)["returns"] == plain.evaluate(4, deterministic=False, seed=5)["returns"]
+
+
+def test_continuous_recommender_acts_on_available_items():
+    # Wolpertinger on the Box env: the agent sends the chosen item's embedding, and the env
+    # shows exactly that item, an available one
+    agent = DDPG("lm_envs/ProductRecommendationContinuous-v0", config=DDPGConfig(**TINY), seed=0,
+                 env_kwargs={"user_model": {"purchase_bias": 20.0}, "max_steps": 10})
+    assert agent.wolpertinger and agent.item_box
+    agent.learn(400)
+    env = agent.env
+    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        masks = agent._masks(env)
+        items = agent._act(obs, masks, rng.normal(size=(4, agent.action_dim)).astype(np.float32))
+        assert masks[np.arange(4), items].all()
+        actions = agent.predict(obs, masks)
+        assert actions.shape == (4, agent.action_dim) and actions.dtype == np.float32
+        np.testing.assert_array_equal(actions, env.item_embeddings[agent._act(obs, masks, None)])
+        obs, _, terminated, truncated, info = env.step(agent._env_actions(items))
+        done = terminated | truncated  # a finished row's step info is in final_info
+        shown = np.where(done, info.get("final_info", {}).get("slate", np.zeros((4, 1), int))[:, 0], info["slate"][:, 0])
+        np.testing.assert_array_equal(shown, items)
+
+
+def test_plain_ddpg_on_the_continuous_recommender():
+    agent = DDPG("lm_envs/ProductRecommendationContinuous-v0", config=DDPGConfig(**TINY, box_items=False), seed=0)
+    assert not agent.wolpertinger and not agent.has_masks
+    agent.learn(300)
+    obs, _ = agent.env.reset(seed=0)
+    actions = agent.predict(obs)
+    assert actions.shape == (4, agent.action_dim) and np.abs(actions).max() <= 1.0
