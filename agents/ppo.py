@@ -81,6 +81,9 @@ class PPOConfig(LMOptions):
     """Clip the value update around the old value, as in the reference implementation."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
+    critic_lr_scale: float = 1.0
+    """The value head's learning rate as a multiple of ``learning_rate`` (see
+    ``A2CConfig.critic_lr_scale``); GAE only."""
     ent_coef: float = 0.0
     """Weight of the entropy bonus."""
     max_grad_norm: float = 0.5
@@ -107,6 +110,7 @@ class PPOConfig(LMOptions):
         check_int(self, "n_steps", "minibatch_size", "update_epochs", "kl_horizon")
         check_positive(self, "learning_rate", "clip_coef", "max_grad_norm", "kl_target")
         check_non_negative(self, "vf_coef", "ent_coef")
+        check_positive(self, "critic_lr_scale")
         check_unit_interval(self, "gamma", "gae_lambda")
         check_hidden_sizes(self)
         batch = self.num_envs * self.n_steps

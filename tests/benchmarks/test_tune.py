@@ -78,7 +78,7 @@ def test_list_mentions_the_hyperparameters(capsys):
         ({"env": "CartPol-v1"}, "unknown env 'CartPol-v1'; lm_envs ids: lm_envs/TextGeneration-v0"),
         ({"policy": "tiny-shp"}, "unknown policy 'tiny-shp'; use auto, mlp, a model name (smollm2-135m"),
         ({"policy": "tiny-shop"}, "--policy 'tiny-shop' is an LM, and CartPole-v1 is not a token env"),
-        ({"agent": "ddpg", "env": "lm_envs/TextGeneration-v0"}, "agent 'ddpg' does not apply to lm_envs/TextGeneration-v0"),
+        ({"agent": "ddpg", "env": "lm_envs/TextGeneration-v1"}, "agent 'ddpg' does not apply to lm_envs/TextGeneration-v1"),
         ({"trials": 0}, "--trials must be an int in [1, 10,000]; got 0"),
         ({"trials": 10**6}, "--trials must be an int in [1, 10,000]"),
         ({"steps": 0}, "--steps must be an int in [1, 100,000,000]; got 0"),

@@ -32,8 +32,13 @@ def test_v1_default_reward_and_same_prompts_as_the_reviews_of_v0():
     env = gym.make("lm_envs/TextGeneration-v1").unwrapped
     assert isinstance(env, TextGenerationEnvV1) and isinstance(env, TextGenerationEnv)
     assert env.reward_fn.names == ("fluent_sentiment", "keywords", "repetition")
-    reviews = [t.prompt for t in gym.make("lm_envs/TextGeneration-v0").unwrapped.tasks if "review" in t.prompt.lower()]
-    assert [t.prompt for t in env.tasks] == reviews
+    reviews = [t for t in gym.make("lm_envs/TextGeneration-v0").unwrapped.tasks if "review" in t.prompt.lower()]
+    assert len(env.tasks) == len(reviews)
+    for v1, v0 in zip(env.tasks, reviews):
+        # the same instruction, then a star rating on target (the corpus's review header)
+        stars = int(v1.prompt.rpartition("Rating: ")[2][0])
+        assert v1.prompt == v0.prompt.rstrip("\n") + f"\nRating: {stars}/5."
+        assert v1.fields == v0.fields and (stars >= 4) == (v1.fields["sentiment_target"] == "positive")
 
 
 @pytest.mark.parametrize("env_id", ["lm_envs/TextGeneration-v0", "lm_envs/TextGeneration-v1"])
