@@ -9,17 +9,19 @@ from typing import Any
 import numpy as np
 
 from lm_envs.core import Task, TokenEnv, Turn, pick_task
-from lm_envs.sim.customer import GOALS, Goal, SimulatedCustomer, dialog_goals
+from lm_envs.sim.customer import GOALS, TIERS, Goal, SimulatedCustomer, dialog_goals, volunteered_info, volunteered_text
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.world import make_world
 
 __all__ = [
+    "CUSTOMER_SPLITS",
     "DIALOG_INSTRUCTIONS",
     "CustomerServiceDialogEnv",
     "CustomerServiceDialogEnvV1",
     "CustomerServiceDialogVectorEnv",
     "CustomerServiceDialogVectorEnvV1",
     "DialogState",
+    "held_out_customers",
 ]
 
 DIALOG_INSTRUCTIONS = (
@@ -27,6 +29,11 @@ DIALOG_INSTRUCTIONS = (
     "then say what you did and name them."
 )
 """The system message that opens every dialog."""
+
+CUSTOMER_SPLITS = ("all", "train", "test")
+"""The ``customers`` argument: every customer of the world, or one side of its fixed split."""
+TEST_SHARE = 0.25
+"""Share of the world's customers (users) held out as the ``"test"`` split."""
 
 _SENTINEL_AGENT = "\x00agent\x00"
 _SENTINEL_USER = "\x00user\x00"
@@ -47,6 +54,14 @@ class DialogState:
     outcome: str = "ongoing"
     """"ongoing", then "success", "failure" or "truncated"."""
     end_reason: str = ""
+
+
+def held_out_customers(world: Any) -> frozenset[int]:
+    """User ids of the ``"test"`` customers: a fixed ``TEST_SHARE`` of ``world``'s users, drawn
+    from the world's seed (the same world gives the same split)."""
+    n = len(world.users)
+    rng = np.random.default_rng([int(world.seed), 0x5EED])
+    return frozenset(int(u) for u in rng.permutation(n)[: max(1, round(n * TEST_SHARE))])
 
 
 class CustomerServiceDialogEnv(TokenEnv):
@@ -96,13 +111,19 @@ class CustomerServiceDialogEnv(TokenEnv):
     the ``max_new_tokens`` budget (agent and customer tokens together) runs out, or the
     customer's reply would not fit in it. ``info`` then holds ``prompt``, ``completion``
     (the agent's turns), ``reward_terms``, the ``task`` fields, ``transcript`` (a list of
-    ``{"role", "text"}``), ``outcome``, ``success``, ``turns`` and ``end_reason``.
+    ``{"role", "text"}``), ``outcome``, ``success``, ``turns``, ``end_reason`` and ``tier``.
 
     ## Arguments
     ``tokenizer`` ("tiny-shop"; it needs a chat template, which tiny-shop and smollm2-135m
     have), ``reward``, ``reward_mode``, ``max_new_tokens`` (192: the dialog's token budget),
-    ``max_prompt_tokens`` (96), ``max_turn_tokens`` (48), ``patience`` ((2, 4): inclusive
+    ``max_prompt_tokens`` (None: 96, or 128 for the tiers that volunteer identifiers), ``max_turn_tokens`` (48), ``patience`` ((2, 4): inclusive
     range), ``goals`` (None: all of ``GOALS``), ``world_seed`` (0), ``render_mode``.
+    ``tier`` ("none"): the difficulty tier, what the customer volunteers in the opening
+    (`lm_envs.sim.customer.TIERS`): ``"all"`` every identifier the goal needs, ``"some"`` the
+    order number (never the e-mail), ``"none"`` nothing; a volunteered identifier counts as
+    revealed. ``customers`` ("all"): ``"train"`` or ``"test"`` keeps one side of a fixed split
+    of the world's customers (a quarter, drawn from ``world_seed``, are held out as
+    ``"test"``), so that demonstrations and training never meet the evaluation customers.
     ``chat_template`` is accepted for symmetry and is always on.
 
     ## Version History
@@ -123,7 +144,9 @@ class CustomerServiceDialogEnv(TokenEnv):
         max_turn_tokens: int = 48,
         patience: tuple[int, int] = (2, 4),
         max_new_tokens: int = 192,
-        max_prompt_tokens: int = 96,
+        max_prompt_tokens: int | None = None,
+        tier: str = "none",
+        customers: str = "all",
         **kwargs: Any,
     ) -> None:
         names = list(GOALS) if goals is None else list(goals)
@@ -138,25 +161,41 @@ class CustomerServiceDialogEnv(TokenEnv):
             or not 1 <= patience[0] <= patience[1]
         ):
             raise ValueError(f"patience must be a pair (low, high) of ints with 1 <= low <= high, got {patience!r}")
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(map(repr, TIERS))}; got {tier!r}")
+        if customers not in CUSTOMER_SPLITS:
+            raise ValueError(f"customers must be one of {', '.join(map(repr, CUSTOMER_SPLITS))}; got {customers!r}")
+        self.tier = tier
+        self.customers = customers
         self.max_turn_tokens = int(max_turn_tokens)
         self.patience = (int(patience[0]), int(patience[1]))
         self.world = make_world(seed=world_seed)
+        test_users = held_out_customers(self.world)
+        user_of = {user.email: user.user_id for user in self.world.users}
         tasks: list[Task] = []
         groups: list[list[int]] = []
         for kind in names:
             groups.append([])
             for goal in dialog_goals(self.world, kind):
+                if customers != "all" and (user_of[goal.email] in test_users) != (customers == "test"):
+                    continue
+                volunteered = volunteered_info(goal, tier)
                 for opening_index in range(len(GOALS[kind]["openings"])):
                     opening = SimulatedCustomer(goal, 0).opening(opening_index)
+                    if volunteered:
+                        opening = f"{opening} {volunteered_text(goal, volunteered)}"
                     fields = {
                         "goal": kind, "order_id": goal.order_id, "email": goal.email, "item": goal.item,
-                        "opening": opening, "facts": goal.facts(),
+                        "opening": opening, "facts": goal.facts(), "customer_id": user_of[goal.email],
+                        "tier": tier, "volunteered": list(volunteered),
                     }
                     groups[-1].append(len(tasks))
                     tasks.append(Task(f"{DIALOG_INSTRUCTIONS}\nCustomer: {opening}\nAgent:", fields, len(tasks)))
         self.tasks = tasks
         self._groups = [np.asarray(g) for g in groups if g]
         kwargs["chat_template"] = True
+        if max_prompt_tokens is None:  # a volunteered e-mail and order number take ~30 tokens
+            max_prompt_tokens = 96 if tier == "none" else 128
         super().__init__(max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens, **kwargs)
 
         if not getattr(self.tokenizer, "chat_template", None):
@@ -229,7 +268,8 @@ class CustomerServiceDialogEnv(TokenEnv):
         fields = task.fields
         goal = Goal(fields["goal"], fields["order_id"], fields["email"], fields["item"])
         low, high = self.patience
-        customer = SimulatedCustomer(goal, patience=int(rng.integers(low, high + 1)))
+        customer = SimulatedCustomer(goal, patience=int(rng.integers(low, high + 1)),
+                                     revealed=list(fields.get("volunteered", ())))
         return DialogState(customer=customer, transcript=[{"role": "customer", "text": fields["opening"]}])
 
     def _after_token(self, state: DialogState, token: int, n_new: int, rng: np.random.Generator) -> Turn:
@@ -288,6 +328,7 @@ class CustomerServiceDialogEnv(TokenEnv):
             success=state.outcome == "success",
             turns=state.turns,
             end_reason=state.end_reason,
+            tier=self.tier,
         )
         return info
 

@@ -2,8 +2,9 @@
 
 A customer has a goal (a refund for a damaged item of order X, ...) and hidden information
 (the order number, the e-mail address). They state the goal in an opening message that
-names the item but never the hidden information; they reveal a piece of it only when the
-agent asks for it; they lose patience with every unhelpful turn and leave when it runs out.
+names the item and, by default, none of the hidden information (the difficulty tiers,
+`TIERS`, have them volunteer some or all of it); they reveal the rest only when the agent
+asks for it; they lose patience with every unhelpful turn and leave when it runs out.
 Every draw (patience, the wording of each reply) comes from the generator passed in: the
 env's ``np_random`` or the vector env row's generator, never a generator of its own.
 
@@ -49,10 +50,13 @@ __all__ = [
     "Goal",
     "Resolution",
     "SimulatedCustomer",
+    "TIERS",
     "dialog_goals",
     "oracle_turn",
     "parse_resolution",
     "requested_info",
+    "volunteered_info",
+    "volunteered_text",
 ]
 
 GOALS: dict[str, dict[str, Any]] = {
@@ -134,6 +138,7 @@ _REVEAL = {
     "order_id": ("Sure, it's {value}.", "My order number is {value}.", "It's {value}.", "The order number is {value}.", "{value}"),
     "email": ("My email is {value}.", "It's {value}.", "Sure: {value}", "You can use {value}."),
 }
+_VOLUNTEER = {"order_id": "My order number is {value}.", "email": "My email is {value}."}
 _REPEAT = ("I already told you: {value}.", "As I said, it's {value}.", "Again, it's {value}.")
 _UNNEEDED = ("Why do you need that? Fine: {value}.", "Okay, it's {value}, but that's not my problem.")
 _NUDGE = (
@@ -188,6 +193,31 @@ def dialog_goals(world: ShopWorld, kind: str) -> list[Goal]:
         Goal(kind, order.order_id, world.users[order.user_id].email, world.products[order.items[0]].name)
         for order in orders
     ]
+
+
+TIERS = ("all", "some", "none")
+"""Difficulty tiers of the dialog: which identifiers the customer volunteers in the opening.
+
+``"all"``: every identifier the goal needs; ``"some"``: the order number when the goal needs
+one, never the e-mail (a refund, replacement or cancellation then needs no question, a return
+label one, a password reset one); ``"none"``: nothing (the agent must ask for everything).
+"""
+
+
+def volunteered_info(goal: Goal, tier: str) -> tuple[str, ...]:
+    """The identifiers a customer of ``tier`` names in the opening, in the order of ``goal.needs``."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {', '.join(map(repr, TIERS))}; got {tier!r}")
+    if tier == "all":
+        return goal.needs
+    if tier == "some":
+        return tuple(info for info in goal.needs if info == "order_id")
+    return ()
+
+
+def volunteered_text(goal: Goal, infos: tuple[str, ...] | list[str]) -> str:
+    """The sentences that volunteer ``infos`` ("My order number is ORD-10234."), space-separated."""
+    return " ".join(_VOLUNTEER[info].format(value=goal.value(info)) for info in infos)
 
 
 # --------------------------------------------------------------------- parsing the agent

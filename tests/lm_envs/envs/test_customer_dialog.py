@@ -299,3 +299,49 @@ def test_agent_evaluate_samples_carry_the_dialog_transcript():
 def test_the_old_version_warns_that_it_is_out_of_date():
     with pytest.warns(DeprecationWarning, match="CustomerServiceDialog-v0 is out of date"):
         gym.make("lm_envs/CustomerServiceDialog-v0")
+
+
+# --- difficulty tiers and the customer split ----------------------------------------------
+
+
+def test_tiers_change_only_what_the_customer_volunteers():
+    from lm_envs.sim.customer import volunteered_info
+
+    envs = {tier: make(tier=tier) for tier in ("none", "some", "all")}
+    assert make().tier == "none" and make().observation_space == envs["none"].observation_space  # the default is today's
+    tasks = {tier: env.tasks for tier, env in envs.items()}
+    assert len({len(t) for t in tasks.values()}) == 1
+    for base, some, every in zip(tasks["none"], tasks["some"], tasks["all"]):
+        goal = Goal(base.fields["goal"], base.fields["order_id"], base.fields["email"], base.fields["item"])
+        for tier, task in (("some", some), ("all", every)):
+            # same goal, customer and opening, plus exactly the volunteered identifiers
+            same = {k: v for k, v in task.fields.items() if k not in ("opening", "tier", "volunteered")}
+            assert same == {k: v for k, v in base.fields.items() if k not in ("opening", "tier", "volunteered")}
+            assert task.fields["opening"].startswith(base.fields["opening"])
+            assert task.fields["volunteered"] == list(volunteered_info(goal, tier))
+        assert base.fields["order_id"] not in base.fields["opening"] and base.fields["email"] not in base.fields["opening"]
+        assert base.fields["email"] not in some.fields["opening"]
+        assert ("order_id" in goal.needs) == (base.fields["order_id"] in some.fields["opening"])
+        assert all(goal.value(info) in every.fields["opening"] for info in goal.needs)
+    # the same seed meets the same customer and patience; the oracle needs no question on "all"
+    for tier, env in envs.items():
+        total, terminated, truncated, info = play_oracle(env, seed=7)
+        assert info["tier"] == tier and info["success"] and terminated
+        assert info["task"]["order_id"] == tasks["none"][info["task_index"]].fields["order_id"]
+        if tier == "all":
+            assert info["turns"] == 1
+        if tier == "none":
+            assert info["turns"] >= 2
+    with pytest.raises(ValueError, match="tier must be one of"):
+        make(tier="easy")
+
+
+def test_customer_split_is_disjoint_and_covers_every_customer():
+    everyone, train, test = (make(customers=c).tasks for c in ("all", "train", "test"))
+    train_ids = {t.fields["customer_id"] for t in train}
+    test_ids = {t.fields["customer_id"] for t in test}
+    assert train_ids and test_ids and not train_ids & test_ids
+    assert train_ids | test_ids == {t.fields["customer_id"] for t in everyone}
+    assert len(train) + len(test) == len(everyone)
+    with pytest.raises(ValueError, match="customers must be one of"):
+        make(customers="dev")
