@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from lm_envs.core import Task, TokenEnv, Turn, pick_task
-from lm_envs.sim.customer import GOALS, TIERS, Goal, SimulatedCustomer, dialog_goals, volunteered_info, volunteered_text
+from lm_envs.sim.customer import (
+    GOALS,
+    TIERS,
+    Goal,
+    SimulatedCustomer,
+    dialog_goals,
+    volunteered_info,
+    volunteered_text,
+)
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.world import make_world
 

@@ -46,11 +46,11 @@ from lm_envs.world.sampling import pick
 
 __all__ = [
     "GOALS",
+    "TIERS",
     "CustomerReply",
     "Goal",
     "Resolution",
     "SimulatedCustomer",
-    "TIERS",
     "dialog_goals",
     "oracle_turn",
     "parse_resolution",

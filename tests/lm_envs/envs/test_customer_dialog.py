@@ -10,7 +10,14 @@ import pytest
 
 import lm_envs  # noqa: F401
 from lm_envs.envs.customer_dialog import CustomerServiceDialogEnv
-from lm_envs.sim.customer import GOALS, Goal, SimulatedCustomer, oracle_turn, parse_resolution, requested_info
+from lm_envs.sim.customer import (
+    GOALS,
+    Goal,
+    SimulatedCustomer,
+    oracle_turn,
+    parse_resolution,
+    requested_info,
+)
 from lm_envs.testing import check_lm_env
 
 OUT_OF_DATE = "ignore:.*is out of date:DeprecationWarning"
@@ -325,7 +332,7 @@ def test_tiers_change_only_what_the_customer_volunteers():
         assert all(goal.value(info) in every.fields["opening"] for info in goal.needs)
     # the same seed meets the same customer and patience; the oracle needs no question on "all"
     for tier, env in envs.items():
-        total, terminated, truncated, info = play_oracle(env, seed=7)
+        _, terminated, _, info = play_oracle(env, seed=7)
         assert info["tier"] == tier and info["success"] and terminated
         assert info["task"]["order_id"] == tasks["none"][info["task_index"]].fields["order_id"]
         if tier == "all":
