@@ -1,4 +1,5 @@
-"""On-policy agents for lm-envs: REINFORCE (RLOO), A2C and PPO over cached LM rollouts.
+"""Agents for lm-envs: REINFORCE (RLOO), A2C and PPO over cached LM rollouts, DDPG, and
+supervised fine-tuning (SFT) on demonstrations.
 
 ```python
 from agents import PPO, PPOConfig
@@ -29,21 +30,24 @@ from agents.reinforce import REINFORCE, REINFORCEConfig
 from agents.returns import discounted_returns, gae, leave_one_out_baseline
 from agents.rollout import Rollout
 from agents.sampling import process_logits, sample_inverse_cdf
+from agents.sft import SFT, SFTConfig
 
 __all__ = [
     "A2C",
+    "DDPG",
+    "PPO",
+    "REINFORCE",
+    "SFT",
     "A2CConfig",
     "ActorPolicy",
-    "DDPG",
     "DDPGConfig",
-    "PPO",
-    "PPOConfig",
-    "REINFORCE",
-    "REINFORCEConfig",
     "LMActorCritic",
     "LMOptions",
     "MLPActorCritic",
+    "PPOConfig",
+    "REINFORCEConfig",
     "Rollout",
+    "SFTConfig",
     "discounted_returns",
     "evaluate_policy",
     "forward_with_cache",

@@ -70,6 +70,7 @@ ALGORITHMS: dict[str, str] = {
     "a2c": "agents.actor_critic:A2CConfig",
     "ppo": "agents.ppo:PPOConfig",
     "ddpg": "agents.ddpg:DDPGConfig",
+    "sft": "agents.sft:SFTConfig",
 }
 """Algorithm name (the table's file name) -> its config dataclass, imported when first needed."""
 DEFAULT = "default"
@@ -108,6 +109,8 @@ def _policy_keys(cls: type) -> tuple[str, ...]:
         return (MLP,)
     from lm_envs.models import MODELS
 
+    if getattr(cls, "lm_only", False):  # SFT: LM policies only
+        return (LM, *MODELS)
     return (MLP, LM, *MODELS)
 
 
@@ -198,7 +201,7 @@ def _load(algorithm: str, path: Path) -> Table:
                                        + ("" if _takes_lm(cls) else f" ({algorithm} has no LM policies)"))
             entries[env][key] = _entry(algorithm, cls, path, env, key, body)
     defaults = entries.get(DEFAULT, {})
-    for kind in (MLP, LM) if _takes_lm(cls) else (MLP,):
+    for kind in (LM,) if getattr(cls, "lm_only", False) else (MLP, LM) if _takes_lm(cls) else (MLP,):
         if kind not in defaults:
             raise HyperparamsError(f"{path.name}: {DEFAULT} / {kind}: missing; every policy kind needs a default")
     return Table(algorithm=algorithm, path=path, entries=entries)
@@ -345,7 +348,7 @@ def resolve(
     policy-kind default), then the dataclass defaults, then ``overrides``.
 
     Args:
-        algorithm: ``"ppo"``, ``"a2c"``, ``"reinforce"`` or ``"ddpg"``.
+        algorithm: ``"ppo"``, ``"a2c"``, ``"reinforce"``, ``"ddpg"`` or ``"sft"``.
         env_id: a registered env id; ``None`` (an env instance) uses the kind defaults.
         policy: ``"auto"``, ``"mlp"``, a model name, a folder or a module.
         overrides: config fields that replace the table's values.
@@ -362,6 +365,9 @@ def resolve(
     if token_env is None:
         token_env = _is_token_env(env_id)
     built, key = policy_key(policy, token_env=token_env)
+    if key not in _policy_keys(cls) and getattr(cls, "lm_only", False):
+        raise HyperparamsError(f"{algorithm} trains LM policies only; got {policy!r}"
+                               + (f" (an MLP on {env_id})" if policy == "auto" else ""))
     if key not in _policy_keys(cls):
         meaning = f", which means tiny-shop on the token env {env_id}" if policy == "auto" else ""
         raise HyperparamsError(f"{algorithm} builds its own MLP networks and takes no LM policy; got {policy!r}{meaning}")

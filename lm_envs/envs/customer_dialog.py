@@ -15,6 +15,7 @@ from lm_envs.sim.customer import (
     Goal,
     SimulatedCustomer,
     dialog_goals,
+    oracle_turn,
     volunteered_info,
     volunteered_text,
 )
@@ -308,6 +309,18 @@ class CustomerServiceDialogEnv(TokenEnv):
     def _end(state: DialogState, outcome: str, reason: str, *, truncated: bool) -> Turn:
         state.outcome, state.end_reason = outcome, reason
         return Turn(terminated=not truncated, truncated=truncated)
+
+    def expert_text(self) -> str:
+        """The scripted expert's next turn in the dialog in progress: `oracle_turn`, which asks
+        for the identifiers the transcript has not revealed yet and then resolves with them.
+
+        Supervised fine-tuning (``agents.SFT``) plays it as a demonstration; the episode must
+        have been reset.
+        """
+        if self._state is None:
+            raise RuntimeError("expert_text() needs an episode in progress; call reset() first")
+        customer = self._state.customer
+        return oracle_turn(customer.goal, customer.revealed)
 
     def agent_text(self, state: DialogState) -> str:
         """The agent's side of the dialog so far (finished turns and the one in progress)."""

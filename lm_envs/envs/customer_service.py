@@ -244,6 +244,16 @@ class CustomerServiceQAEnv(TokenEnv):
         group = self._groups[int(rng.integers(len(self._groups)))] if len(self._groups) > 1 else self._groups[0]
         return self.tasks[int(group[int(rng.integers(len(group)))])]
 
+    def expert_text(self) -> str:
+        """The scripted expert's answer in the episode in progress: the task's reference answer.
+
+        Supervised fine-tuning (``agents.SFT``) plays it as a demonstration; the episode must
+        have been reset.
+        """
+        if self._task is None:
+            raise RuntimeError("expert_text() needs an episode in progress; call reset() first")
+        return str(self._task.fields["references"][0])
+
     def encode_prompt(self, task: Task) -> tuple[int, ...]:
         """Prompt ids; with ``chat_template`` the snippet is a system message and the question a user message."""
         if not self.chat_template:
