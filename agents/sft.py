@@ -112,14 +112,14 @@ class SFTConfig(LMOptions):
     """The hyperparameter table holds LM entries only (no ``mlp`` key)."""
 
     def __post_init__(self) -> None:
+        if self.kl_coef != 0:
+            raise ValueError(f"kl_coef must be 0 for SFT (it has no KL term); got {self.kl_coef}")
         super().__post_init__()
         check_positive(self, "learning_rate")
         check_non_negative(self, "weight_decay")
         check_int(self, "epochs", "batch_size", "n_demonstrations")
         if self.max_grad_norm is not None:
             check_positive(self, "max_grad_norm")
-        if self.kl_coef != 0:
-            raise ValueError(f"kl_coef must be 0 for SFT (it has no KL term); got {self.kl_coef}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def _expert_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
     if hasattr(env, "customers") and env.customers != "train":  # an env with a customer split
         env = gym.make(env_id, **(kwargs | {"customers": "train"})).unwrapped
     if not callable(getattr(env, "expert_text", None)):
-        raise ValueError(f"{env_id} has no scripted expert (an expert_text() method); pass demonstrations= "
+        raise TypeError(f"{env_id} has no scripted expert (an expert_text() method); pass demonstrations= "
                          "(a table of prompts and responses, or of chat transcripts)")
     return env
 
@@ -388,7 +388,7 @@ class SFT(Agent):
         super().__init__(env_or_id, policy, config, seed=seed, env_kwargs=env_kwargs, device=device,
                          tensorboard_log=tensorboard_log)
         if not isinstance(self.policy, LMActorCritic):
-            raise ValueError("SFT trains LM policies on token envs; got an MLP policy")
+            raise TypeError("SFT trains LM policies on token envs; got an MLP policy")
         self.policy_name = policy if isinstance(policy, str) else None
         self._demonstration_source = demonstrations
         self._columns = columns

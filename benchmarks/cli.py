@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_cmd_bench)
 
     train = commands.add_parser("train", help="train one agent on one env and save it")
-    train.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
+    train.add_argument("--agent", required=True, help="reinforce, a2c, ppo, ddpg or sft (--steps: trained agent tokens)")
     train.add_argument("--env", required=True, help="an env id, e.g. lm_envs/TextGeneration-v1")
     train.add_argument("--steps", type=_positive_int, required=True, help="training env steps")
     train.add_argument("--reward", default=None, help="reward spec as JSON, e.g. '{\"sentiment\": 1.0}'")

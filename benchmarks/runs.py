@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "AGENTS",
+    "EXPERT_ENVS",
     "RECOMMENDER_ENVS",
     "RESULT_SCHEMA",
     "AgentEntry",
@@ -75,6 +76,10 @@ class AgentEntry:
         return getattr(importlib.import_module(module), attr)
 
 
+EXPERT_ENVS = ("lm_envs/CustomerServiceQA-v0", "lm_envs/CustomerServiceDialog-v0", "lm_envs/CustomerServiceDialog-v1")
+"""Envs with a scripted expert (``expert_text()``) that SFT plays for its demonstrations."""
+
+
 def _not_token(env: EnvInfo) -> bool:
     return not env.token_env
 
@@ -85,6 +90,11 @@ AGENTS: dict[str, AgentEntry] = {
         AgentEntry("reinforce", "learner", "agents.reinforce:REINFORCE", "REINFORCE with a leave-one-out baseline"),
         AgentEntry("a2c", "learner", "agents.actor_critic:A2C", "synchronous advantage actor-critic"),
         AgentEntry("ppo", "learner", "agents.ppo:PPO", "PPO, clipped surrogate + KL to the initial policy"),
+        AgentEntry(
+            "sft", "learner", "agents.sft:SFT",
+            "supervised fine-tuning on the env's scripted expert (training seeds and customers)",
+            applies=lambda env: env.env_id in EXPERT_ENVS,
+        ),
         AgentEntry(
             "ddpg", "learner", "agents.ddpg:DDPG", "DDPG (Box) / Wolpertinger DDPG (item ids)", applies=_not_token
         ),

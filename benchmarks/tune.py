@@ -117,6 +117,14 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, tuple[Any, ...]]]] = {
             "norm_adv": ("choice", [False, True]),
         },
     },
+    "sft": {
+        "lm": {  # LM policies only
+            "learning_rate": ("log", 1e-4, 3e-3),
+            "epochs": ("choice", [2, 4, 8, 16]),
+            "batch_size": ("choice", [8, 16, 32]),
+            "weight_decay": ("choice", [0.0, 0.01, 0.1]),
+        },
+    },
     "ddpg": {
         "mlp": {
             "actor_lr": ("log", 1e-4, 1e-3),

@@ -40,7 +40,7 @@ LM_ALGORITHMS = [a for a in ALGORITHMS if issubclass(config_class(a), LMOptions)
 def test_every_shipped_entry_names_a_registered_env_and_real_fields(algorithm):
     table = load_table(algorithm)
     names = {f.name for f in dataclasses.fields(config_class(algorithm))}
-    assert MLP in table.entries[DEFAULT]
+    assert MLP in table.entries[DEFAULT] or getattr(config_class(algorithm), "lm_only", False)
     for env, by_policy in table.entries.items():
         assert env == DEFAULT or env in lm_envs.ENV_IDS or env in gym.registry
         for key, entry in by_policy.items():
@@ -49,6 +49,16 @@ def test_every_shipped_entry_names_a_registered_env_and_real_fields(algorithm):
             if key != MLP:
                 assert set(LM_REQUIRED) <= set(entry.values)
             config_class(algorithm)(**entry.values)  # valid as a whole
+
+
+def test_sft_resolves_for_lms_only():
+    sft = resolve("sft", "lm_envs/CustomerServiceDialog-v1", "tiny-shop-reader")
+    assert (sft.key, sft.config.learning_rate, sft.config.kl_coef, sft.config.reference) == ("tiny-shop-reader", 1e-3, 0.0, "none")
+    assert resolve("sft", "lm_envs/CustomerServiceQA-v0", "runs/my-model").key == "lm"
+    with pytest.raises(HyperparamsError, match="sft trains LM policies only"):
+        resolve("sft", "CartPole-v1")
+    with pytest.raises(HyperparamsError, match="kl_coef must be 0"):
+        resolve("sft", "lm_envs/CustomerServiceQA-v0", "tiny-shop", {"kl_coef": 0.1})
 
 
 def test_the_shipped_ppo_settings_on_the_named_envs():
@@ -123,7 +133,7 @@ def test_one_entry_then_dataclass_defaults_then_overrides(tmp_path):
 def test_an_lm_policy_never_gets_the_mlp_settings():
     envs = sorted({e for a in LM_ALGORITHMS for e in load_table(a).entries if e != DEFAULT} | {"Pendulum-v1"})
     for algorithm in LM_ALGORITHMS:
-        mlp = load_table(algorithm).entries[DEFAULT][MLP]
+        mlp = load_table(algorithm).entries[DEFAULT].get(MLP)  # SFT has none
         for env_id in envs:
             for policy in (*MODELS, "/a/local/model"):
                 r = resolve(algorithm, env_id, policy, token_env=True)
