@@ -20,7 +20,7 @@ from torch import nn
 from agents.actors import ActorPolicy
 from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
-from agents.evaluation import episode_stats, evaluate_policy, summarize
+from agents.evaluation import PASS_K, episode_stats, evaluate_policy, evaluate_tries, pass_k_summary, summarize
 from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
@@ -291,6 +291,39 @@ class Agent:
                 self.rollout.require_reset()
         seconds = time.perf_counter() - start
         return summarize(episodes, n_samples=n_samples) | {"time_s": seconds}
+
+    @torch.no_grad()
+    def evaluate_pass_k(
+        self, n_tasks: int = 8, n_tries: int = 4, *, ks: Sequence[int] = PASS_K, seed: int | None = None,
+        deterministic: bool = False,
+    ) -> dict[str, Any]:
+        """pass^k (tau-bench): play ``n_tasks`` tasks ``n_tries`` times each
+        (``agents.evaluation.evaluate_tries``; try ``t`` samples with seed ``seed + t``) and
+        estimate, for each ``k <= n_tries`` in ``ks``, the chance that ``k`` tries at a task
+        all succeed (``agents.evaluation.pass_hat_k``). Needs an env that reports success.
+
+        Returns:
+            ``pass^k`` for each ``k``, ``n_tasks``, ``n_tries``, ``success_rate`` (over all
+            tries) and ``successes`` (per task, per try).
+        """
+        seed = self.seed + 10_000 if seed is None else seed
+        env = self._evaluation_env(n_tasks)
+
+        def make_act(t: int) -> Any:
+            return ActorPolicy(self.policy, env, generator=torch.Generator(device=self.device).manual_seed(seed + t),
+                               deterministic=deterministic, cache_mode=self.config.cache_mode)
+
+        try:
+            tasks = evaluate_tries(env, make_act, n_tasks, n_tries, seed=seed)
+        finally:
+            if env is self.env:
+                self.rollout.require_reset()
+        successes = [[e.success for e in tries] for tries in tasks]
+        if any(s is None for tries in successes for s in tries):
+            raise ValueError("pass^k needs an env that reports success (info['success'])")
+        flat = [bool(s) for tries in successes for s in tries]
+        return pass_k_summary(successes, ks) | {"n_tasks": n_tasks, "n_tries": n_tries,
+                                                "success_rate": float(np.mean(flat)), "successes": successes}
 
     # -- save / load ------------------------------------------------------------------------
 

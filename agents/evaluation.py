@@ -13,6 +13,7 @@ summarize(episodes)   # n_episodes, reward_mean, reward_std, episode_length, ...
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from math import comb
 from typing import Any
 
 import gymnasium as gym
@@ -22,7 +23,10 @@ from gymnasium.vector import VectorEnv
 from agents.buffers import Episode
 from agents.envs import check_same_step, row_info
 
-__all__ = ["Act", "episode_stats", "evaluate_policy", "summarize"]
+__all__ = ["PASS_K", "Act", "episode_stats", "evaluate_policy", "evaluate_tries", "pass_hat_k", "pass_k_summary", "summarize"]
+
+PASS_K = (1, 2, 4)
+"""The ``k`` of the pass^k that evaluations report (tau-bench reports k = 1 to 8)."""
 
 Act = Callable[[Any, Any, dict[str, Any]], Any]
 """``act(obs, new_episode, info) -> actions``; see :func:`evaluate_policy`."""
@@ -153,3 +157,70 @@ def summarize(episodes: Sequence[Episode], *, n_samples: int = 3) -> dict[str, A
         for e in texts
     ]
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# pass^k: reliability over repeated tries at the same task
+# ---------------------------------------------------------------------------------------
+
+
+def pass_hat_k(successes: Sequence[Sequence[bool]], k: int) -> float:
+    """tau-bench's pass^k (Yao et al., 2024): the chance that ``k`` independent tries at the
+    same task all succeed, averaged over tasks.
+
+    ``successes[task]`` lists the outcomes of the task's ``n`` tries (``n >= k``, the same
+    ``n`` or not for every task). The unbiased estimator from ``c`` successes in ``n`` tries is
+    ``C(c, k) / C(n, k)`` (as pass@k's is ``1 - C(n - c, k) / C(n, k)``, Chen et al., 2021);
+    pass^1 is the success rate.
+
+    Raises:
+        ValueError: ``k < 1``, no task, or a task with fewer than ``k`` tries.
+    """
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be an int >= 1; got {k!r}")
+    if not successes:
+        raise ValueError("pass^k needs at least one task")
+    values = []
+    for index, tries in enumerate(successes):
+        n, c = len(tries), int(sum(bool(t) for t in tries))
+        if n < k:
+            raise ValueError(f"pass^{k} needs at least {k} tries per task; task {index} has {n}")
+        values.append(comb(c, k) / comb(n, k))
+    return float(np.mean(values))
+
+
+def pass_k_summary(successes: Sequence[Sequence[bool]], ks: Sequence[int] = PASS_K) -> dict[str, float]:
+    """``{"pass^k": value}`` for each ``k`` in ``ks`` that every task has tries enough for."""
+    n = min(len(t) for t in successes) if successes else 0
+    return {f"pass^{k}": pass_hat_k(successes, k) for k in ks if k <= n}
+
+
+def evaluate_tries(
+    env: gym.Env | VectorEnv, make_act: Callable[[int], Act], n_tasks: int, n_tries: int, *, seed: int
+) -> list[list[Episode]]:
+    """Play each of ``n_tasks`` tasks ``n_tries`` times: ``episodes[task][try]``.
+
+    Try ``t`` plays with ``make_act(t)`` (e.g. the policy with sampler seed ``t``). A task is
+    an env seed: task ``i`` starts from seed ``seed + i`` in every try, on a single env and on
+    a vector env (which plays the tasks in blocks of its rows, one episode per row). The tries of a task meet the same task
+    and customer; they differ by the policy's samples (and by what a simulator draws along a
+    different conversation). Use a sampling policy: greedy tries are all alike.
+    """
+    if not (isinstance(n_tasks, (int, np.integer)) and n_tasks >= 1 and isinstance(n_tries, (int, np.integer))
+            and n_tries >= 1):
+        raise ValueError(f"n_tasks and n_tries must be ints >= 1; got {n_tasks!r} and {n_tries!r}")
+    tasks: list[list[Episode]] = [[] for _ in range(n_tasks)]
+    if not isinstance(env, VectorEnv):
+        for t in range(n_tries):
+            for i, episode in enumerate(evaluate_policy(env, make_act(t), n_tasks, seed=seed)):
+                tasks[i].append(episode)
+        return tasks
+    n = env.num_envs
+    for start in range(0, n_tasks, n):
+        m = min(n, n_tasks - start)
+        for t in range(n_tries):
+            # with m < n, rows n - m .. n - 1 play one episode each (see evaluate_policy):
+            # shift the seeds so that task i still starts from seed + i
+            for episode in evaluate_policy(env, make_act(t), m, seed=seed + start - (n - m)):
+                tasks[start + episode.env_index - (n - m)].append(episode)
+    return tasks

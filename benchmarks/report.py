@@ -107,6 +107,8 @@ def _finite_mean(values: pd.Series) -> float:
 def build_tables(out_dir: str | Path) -> dict[str, Any]:
     """All tables of a results folder as DataFrames (``runs``, ``summary``, ``aggregate``,
     ``poi``), plus ``references``, ``curves``, ``records`` and the ``config``."""
+    from agents.evaluation import PASS_K
+
     out = Path(out_dir)
     records, curves, config = _load(out)
     rows = []
@@ -128,9 +130,10 @@ def build_tables(out_dir: str | Path) -> dict[str, Any]:
             "wall_time_s": r.get("wall_time_s", float("nan")),
             "error": r.get("error", ""),
             "key": r.get("key"),
+            **{f"pass^{k}": (r.get("pass_k") or {}).get(f"pass^{k}", float("nan")) for k in PASS_K},
         })
     columns = ["env_id", "env", "agent", "kind", "seed", "status", "final_return", "final_sampled", "final_greedy",
-               "first_return", "train_steps", "wall_time_s", "error", "key"]
+               "first_return", "train_steps", "wall_time_s", "error", "key", *(f"pass^{k}" for k in PASS_K)]
     runs = pd.DataFrame(rows, columns=columns)
     for column in ("final_return", "final_sampled", "final_greedy"):
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
@@ -158,6 +161,7 @@ def build_tables(out_dir: str | Path) -> dict[str, Any]:
             "normalised_mean": float(np.mean(norm)) if np.isfinite(norm).any() else float("nan"),
             "sampled_mean": _finite_mean(ok.final_sampled),
             "greedy_mean": _finite_mean(ok.final_greedy),
+            **{f"pass^{k}": _finite_mean(ok[f"pass^{k}"]) for k in PASS_K},
             "wall_time_s": float(group.wall_time_s.mean()),
         })
     summary = pd.DataFrame(summary_rows)
@@ -268,7 +272,19 @@ def _summary_view(summary: pd.DataFrame) -> pd.DataFrame:
         "sampled": [_fmt(v) for v in summary.get("sampled_mean", pd.Series(float("nan"), index=summary.index))],
         "greedy": [_fmt(v) for v in summary.get("greedy_mean", pd.Series(float("nan"), index=summary.index))],
         "time/run (s)": [_fmt(v, 1) for v in summary.wall_time_s],
-    })
+    } | _pass_k_column(summary))
+
+
+def _pass_k_column(summary: pd.DataFrame) -> dict[str, list[str]]:
+    """``pass^1 / ^2 / ^4`` (sampled, mean over seeds) where some env reports success."""
+    from agents.evaluation import PASS_K
+
+    names = [f"pass^{k}" for k in PASS_K]
+    if not all(n in summary for n in names) or not np.isfinite(summary[names].to_numpy(float)).any():
+        return {}
+    label = "pass^" + " / ^".join(str(k) for k in PASS_K)
+    return {label: [" / ".join(_fmt(row[n]) for n in names) if np.isfinite(row[names[0]]) else "-"
+                    for _, row in summary.iterrows()]}
 
 
 def _aggregate_view(aggregate: pd.DataFrame) -> pd.DataFrame:

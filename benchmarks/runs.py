@@ -302,10 +302,27 @@ def run_learner(spec: RunSpec, *, save_dir: str | None = None,
     _report_progress(spec.key, spec.steps - state["reported"])
     evaluate()
     other = agent.evaluate(spec.eval_episodes, deterministic=not spec.deterministic)
+    pass_k = None
+    if "success_rate" in evaluations[-1] and hasattr(agent, "evaluate_pass_k"):
+        pass_k = _pass_k_record(agent.evaluate_pass_k(*pass_k_design(spec.eval_episodes)))
     if save_dir is not None:
         agent.save(save_dir)
     return {"curve": curve, "first": evaluations[0], "last": evaluations[-1], "last_other": other,
-            "train_steps": int(agent.num_timesteps)}
+            "train_steps": int(agent.num_timesteps), "pass_k": pass_k}
+
+
+PASS_K_TRIES = 4
+"""Tries per task of the pass^k evaluation (pass^1, pass^2 and pass^4 are reported)."""
+
+
+def pass_k_design(eval_episodes: int) -> tuple[int, int]:
+    """``(n_tasks, n_tries)`` of a run's pass^k evaluation: ``eval_episodes // 4`` tasks (at least
+    one) played 4 times each, about the cost of one evaluation."""
+    return max(1, eval_episodes // PASS_K_TRIES), PASS_K_TRIES
+
+
+def _pass_k_record(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k.startswith("pass^") or k in ("n_tasks", "n_tries")}
 
 
 def _run_random(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
@@ -350,9 +367,19 @@ def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
 
     try:
         ev, other = evaluate(spec.deterministic), evaluate(not spec.deterministic)
+        pass_k = None
+        if "success_rate" in ev:  # tries sample with seeds seed, seed + 1, ... as Agent.evaluate_pass_k
+            from agents.evaluation import evaluate_tries, pass_k_summary
+
+            n_tasks, n_tries = pass_k_design(spec.eval_episodes)
+            with torch.no_grad():
+                tasks = evaluate_tries(env, lambda t: ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed + t)),
+                                       n_tasks, n_tries, seed=seed)
+            pass_k = pass_k_summary([[bool(e.success) for e in tries] for tries in tasks]) | {
+                "n_tasks": n_tasks, "n_tries": n_tries}
     finally:
         env.close()
-    return _baseline_result(ev, other)
+    return _baseline_result(ev, other) | {"pass_k": pass_k}
 
 
 def _run_recommender_baseline(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
@@ -381,7 +408,9 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
     ``error`` and ``traceback``), ``final_return`` (mean return of the last evaluation, in the
     spec's mode), ``final_sampled`` and ``final_greedy`` (the final policy in both modes;
     ``nan`` where a mode does not apply), ``first``/``last``/``last_other`` evaluations (with
-    ``samples``), the ``curve`` rows, timings and host.
+    ``samples``), the ``curve`` rows, timings and host, and on envs that report success
+    ``pass_k`` (``pass^1``, ``pass^2``, ``pass^4`` of the final policy, sampled; see
+    :func:`pass_k_design`).
     """
     spec = spec_data if isinstance(spec_data, RunSpec) else RunSpec.from_dict(spec_data)
     if not _initialised:  # a Ray task or an in-process call: same thread policy
@@ -416,6 +445,8 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
             curve=out["curve"],
             train_steps=out["train_steps"],
         )
+        if out.get("pass_k"):
+            record["pass_k"] = out["pass_k"]
     except Exception as err:
         record.update(failed_record(spec, err))
     record["wall_time_s"] = time.time() - started

@@ -158,3 +158,65 @@ def test_summary_reports_each_group_named_by_the_env():
     assert stats["reward_mean[positive]"] == 1.0 and stats["reward_mean[negative]"] == 0.25
     assert stats["reward_mean"] == pytest.approx(3.5 / 4)
     assert not any(k.startswith("reward_mean[") for k in episode_stats([Episode(0, 1.0, 3)]))
+
+
+# --- pass^k ---------------------------------------------------------------------------------
+
+
+def test_pass_hat_k_against_hand_worked_counts():
+    from agents.evaluation import pass_hat_k, pass_k_summary
+
+    half = [True, False, True, False]  # c=2 of n=4: pass^1 2/4, pass^2 C(2,2)/C(4,2) = 1/6, pass^4 0
+    always = [True] * 4
+    never = [False] * 4
+    assert pass_hat_k([half], 1) == pytest.approx(0.5)
+    assert pass_hat_k([half], 2) == pytest.approx(1 / 6)
+    assert pass_hat_k([half], 4) == 0.0
+    assert pass_k_summary([half, always, never]) == pytest.approx(
+        {"pass^1": (0.5 + 1 + 0) / 3, "pass^2": (1 / 6 + 1 + 0) / 3, "pass^4": 1 / 3})
+    # three successes in five tries: pass^2 = C(3,2)/C(5,2) = 3/10, pass^3 = 1/10
+    assert pass_hat_k([[1, 1, 0, 1, 0]], 2) == pytest.approx(0.3)
+    assert pass_hat_k([[1, 1, 0, 1, 0]], 3) == pytest.approx(0.1)
+    assert pass_k_summary([[True, False]]) == {"pass^1": 0.5, "pass^2": 0.0}  # no k = 4 from 2 tries
+    with pytest.raises(ValueError, match="at least 4 tries per task; task 1 has 2"):
+        pass_hat_k([half, [True, True]], 4)
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        pass_hat_k([half], 0)
+
+
+class CoinEnv(gym.Env):
+    """One step; success when the action equals the task's bit, drawn with np_random at reset."""
+
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.bit = int(self.np_random.integers(2))
+        self.seed_used = seed
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, True, False, {"success": int(action) == self.bit, "bit": self.bit,
+                                                            "seed": self.seed_used}
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_evaluate_tries_replays_each_task(vector):
+    from agents.evaluation import evaluate_tries
+
+    env = SyncVectorEnv([CoinEnv for _ in range(3)], autoreset_mode=AutoresetMode.SAME_STEP) if vector else CoinEnv()
+
+    def make_act(t):
+        rng = np.random.default_rng(t)
+        if vector:
+            return lambda obs, new, info: rng.integers(2, size=3)
+        return lambda obs, new, info: int(rng.integers(2))
+
+    tasks = evaluate_tries(env, make_act, 5, 4, seed=100)
+    assert [len(t) for t in tasks] == [4] * 5
+    for i, tries in enumerate(tasks):
+        assert {e.info["seed"] for e in tries} == {100 + i}  # every try of a task meets the same task
+        assert len({e.info["bit"] for e in tries}) == 1
+    outcomes = {tuple(e.success for e in tries) for tries in tasks}
+    assert len(outcomes) > 1  # the tries differ by the policy's samples

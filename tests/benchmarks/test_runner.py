@@ -166,3 +166,22 @@ def test_train_refuses_bad_input(tmp_path, subprocess_env, args, message):
     proc = subprocess.run(cli("train", *argv), env=subprocess_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_dialog_run_records_pass_k_and_the_report_shows_it(tmp_path):
+    from benchmarks.report import build_tables
+    from benchmarks.results import write_result
+    from benchmarks.runs import RunSpec, execute
+
+    env_kwargs = {"max_new_tokens": 24, "max_turn_tokens": 8}
+    spec = RunSpec("initial", "lm_envs/CustomerServiceDialog-v1", 0, 0, 1, 8, env_kwargs=env_kwargs,
+                   agent_config={"policy": "tiny-shop"})
+    record = execute(spec)
+    assert record["status"] == "ok", record.get("traceback")
+    assert set(record["pass_k"]) == {"pass^1", "pass^2", "pass^4", "n_tasks", "n_tries"}
+    assert record["pass_k"]["n_tasks"] == 2 and record["pass_k"]["n_tries"] == 4
+    assert 0 <= record["pass_k"]["pass^4"] <= record["pass_k"]["pass^2"] <= record["pass_k"]["pass^1"] <= 1
+    write_result(tmp_path, record)
+    summary = build_tables(tmp_path)["summary"]
+    assert summary["pass^1"].iloc[0] == record["pass_k"]["pass^1"]
