@@ -20,12 +20,30 @@ from torch import nn
 from agents.actors import ActorPolicy
 from agents.buffers import Episode, RolloutBatch, check_finite_loss, masked_mean
 from agents.envs import EvaluationEnvs, make_vector_env
-from agents.evaluation import PASS_K, episode_stats, evaluate_policy, evaluate_tries, pass_k_summary, summarize
+from agents.evaluation import (
+    PASS_K,
+    episode_stats,
+    evaluate_policy,
+    evaluate_tries,
+    pass_k_summary,
+    summarize,
+)
 from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
-from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
-from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
+from agents.persistence import (
+    MODEL_FILE,
+    REFERENCE_FILE,
+    load_agent,
+    load_weights,
+    save_agent,
+)
+from agents.policies import (
+    LMActorCritic,
+    MLPActorCritic,
+    Policy,
+    is_token_observation_space,
+)
 from agents.rollout import Rollout
 
 if TYPE_CHECKING:  # pandas costs ~0.25 s to import; only ``Agent.metrics`` needs it
