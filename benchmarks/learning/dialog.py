@@ -291,11 +291,13 @@ def _cell(value: tuple[float, float, float]) -> str:
 
 def format_table(results: dict[str, Any], summary: dict[str, Any]) -> str:
     args = results["settings"]
+    head = (f"CustomerServiceDialog-v1, {POLICY}; evaluation on held-out customers (customers='test'), "
+            f"{args['eval_tasks']} tasks x {N_TRIES} sampled tries (env seeds {EVAL_SEED}+), greedy on the same tasks; "
+            f"SFT on {args['demonstrations']} oracle dialogs (training customers, seeds < 10,000), "
+            f"RL {args['rl_steps']:,} env steps from it; seeds {' '.join(map(str, args['seeds']))}, "
+            "95% t-intervals over seeds.")
     lines = [
-        f"CustomerServiceDialog-v1, {POLICY}; evaluation on held-out customers (customers='test'), "
-        f"{args['eval_tasks']} tasks x {N_TRIES} sampled tries (env seeds {EVAL_SEED}+), greedy on the same tasks; "
-        f"SFT on {args['demonstrations']} oracle dialogs (training customers, seeds < 10,000), "
-        f"RL {args['rl_steps']:,} env steps from it; seeds {' '.join(map(str, args['seeds']))}, 95% t-intervals over seeds.",
+        head,
         "",
         "| tier | policy | success (pass^1) | pass^2 | pass^4 | greedy success | reward |",
         "|---|---|---|---|---|---|---|",
@@ -316,18 +318,18 @@ def format_table(results: dict[str, Any], summary: dict[str, Any]) -> str:
     noise = [j for j in results["jobs"] if "noise_floor" in j]
     if noise:
         s = np.asarray(noise[0]["noise_floor"]["success"])
-        lines += ["", f"Noise floor: the SFT policy of seed {noise[0]['seed']} (tier {noise[0]['tier']}) on {len(s)} "
-                      f"disjoint blocks of {args['eval_tasks']} tasks x {N_TRIES} tries: success "
-                      f"{', '.join(f'{v:.3f}' for v in s)}; mean {s.mean():.3f}, std {s.std(ddof=1):.3f}, "
-                      f"range {s.max() - s.min():.3f}."]
+        lines += ["", (f"Noise floor: the SFT policy of seed {noise[0]['seed']} (tier {noise[0]['tier']}) on {len(s)} "
+                       f"disjoint blocks of {args['eval_tasks']} tasks x {N_TRIES} tries: success "
+                       f"{', '.join(f'{v:.3f}' for v in s)}; mean {s.mean():.3f}, std {s.std(ddof=1):.3f}, "
+                       f"range {s.max() - s.min():.3f}.")]
     verdict = summary["verdict"]
     if verdict:
         gains = "; ".join(f"{row} {g['gain']:+.3f} ({'CIs separated' if g['separated'] else 'CIs overlap'})"
                           for row, g in verdict["gains"].items())
-        lines += ["", f"Tier {DEFAULT_TIER}: SFT success {verdict['sft_success']:.3f}; gain over SFT: {gains}. "
-                      f"Required >= +0.1 with separated CIs: {'PASS' if verdict['rl_gain_pass'] else 'FAIL'}. "
-                      f"Best learner {verdict['best_learner_success']:.3f}; required >= 0.5: "
-                      f"{'PASS' if verdict['half_pass'] else 'FAIL'}."]
+        lines += ["", (f"Tier {DEFAULT_TIER}: SFT success {verdict['sft_success']:.3f}; gain over SFT: {gains}. "
+                       f"Required >= +0.1 with separated CIs: {'PASS' if verdict['rl_gain_pass'] else 'FAIL'}. "
+                       f"Best learner {verdict['best_learner_success']:.3f}; required >= 0.5: "
+                       f"{'PASS' if verdict['half_pass'] else 'FAIL'}.")]
     minutes = [sum(j[r].get("train_seconds", 0) + j[r].get("eval_seconds", 0) for r in ROWS if r in j) / 60
                for j in results["jobs"]]
     if minutes:
@@ -413,10 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     fixed = {tier: run_fixed(tier, args.eval_tasks) for tier in tiers}
-    jobs = [dict(tier=tier, seed=seed, demonstrations=demonstrations, rl_steps=rl_steps, eval_tasks=args.eval_tasks,
-                 demo_curve=demo_curve if tier == DEFAULT_TIER else [],
-                 noise_blocks=args.noise_blocks if (tier == DEFAULT_TIER and seed == args.seeds[0]) else 0,
-                 threads=args.threads)
+    jobs = [{"tier": tier, "seed": seed, "demonstrations": demonstrations, "rl_steps": rl_steps,
+             "eval_tasks": args.eval_tasks, "demo_curve": demo_curve if tier == DEFAULT_TIER else [],
+             "noise_blocks": args.noise_blocks if (tier == DEFAULT_TIER and seed == args.seeds[0]) else 0,
+             "threads": args.threads}
             for tier in tiers for seed in args.seeds]
     if args.workers == 1:
         done = [run_job(**job) for job in jobs]
