@@ -133,7 +133,7 @@ def test_cli_refuses_a_bad_config_before_any_run(tmp_path, subprocess_env):
     proc = subprocess.run(cli("bench", "--config", str(path), "--out", str(out)), capture_output=True, text=True,
                           env=subprocess_env, timeout=120)
     assert proc.returncode == 2
-    assert "unknown agent 'sac'; known: a2c, ddpg, initial, oracle, popular, ppo, random, reinforce" in proc.stderr
+    assert "unknown agent 'sac'; known: a2c, ddpg, initial, oracle, popular, ppo, random, reinforce, sft" in proc.stderr
     assert not out.exists()
     proc = subprocess.run(cli("bench", "--preset", "smok"), capture_output=True, text=True, env=subprocess_env,
                           timeout=120)
@@ -141,7 +141,7 @@ def test_cli_refuses_a_bad_config_before_any_run(tmp_path, subprocess_env):
 
 
 def test_registry_kinds():
-    assert {n for n, e in AGENTS.items() if e.kind == "learner"} == {"reinforce", "a2c", "ppo", "ddpg"}
+    assert {n for n, e in AGENTS.items() if e.kind == "learner"} == {"reinforce", "a2c", "ppo", "ddpg", "sft"}
     assert {n for n, e in AGENTS.items() if e.kind == "baseline"} == {"random", "initial", "oracle", "popular"}
 
 

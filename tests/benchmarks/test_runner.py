@@ -149,6 +149,26 @@ def test_train_saves_a_model_and_its_result(tmp_path, subprocess_env):
     assert (out / "runs" / f"{record['key']}.curve.jsonl").exists()
 
 
+@pytest.mark.slow
+def test_train_sft_saves_a_policy_folder(tmp_path, subprocess_env):
+    out = tmp_path / "sft"
+    proc = subprocess.run(
+        cli("train", "--agent", "sft", "--env", "lm_envs/CustomerServiceDialog-v1", "--steps", "40",
+            "--env-kwargs", '{"max_new_tokens": 48, "customers": "train"}', "--policy", "tiny-shop",
+            "--agent-config", '{"n_demonstrations": 2, "batch_size": 2, "num_envs": 2}', "--eval-episodes", "2",
+            "--out", str(out)),
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    folder = out / "model"
+    assert {"sft.json", "model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    (record,) = load_results(out)
+    assert record["status"] == "ok" and record["train_steps"] >= 40 and "pass^1" in record["pass_k"]
+    from lm_envs.models import load_policy, load_tokenizer
+
+    assert load_policy(str(folder)).config.vocab_size == len(load_tokenizer(str(folder)))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
