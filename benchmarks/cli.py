@@ -7,6 +7,7 @@ lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --
 lm-envs bench --config my.toml --out results/mine
 lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
+lm-envs compress runs/sft --int8 --out runs/sft-int8   int8 linear layers (or --prune 0.3: magnitude pruning)
 lm-envs hyperparams ppo CartPole-v1 [--policy NAME]   the settings an agent gets, and where each comes from
 lm-envs tune --agent ppo --env CartPole-v1 --trials 50 --steps 50000 [--seeds 0 1] [--out DIR]
 ```
@@ -190,6 +191,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from lm_envs.models.compress import compress
+
+    if not args.int8 and args.prune is None:
+        raise UsageError("give --int8, --prune SHARE, or both")
+    if args.prune is not None and not 0.0 < args.prune < 1.0:
+        raise UsageError(f"--prune must be a share in (0, 1); got {args.prune}")
+    try:
+        out = compress(args.run_dir, args.out, int8=args.int8, prune=args.prune)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"wrote {out} ({size / 1e6:.1f} MB); load it with load_policy({str(out)!r}) or policy={str(out)!r}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
 
@@ -253,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="folder for model/, runs/<run>.json and the curve")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+
+    compress = commands.add_parser("compress", help="write a smaller copy of a trained policy that every agent and env "
+                                                    "loads: int8 linear layers and/or magnitude pruning")
+    compress.add_argument("run_dir", help="a policy folder (SFT's, or lm-envs train's RUN_DIR/model) or a model name")
+    compress.add_argument("--int8", action="store_true", help="int8 dynamic quantisation of the linear layers")
+    compress.add_argument("--prune", type=float, default=None, metavar="SHARE",
+                          help="set this share in (0, 1) of each linear weight's smallest entries to 0")
+    compress.add_argument("--out", required=True, help="the compressed policy folder")
+    compress.set_defaults(run=_cmd_compress)
 
     report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")
     report.add_argument("results_dir")
