@@ -1,0 +1,138 @@
+"""fp32, int8 and pruned versions of one trained dialog policy: size on disk, rollout tokens/s,
+and reward and success on the same held-out episodes, in one process.
+
+    python -m benchmarks.perf compress                         # SFT on 64 oracle dialogs, then compress
+    python -m benchmarks.perf compress --policy runs/sft --rounds 5 --prune 0.3
+
+The policy is ``--policy`` (a folder written by ``agents.SFT.save``, or any name
+``load_policy`` takes), or, by default, tiny-shop-reader fine-tuned by ``agents.SFT`` on the
+table's number of oracle dialogs of ``CustomerServiceDialog-v1`` (training customers, seed 0).
+``lm_envs.models.compress`` writes its int8 copy (dynamic int8 linear layers) and a pruned
+copy (``--prune`` of each linear weight set to 0, permanently).
+
+- **size**: bytes of the folder's weight file (``model.safetensors``).
+- **tokens/s**: ``agents.Rollout.collect(--tokens)`` on ``--batch`` rows of the dialog env
+  (held-out customers), sampled at temperature 1, with the value head and log-probs the agents
+  need. The three versions run in turn in each round (fp32, int8, pruned, fp32, ...) after
+  one warm-up round of each; printed: the median over the rounds and the median, min and max of
+  the per-round ratio to fp32.
+- **reward / success**: ``--episodes`` held-out dialogs (``customers="test"``, env seeds from
+  10,000), sampled with the same sampler seed for every version.
+
+Target (issue): int8 keeps >= 95% of the reward at >= 1.3x the tokens/s. Torch runs on
+``--threads`` threads (default 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"
+EVAL_SEED = 10_000
+
+
+def _rollout_tokens_per_s(policy: Any, batch: int, tokens: int, seed: int) -> float:
+    import gymnasium as gym
+
+    import lm_envs  # noqa: F401
+    from agents import Rollout
+
+    env = gym.make_vec(DIALOG_ID, num_envs=batch, vectorization_mode="vector_entry_point", customers="test")
+    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        rollout.reset(seed=seed)
+        start = time.perf_counter()
+        rollout.collect(tokens)
+        seconds = time.perf_counter() - start
+    env.close()
+    return batch * tokens / seconds
+
+
+def _quality(policy: Any, episodes: int) -> dict[str, float]:
+    from agents.actors import ActorPolicy
+    from agents.envs import make_vector_env
+    from agents.evaluation import evaluate_policy
+
+    env = make_vector_env(DIALOG_ID, num_envs=min(16, episodes), env_kwargs={"customers": "test"})
+    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(EVAL_SEED))
+    with torch.no_grad():
+        played = evaluate_policy(env, act, episodes, seed=EVAL_SEED)
+    env.close()
+    return {"reward": float(np.mean([e.episode_return for e in played])),
+            "success": float(np.mean([e.success for e in played]))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf compress", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", default=None, help="a policy folder (default: train SFT on oracle dialogs)")
+    parser.add_argument("--prune", type=float, default=0.3, help="share of each linear weight pruned (default 0.3)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=192, help="env steps per rollout round")
+    parser.add_argument("--episodes", type=int, default=96, help="held-out dialogs for reward and success")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.batch < 1 or args.tokens < 1 or args.episodes < 1 or not 0 < args.prune < 1:
+        parser.error("--rounds, --batch, --tokens, --episodes must be >= 1 and --prune in (0, 1)")
+    torch.set_num_threads(args.threads)
+    from agents.policies import LMActorCritic
+    from lm_envs.models import load_policy
+    from lm_envs.models.compress import compress
+
+    with tempfile.TemporaryDirectory(prefix="compress-") as work:
+        root = Path(work)
+        source = args.policy
+        if source is None:
+            from agents import SFT
+
+            sft = SFT(DIALOG_ID, policy="tiny-shop-reader", seed=0, env_kwargs={"customers": "train"})
+            sft.learn()
+            sft.save(root / "fp32")
+            source = str(root / "fp32")
+            print(f"trained SFT on {len(sft.demonstrations)} oracle dialogs", flush=True)
+        folders = {"fp32": Path(source) if Path(source).is_dir() else None,
+                   "int8": compress(source, root / "int8", int8=True),
+                   f"pruned {args.prune:g}": compress(source, root / "pruned", prune=args.prune)}
+        policies = {name: LMActorCritic(load_policy(folder if folder is not None else source))
+                    for name, folder in folders.items()}
+        sizes = {name: (folder / "model.safetensors").stat().st_size if folder is not None else float("nan")
+                 for name, folder in folders.items()}
+        speeds: dict[str, list[float]] = {name: [] for name in policies}
+        for round_ in range(args.rounds + 1):  # round 0 warms up
+            for name, policy in policies.items():
+                speed = _rollout_tokens_per_s(policy, args.batch, args.tokens, seed=round_)
+                if round_:
+                    speeds[name].append(speed)
+        quality = {name: _quality(policy, args.episodes) for name, policy in policies.items()}
+    print("raw tokens/s per round:", {k: [round(v) for v in s] for k, s in speeds.items()}, flush=True)
+    base = np.asarray(speeds["fp32"])
+    print(f"\nCompressed {source}: rollout of {args.batch} rows x {args.tokens} steps on {DIALOG_ID} (held-out "
+          f"customers), {args.rounds} rounds alternating fp32 / int8 / pruned after a warm-up, {args.threads} thread(s); "
+          f"reward and success on {args.episodes} held-out dialogs, sampled, same seeds.\n")
+    print("| version | size on disk (MB) | tokens/s (median) | ratio to fp32, median [min, max] | reward | "
+          "share of fp32 reward gain over -1 | success |")
+    print("|---|---|---|---|---|---|---|")
+    for name in policies:
+        ratios = np.asarray(speeds[name]) / base
+        q = quality[name]
+        # rewards here run from -1 (failure) up: the share is of the distance above a failure
+        share = (q["reward"] + 1) / (quality["fp32"]["reward"] + 1) if quality["fp32"]["reward"] > -1 else float("nan")
+        print(f"| {name} | {sizes[name] / 1e6:.2f} | {np.median(speeds[name]):,.0f} | {np.median(ratios):.2f} "
+              f"[{ratios.min():.2f}, {ratios.max():.2f}] | {q['reward']:+.3f} | {share:.2f} | {q['success']:.3f} |")
+    int8 = np.median(np.asarray(speeds["int8"]) / base)
+    share = (quality["int8"]["reward"] + 1) / (quality["fp32"]["reward"] + 1) if quality["fp32"]["reward"] > -1 else 0
+    print(f"\nTarget: int8 keeps >= 95% of the reward (measured above a failure's -1: {share:.2f}) at >= 1.3x the "
+          f"tokens/s ({int8:.2f}x): {'PASS' if share >= 0.95 and int8 >= 1.3 else 'FAIL'}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
