@@ -117,11 +117,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / str(config.get("name", "bench"))
     if not args.quiet:
         print(f"{len(specs)} runs ({config.get('name')}) -> {out}", file=sys.stderr)
-    summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
-                        quiet=args.quiet, report=False, argv=args.command_line)
     from benchmarks.report import write_report
+    from benchmarks.results import lock_out_dir
 
-    tables = write_report(out)
+    with lock_out_dir(out):  # the report too: another bench must not rewrite it meanwhile
+        summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
+                            quiet=args.quiet, report=False, argv=args.command_line)
+        tables = write_report(out)
     print(tables["summary_markdown"])
     for extra in ("groups_markdown", "aggregate_markdown"):
         if tables.get(extra):
@@ -169,16 +171,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     (spec,) = plan(config)
     out = Path(args.out)
-    print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}", file=sys.stderr)
     from tqdm.auto import tqdm
 
+    from benchmarks.results import lock_out_dir
     from benchmarks.runs import ProgressSink, init_worker
 
-    with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
-        init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
-        record = execute(spec, save_dir=str(out / "model"))
-        init_worker(None)
-    write_result(out, record)
+    with lock_out_dir(out):  # a file in the way or a read-only folder fails here, before training
+        print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}",
+              file=sys.stderr)
+        with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
+            init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
+            record = execute(spec, save_dir=str(out / "model"))
+            init_worker(None)
+        write_result(out, record)
     if record["status"] != "ok":
         print(record.get("traceback", record.get("error")), file=sys.stderr)
         return 1
@@ -300,11 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = ["lm-envs", *(sys.argv[1:] if argv is None else argv)]
     from benchmarks.presets import ConfigError
+    from benchmarks.results import OutputError
     from benchmarks.tune import TuneError
+    from lm_envs.data import DataError
 
     try:
         return args.run(args)
-    except (ConfigError, UsageError, TuneError, FileNotFoundError) as err:
+    except (ConfigError, UsageError, TuneError, OutputError, DataError, FileNotFoundError) as err:
         print(f"lm-envs {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

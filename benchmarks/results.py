@@ -1,9 +1,11 @@
-"""Results on disk: atomic writes, per-run result files, and the run metadata.
+"""Results on disk: the output folder's lock, atomic writes, per-run result files, and the
+run metadata.
 
 Every file is written atomically (a temp file in the same folder, fsync, ``os.replace``,
 fsync of the folder), so a reader, or a rerun deciding what is finished, sees either the
 old file or the whole new one; temp files start with ``.`` and end with ``.tmp`` and are
-never taken for a result.
+never taken for a result. One process at a time writes an output folder: it holds the
+folder's lock (:func:`lock_out_dir`).
 """
 
 from __future__ import annotations
@@ -16,24 +18,121 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runs import RunSpec
+from benchmarks.runs import RunSpec, utc_timestamp
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: folders are not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "LOCK_FILE",
+    "OutputError",
     "atomic_write_text",
     "clean_temp_files",
     "environment_metadata",
     "is_finished",
     "json_text",
     "load_results",
+    "lock_out_dir",
+    "prepare_out_dir",
     "read_json",
     "result_path",
     "write_result",
 ]
 
 log = logging.getLogger("lm_envs.bench")
+
+LOCK_FILE = ".lm-envs.lock"
+"""The lock file of an output folder; while a process holds it, it names that process."""
+
+# ---------------------------------------------------------------------------------------
+# the output folder: created, writable, one writer at a time
+# ---------------------------------------------------------------------------------------
+
+
+class OutputError(Exception):
+    """An output folder that cannot be used: a file in its place, no permission to write, or
+    another process holding its lock."""
+
+
+def prepare_out_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` if missing, or raise :class:`OutputError` saying why not."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file, not a folder; pass a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder {out}: {err.strerror or err}") from None
+    return out
+
+
+_held: dict[Path, list[int]] = {}  # folder -> [lock file descriptor, nesting depth]
+
+
+@contextmanager
+def lock_out_dir(path: str | Path) -> Iterator[Path]:
+    """Hold the lock of output folder ``path`` (created if missing) for the ``with`` block.
+
+    The lock is ``fcntl.flock`` on ``path/.lm-envs.lock``: the kernel drops it when its holder
+    exits, however it dies, so a stale lock never blocks a rerun. It is re-entrant within a
+    process. Another process holding it is an :class:`OutputError` that names that process
+    (pid, host, command, start time); nothing in the folder is touched. Without ``fcntl``
+    (Windows) folders are not locked.
+
+    Raises:
+        OutputError: the folder cannot be created or written, or another process holds it.
+    """
+    out = prepare_out_dir(path)
+    key = out.resolve()
+    if key in _held or fcntl is None:
+        if key in _held:
+            _held[key][1] += 1
+        try:
+            yield out
+        finally:
+            if key in _held:
+                _held[key][1] -= 1
+        return
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise OutputError(f"cannot write in {out}: {err.strerror or err}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise OutputError(f"{out} is in use by another lm-envs process ({holder}); wait for it to end, "
+                          "or pass another output folder") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "argv": sys.argv, "started_at": utc_timestamp()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    _held[key] = [fd, 1]
+    try:
+        yield out
+    finally:
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            del _held[key]
+            os.ftruncate(fd, 0)
+            os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it into the lock file."""
+    try:
+        info = json.loads(os.pread(fd, 65536, 0).decode("utf-8"))
+        return (f"pid {info['pid']} on {info['host']}, started {info['started_at']}: "
+                + " ".join(map(str, info["argv"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not yet said who it is"
 
 # ---------------------------------------------------------------------------------------
 # atomic writes
