@@ -94,8 +94,13 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from benchmarks.demo import run_demo
+    from lm_envs.models import load_policy
 
-    run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed)
+    try:
+        model = load_policy(args.policy)
+    except (ValueError, OSError) as err:  # an unknown name, no such folder, unreadable model files
+        raise UsageError(f"--policy {args.policy!r}: {err}") from None
+    run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed, model=model)
     return 0
 
 
@@ -198,6 +203,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
 
+    _setup_logging(False)  # files skipped as unreadable or tampered are named on stderr
+
     tables = write_report(args.results_dir)
     print(tables["summary_markdown"])
     print(f"\nwrote {Path(args.results_dir) / 'report.md'} and {Path(args.results_dir) / 'report.html'}")
@@ -205,14 +212,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
     return value
 
 
+def _demo_episodes(text: str) -> int:
+    from benchmarks.demo import MAX_DEMO_EPISODES
+
+    value = _positive_int(text)
+    if value > MAX_DEMO_EPISODES:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_DEMO_EPISODES}; got {value}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
     return value
@@ -225,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="roll the default policy through each env and print text and rewards")
     demo.add_argument("--policy", default="tiny-shop", help="policy model name or local path (default: tiny-shop)")
-    demo.add_argument("--episodes", type=_positive_int, default=2, help="episodes per env, 1 to 64 (default: 2)")
+    demo.add_argument("--episodes", type=_demo_episodes, default=2, help="episodes per env, 1 to 64 (default: 2)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
 

@@ -38,10 +38,13 @@ __all__ = [
     "environment_metadata",
     "is_finished",
     "json_text",
+    "load_curve",
     "load_results",
     "lock_out_dir",
     "prepare_out_dir",
+    "read_checked_json",
     "read_json",
+    "record_problem",
     "result_path",
     "write_result",
 ]
@@ -213,16 +216,118 @@ def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
 
 
 def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every result record in ``out_dir/runs`` (temp files and unreadable files skipped)."""
+    """Every result record in ``out_dir/runs``; temp files are passed over, and a file that is
+    unreadable, not JSON or not shaped like a result is skipped with a warning naming it."""
     records = []
     for path in sorted((Path(out_dir) / "runs").glob("*.json")):
         if path.name.startswith("."):
             continue
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            log.warning("skipping unreadable result %s", path)
+        record, problem = _read_checked(path, lambda data: record_problem(data, path.stem))
+        if problem is not None:
+            log.warning("skipping %s: %s", path, problem)
+            continue
+        records.append(record)
     return records
+
+
+def load_curve(out_dir: str | Path, key: str) -> list[dict[str, Any]]:
+    """The curve rows of run ``key`` (``[]`` when it has none); a file that is unreadable or
+    holds a line that is not a curve row is skipped with a warning naming it."""
+    path = Path(out_dir) / "runs" / f"{key}.curve.jsonl"
+    if not path.exists():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        log.warning("skipping %s: %s", path, err)
+        return []
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not (isinstance(row, dict) and isinstance(row.get("kind"), str) and _is_int(row.get("step"))
+                and (row["kind"] != "eval" or _is_number(row.get("return")))):
+            log.warning("skipping %s: line %d is not a curve row", path, number)
+            return []
+        rows.append(row)
+    return rows
+
+
+def read_checked_json(path: str | Path, check: Any) -> Any:
+    """The JSON in ``path`` if ``check(data)`` finds no problem, else ``None``: a missing file
+    silently, any other problem with a warning naming the file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    data, problem = _read_checked(path, check)
+    if problem is not None:
+        log.warning("ignoring %s: %s", path, problem)
+        return None
+    return data
+
+
+def _read_checked(path: Path, check: Any) -> tuple[Any, str | None]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"not readable as JSON ({err})"
+    return data, check(data)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _evaluation_problem(name: str, ev: Any) -> str | None:
+    if ev is None:
+        return None
+    if not isinstance(ev, dict):
+        return f"{name} is not a mapping"
+    bad = [k for k, v in ev.items() if str(k).startswith("reward_mean") and not _is_number(v)]
+    if bad:
+        return f"{name}.{bad[0]} is not a number"
+    samples = ev.get("samples", [])
+    if not isinstance(samples, list) or not all(isinstance(x, dict) for x in samples):
+        return f"{name}.samples is not a list of mappings"
+    return None
+
+
+def record_problem(record: Any, key: str) -> str | None:
+    """What makes ``record`` unusable as the result of run ``key`` (``None``: nothing): the
+    fields the report reads must have their types."""
+    if not isinstance(record, dict):
+        return f"a result is a mapping; got {type(record).__name__}"
+    if record.get("key") != key:
+        return f"its key {record.get('key')!r} is not the file's name {key!r}"
+    if record.get("status") not in ("ok", "failed"):
+        return f"status {record.get('status')!r} is neither 'ok' nor 'failed'"
+    spec = record.get("spec")
+    if not (isinstance(spec, dict) and isinstance(spec.get("agent"), str) and isinstance(spec.get("env_id"), str)
+            and _is_int(spec.get("seed"))):
+        return "its spec lacks agent, env_id or seed"
+    for field in ("steps", "eval_every"):
+        if field in spec and not _is_int(spec[field]):
+            return f"spec.{field} is not an int"
+    if record["status"] == "ok" and not _is_number(record.get("final_return")):
+        return "final_return is not a number"
+    for field in ("final_return", "final_sampled", "final_greedy", "wall_time_s", "train_steps"):
+        if record.get(field) is not None and not _is_number(record[field]):
+            return f"{field} is not a number"
+    if not isinstance(record.get("error", ""), str):
+        return "error is not text"
+    for name in ("first", "last", "last_other"):
+        problem = _evaluation_problem(name, record.get(name))
+        if problem is not None:
+            return problem
+    return None
 
 
 def is_finished(out_dir: str | Path, spec: RunSpec) -> bool:

@@ -106,14 +106,19 @@ class CompositeReward:
 
         Raises:
             ValueError: prompts, completions or a task field the terms read differ in length,
-                or a term returned something other than B finite floats.
+                or a term returned something other than B finite floats (the error names it).
         """
         prompts, completions = check_texts(prompts, completions)
         batch = len(completions)
         totals = np.zeros(batch, dtype=np.float64)
         terms: dict[str, np.ndarray] = {}
         for name, weight, fn in zip(self.names, self.weights, self.functions):
-            values = np.asarray(fn(prompts, completions, **task_fields), dtype=np.float64)
+            raw = fn(prompts, completions, **task_fields)
+            try:
+                values = np.asarray(raw, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"reward {name!r} returned {_preview(raw)}, which is not {batch} floats ({err}); "
+                                 "a reward returns one float per completion") from None
             if values.shape != (batch,):
                 raise ValueError(f"reward {name!r} returned shape {values.shape}, expected ({batch},)")
             if not np.all(np.isfinite(values)):
@@ -260,6 +265,11 @@ def _check_weight(name: str, weight: Any) -> float:
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(float(weight)):
         raise ValueError(f"reward {name!r} has weight {weight!r}; a weight must be a finite number")
     return float(weight)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _known() -> str:
