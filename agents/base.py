@@ -24,6 +24,7 @@ from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
+from agents.options import check_seed
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
 from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
 from agents.rollout import Rollout
@@ -123,8 +124,8 @@ class Agent:
         device: str | torch.device = "cpu",
         tensorboard_log: str | None = None,
     ) -> None:
+        self.seed = check_seed(seed)
         self.config = config = config_for(self.algorithm, self.config_class, config, env_or_id, policy)
-        self.seed = int(seed)
         self.device = torch.device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None
         self.env_kwargs = dict(env_kwargs or {})
