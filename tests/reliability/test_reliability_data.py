@@ -61,8 +61,8 @@ def test_ratings_ids_1_and_text_1_are_one_user_and_one_item():
         warnings.simplefilter("always")
         mixed = from_ratings(frame)
     said = [str(w.message) for w in caught]
-    assert any("'user_id'" in m and "read the same as text" in m and "3 merged" in m for m in said), said
-    assert any("'item_id'" in m and "read the same as text" in m and "3 merged" in m for m in said), said
+    assert any("'user_id'" in m and "read the same as text" in m and "merged" in m for m in said), said
+    assert any("'item_id'" in m and "read the same as text" in m and "merged" in m for m in said), said
     assert mixed.fit["n_users"] == plain.fit["n_users"] and mixed.fit["n_items"] == plain.fit["n_items"]
 
 
