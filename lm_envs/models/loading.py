@@ -74,6 +74,8 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[str | Path, bool]:
 
 
 def _from_pretrained(loader: Any, name: str | os.PathLike[str], **kwargs: Any) -> Any:
+    from safetensors import SafetensorError
+
     source, is_hub = _resolve(name)
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
@@ -81,6 +83,23 @@ def _from_pretrained(loader: Any, name: str | os.PathLike[str], **kwargs: Any) -
         if is_hub:
             raise _unknown(os.fspath(name)) from e
         raise
+    except SafetensorError as e:  # a truncated or corrupt weights file: name it
+        raise ValueError(f"{_broken_safetensors(source) or source}: not a whole safetensors file ({e})") from None
+
+
+def _broken_safetensors(source: str | Path) -> Path | None:
+    """The first ``*.safetensors`` file in folder ``source`` whose header cannot be read."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(source).is_dir():
+        return None
+    for path in sorted(Path(source).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            return path
+    return None
 
 
 def _finish_tokenizer(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -132,7 +151,8 @@ def load_policy(
         trust_remote_code: passed to transformers for folders and hub names.
 
     Raises:
-        ValueError: the name is not built in and no such model is cached locally.
+        ValueError: the name is not built in and no such model is cached locally, or a
+            weights file is not a whole safetensors file (the message names it).
         FileNotFoundError: ``name`` looks like a path but no such folder exists.
     """
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}

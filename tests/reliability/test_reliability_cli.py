@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,17 @@ def test_config_that_is_not_utf8(tmp_path, capsys, suffix):
 def test_demo_with_an_unknown_policy(capsys):
     assert main(["demo", "--policy", "nope"]) == 2
     assert "unknown model 'nope'" in _error_line(capsys, "demo")
+
+
+def test_demo_with_a_truncated_model_names_the_file(tmp_path, capsys):
+    from lm_envs.models.tiny_shop import SHIPPED_DIR
+
+    folder = tmp_path / "model"
+    shutil.copytree(SHIPPED_DIR, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert main(["demo", "--policy", str(folder)]) == 2
+    assert f"{weights}: not a whole safetensors file" in _error_line(capsys, "demo")
 
 
 @pytest.mark.parametrize("episodes", ["-1", "0", "65"])
