@@ -463,6 +463,8 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
     try:
         import torch
 
+        import lm_envs  # noqa: F401  registers the env ids: a spawned worker or Ray task starts without them
+
         torch.manual_seed(spec.seed)
         entry = AGENTS[spec.agent]
         if entry.kind == "learner":
