@@ -110,3 +110,12 @@ def test_a_second_bench_on_a_locked_folder_stops_without_touching_it(tmp_path, s
         holder.wait(timeout=30)
     # once the holder is gone the folder is free again
     assert main(["bench", "--config", str(config), "--out", str(out), "--workers", "0", "--quiet"]) == 0
+
+
+@pytest.mark.slow
+def test_a_worker_whose_first_run_is_a_baseline_on_a_token_env_finds_the_env(tmp_path):
+    config = {"name": "first", "seeds": 1, "eval_episodes": 2, "baselines": ["random"],
+              "envs": [{"id": "lm_envs/TextGeneration-v1", "kwargs": {"max_new_tokens": 4}}]}
+    run_suite(config, tmp_path, workers=1, quiet=True, report=False)
+    (record,) = load_results(tmp_path)
+    assert record["status"] == "ok", record.get("error")
