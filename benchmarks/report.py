@@ -409,7 +409,8 @@ def _plot_learning_curves(tables: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return (mean, 95% CI)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:  # a panel whose curves were all skipped has none
+            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
