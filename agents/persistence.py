@@ -131,7 +131,9 @@ def _sha256(path: Path) -> str:
 
 
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY)
+    """Flush a file, or a folder's entries, to disk."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
@@ -300,22 +302,22 @@ def _check_shapes(src: Path, meta: dict[str, Any], config: Any) -> None:
             raise ValueError(f"{config_path}: an LM policy needs its hf_config with a model_type")
         model = _policy_from_spec(spec, meta_device=True)
         assert isinstance(model, nn.Module)
-        groups: dict[int, list[str]] = {}  # tied weights are one tensor under several names
-        for name, tensor in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
-            groups.setdefault(id(tensor), []).append(name)
         persistent = set(model.state_dict())
-        for names in groups.values():
-            names = [n for n in names if n in persistent]
-            if not names:
-                continue
-            tensor = model.get_parameter(names[0]) if names[0] in dict(model.named_parameters()) else model.get_buffer(names[0])
+        tensors = [(name, tensor) for name, tensor in (*model.named_parameters(remove_duplicate=False),
+                                                       *model.named_buffers(remove_duplicate=False))
+                   if name in persistent]
+        groups: dict[int, list[str]] = {}  # tied weights are one tensor under several names; the file keeps one
+        for name, tensor in tensors:
+            groups.setdefault(id(tensor), []).append(name)
+        needed = {id(tensor): tuple(tensor.shape) for _, tensor in tensors}
+        for group, names in groups.items():
             found = [shapes[f"model.{n}"] for n in names if f"model.{n}" in shapes]
             if not found:
-                raise ValueError(f"{weights}: has no tensor 'model.{names[0]}' of shape {tuple(tensor.shape)}, which "
-                                 f"the model in {config_path} has: the weights and {CONFIG_FILE} do not belong together")
-            if found[0] != tuple(tensor.shape):
+                raise ValueError(f"{weights}: has no tensor 'model.{names[0]}' of shape {needed[group]}, which the "
+                                 f"model in {config_path} has: the weights and {CONFIG_FILE} do not belong together")
+            if found[0] != needed[group]:
                 raise ValueError(f"{weights}: tensor 'model.{names[0]}' has shape {found[0]}, but the model in "
-                                 f"{config_path} needs {tuple(tensor.shape)}: the weights and {CONFIG_FILE} do not "
+                                 f"{config_path} needs {needed[group]}: the weights and {CONFIG_FILE} do not "
                                  "belong together")
         return
     # an MLP's inputs depend on the env, but its hidden layers alone need at least this many numbers

@@ -94,14 +94,15 @@ def lock_out_dir(path: str | Path) -> Iterator[Path]:
     """
     out = prepare_out_dir(path)
     key = out.resolve()
-    if key in _held or fcntl is None:
-        if key in _held:
-            _held[key][1] += 1
+    if fcntl is None:
+        yield out
+        return
+    if key in _held:  # this process holds it already
+        _held[key][1] += 1
         try:
             yield out
         finally:
-            if key in _held:
-                _held[key][1] -= 1
+            _held[key][1] -= 1
         return
     try:
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)

@@ -207,12 +207,13 @@ def run_suite(
 def custom_rewards(specs: list[RunSpec]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The rewards of ``specs`` that lm-envs does not define, and the modules that registered
     them: a worker process imports those modules, so the rewards exist there too."""
+    from lm_envs import is_token_env
     from lm_envs.rewards import REWARDS, reward_names
 
     names: dict[str, None] = {}
     modules: dict[str, None] = {}
     for spec in specs:
-        if "reward" not in spec.env_kwargs:
+        if "reward" not in spec.env_kwargs or not is_token_env(spec.env_id):  # the recommender's are terms
             continue
         for name in reward_names(spec.env_kwargs["reward"]):
             module = getattr(REWARDS[name], "__module__", None)
@@ -253,9 +254,14 @@ class _Worker:
         child.close()
         self.spec: RunSpec | None = None
 
-    def give(self, spec: RunSpec) -> None:
+    def give(self, spec: RunSpec) -> bool:
+        """Send ``spec`` to the worker; ``False`` when it is gone (its pipe is closed)."""
+        try:
+            self.conn.send(spec.to_dict())
+        except OSError:
+            return False
         self.spec = spec
-        self.conn.send(spec.to_dict())
+        return True
 
     def messages(self) -> list[tuple[str, Any]]:
         """Everything the worker has sent so far; stops at a closed pipe (a dead worker)."""
@@ -311,12 +317,24 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
     todo = list(reversed(specs))  # pop() takes them in order
     runs_bar, steps_bar = progress_bars(specs, quiet=quiet)
     pool: list[_Worker] = []
+
+    def start_run(worker: _Worker | None) -> None:
+        """Give the next spec to ``worker``, or to a fresh worker where it is gone."""
+        if worker is not None and not worker.give(todo[-1]):
+            worker.stop(now=True)
+            pool.remove(worker)
+            worker = None
+        if worker is None:
+            worker = _Worker(ctx, imports, rewards)
+            pool.append(worker)
+            if not worker.give(todo[-1]):
+                raise RuntimeError(f"a new worker process (pid {worker.process.pid}) died at once")
+        todo.pop()
+
     clean = False
     try:
         for _ in range(min(workers, len(specs))):
-            worker = _Worker(ctx, imports, rewards)
-            pool.append(worker)
-            worker.give(todo.pop())
+            start_run(None)
         while pool:
             connection.wait([w.conn for w in pool] + [w.process.sentinel for w in pool])
             for worker in list(pool):
@@ -337,14 +355,12 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
                     worker.stop(now=True)
                     pool.remove(worker)
                     if todo:
-                        worker = _Worker(ctx, imports, rewards)
-                        pool.append(worker)
-                        worker.give(todo.pop())
+                        start_run(None)
                 elif record is not None:
+                    worker.spec = None
                     if todo:
-                        worker.give(todo.pop())
+                        start_run(worker)
                     else:
-                        worker.spec = None
                         worker.stop()
                         pool.remove(worker)
                 if record is not None:
