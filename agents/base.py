@@ -92,7 +92,8 @@ def _fit_lm_to_env(policy: LMActorCritic, env: VectorEnv, source: str | nn.Modul
 
     space = env.single_action_space
     if not (is_token_observation_space(env.single_observation_space) and isinstance(space, gym.spaces.Discrete)):
-        raise ValueError("an LM policy needs a token env: Dict(input_ids, attention_mask) observations and Discrete actions")
+        raise ValueError("an LM policy needs a token env: Dict(input_ids, attention_mask) observations and "
+                         "Discrete actions")
     n_actions = int(space.n)
     if policy.vocab_size < n_actions:
         raise ValueError(f"policy vocabulary size {policy.vocab_size} < env action space size {n_actions}; "

@@ -22,6 +22,7 @@ on PyTorch's meta device to compare them, which allocates nothing); unknown keys
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -322,7 +323,7 @@ def _check_shapes(src: Path, meta: dict[str, Any], config: Any) -> None:
         return
     # an MLP's inputs depend on the env, but its hidden layers alone need at least this many numbers
     hidden = [int(h) for h in getattr(config, "hidden_sizes", ())]
-    needed = sum(hidden) + sum(a * b for a, b in zip(hidden, hidden[1:]))
+    needed = sum(hidden) + sum(a * b for a, b in itertools.pairwise(hidden))
     held = sum(int(torch.Size(shape).numel()) for shape in shapes.values())
     if needed > held:
         raise ValueError(f"{weights}: holds {held} numbers, fewer than the {needed} that hidden_sizes {hidden} in "

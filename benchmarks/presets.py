@@ -261,7 +261,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
                 import yaml
             except ImportError:  # pragma: no cover - pyyaml is a dependency
                 raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
-            data = yaml.load(text, Loader=_no_alias_loader(yaml))  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=_no_alias_loader(yaml))  # a SafeLoader subclass
         else:
             data = json.loads(text)
     except ConfigError as err:

@@ -223,7 +223,7 @@ def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
     for path in sorted((Path(out_dir) / "runs").glob("*.json")):
         if path.name.startswith("."):
             continue
-        record, problem = _read_checked(path, lambda data: record_problem(data, path.stem))
+        record, problem = _read_checked(path, lambda data, key=path.stem: record_problem(data, key))
         if problem is not None:
             log.warning("skipping %s: %s", path, problem)
             continue

@@ -270,7 +270,8 @@ def worker_main(conn: Any, parent_pid: int, imports: tuple[str, ...] = (), rewar
 
     First it imports ``imports``, the modules that register the custom rewards the runs use
     (``rewards``); if one fails to import it sends ``("import_failed", what)``, if a reward
-    is still unknown ``("missing", names)``, and ends without running anything. The worker exits when ``parent_pid`` (the driver) dies.
+    is still unknown ``("missing", names)``, and ends without running anything. The worker
+    exits when ``parent_pid`` (the driver) dies.
     """
     try:
         init_worker(_PipeSink(conn), parent_pid=parent_pid)

@@ -92,12 +92,14 @@ def test_a_config_asking_for_400_layers_is_refused_before_allocating(tmp_path, m
         PPO.load(tmp_path / "a")
 
 
-def test_unknown_keys_in_a_saved_config_are_refused(tmp_path):
+@pytest.mark.parametrize(("where", "message"), [("config", "unknown PPOConfig field 'learning_rat'"),
+                                               ("top", "config.json: unknown key 'learning_rat'")])
+def test_unknown_keys_in_a_saved_config_are_refused(tmp_path, where, message):
     PPO("CartPole-v1", config=SMALL, seed=0).save(tmp_path / "a")
     meta = json.loads((tmp_path / "a" / CONFIG_FILE).read_text())
-    meta["config"]["learning_rat"] = 1.0
+    (meta["config"] if where == "config" else meta)["learning_rat"] = 1.0
     (tmp_path / "a" / CONFIG_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="unknown PPOConfig field 'learning_rat'"):
+    with pytest.raises(ValueError, match=message):
         PPO.load(tmp_path / "a")
 
 

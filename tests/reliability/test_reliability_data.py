@@ -25,7 +25,8 @@ def _grid(n_users: int = 6, n_items: int = 5, seed: int = 0) -> pd.DataFrame:
 
 
 def test_prompts_given_as_a_dict_are_a_table_of_columns():
-    env = gym.make("lm_envs/TextGeneration-v1", prompts={"prompt": ["Say hi.", "Say bye."], "keywords": [["hi"], ["bye"]]})
+    table = {"prompt": ["Say hi.", "Say bye."], "keywords": [["hi"], ["bye"]]}
+    env = gym.make("lm_envs/TextGeneration-v1", prompts=table)
     assert [t.prompt for t in env.unwrapped.tasks] == ["Say hi.", "Say bye."]
     assert env.unwrapped.tasks[1].fields["keywords"] == ["bye"]
 

@@ -15,7 +15,6 @@ import lm_envs  # noqa: F401  registers the env ids
 from agents import PPO
 from agents.base import make_policy
 from agents.envs import make_vector_env
-from lm_envs.core import MAX_WINDOW
 from lm_envs.models import load_tokenizer
 
 ENV_ID = "lm_envs/TextGeneration-v1"
@@ -58,12 +57,23 @@ def test_a_model_vocabulary_smaller_than_the_env_is_refused():
         make_policy(tiny_gpt2(vocab - 1), env)
 
 
-def test_an_observation_window_over_the_cap_is_refused_at_make():
-    with pytest.raises(ValueError, match=f"max_prompt_tokens \\+ max_new_tokens = {96 + MAX_WINDOW} .* {MAX_WINDOW}"):
-        gym.make(ENV_ID, max_new_tokens=MAX_WINDOW)
+@pytest.mark.parametrize("max_new_tokens", ["cap", 10**9])
+def test_an_observation_window_over_the_cap_is_refused_at_make(max_new_tokens):
+    from lm_envs.core import MAX_WINDOW  # imported here: the other tests of this file run without it
+
+    max_new_tokens = MAX_WINDOW if max_new_tokens == "cap" else max_new_tokens
+    window = 96 + max_new_tokens
+    with pytest.raises(ValueError, match=f"max_prompt_tokens \\+ max_new_tokens = {window} .* {MAX_WINDOW}"):
+        gym.make(ENV_ID, max_new_tokens=max_new_tokens)
 
 
 def test_an_observation_window_longer_than_the_model_positions_is_refused():
     env = make_vector_env(ENV_ID, num_envs=1, env_kwargs={"max_new_tokens": 500})  # 96 + 500 > 512
     with pytest.raises(ValueError, match="596 tokens.*512 positions"):
         make_policy("tiny-shop", env)
+
+
+def test_an_agent_on_a_window_longer_than_the_model_positions_fails_before_training():
+    # it used to build, then crash in learn() with an IndexError inside torch's embedding
+    with pytest.raises(ValueError, match="596 tokens.*512 positions"):
+        PPO(ENV_ID, policy="tiny-shop", config={**LM_CONFIG, "num_envs": 4}, seed=0, env_kwargs={"max_new_tokens": 500})
