@@ -319,7 +319,8 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
     pool: list[_Worker] = []
 
     def start_run(worker: _Worker | None) -> None:
-        """Give the next spec to ``worker``, or to a fresh worker where it is gone."""
+        """Give the next spec to ``worker``, or to a fresh worker where it is gone. A fresh
+        worker that is gone too keeps the spec: the loop below fails that run as its death."""
         if worker is not None and not worker.give(todo[-1]):
             worker.stop(now=True)
             pool.remove(worker)
@@ -328,7 +329,7 @@ def _run_local(specs: list[RunSpec], *, on_result: Callable[[dict[str, Any]], No
             worker = _Worker(ctx, imports, rewards)
             pool.append(worker)
             if not worker.give(todo[-1]):
-                raise RuntimeError(f"a new worker process (pid {worker.process.pid}) died at once")
+                worker.spec = todo[-1]
         todo.pop()
 
     clean = False

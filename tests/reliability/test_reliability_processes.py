@@ -119,3 +119,27 @@ def test_a_worker_whose_first_run_is_a_baseline_on_a_token_env_finds_the_env(tmp
     run_suite(config, tmp_path, workers=1, quiet=True, report=False)
     (record,) = load_results(tmp_path)
     assert record["status"] == "ok", record.get("error")
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_before_it_gets_its_first_run_fails_only_that_run(tmp_path, monkeypatch):
+    import benchmarks.suite
+
+    give = benchmarks.suite._Worker.give
+    killed: list[int] = []
+
+    def die_first(worker, spec):  # the first worker dies (out of memory, say) just before its first run reaches it
+        if not killed:
+            killed.append(worker.process.pid)
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join(timeout=30)
+        return give(worker, spec)
+
+    monkeypatch.setattr(benchmarks.suite._Worker, "give", die_first)
+    summary = run_suite(rec_config(agents=["random", "oracle"]), tmp_path, workers=1, quiet=True, report=False)
+    status = {r["key"]: r["status"] for r in load_results(tmp_path)}
+    assert status == {"ProductRecommendation-v0__random__seed0": "failed",
+                      "ProductRecommendation-v0__oracle__seed0": "ok"}
+    (failed,) = [r for r in load_results(tmp_path) if r["status"] == "failed"]
+    assert str(killed[0]) in failed["error"] and "SIGKILL" in failed["error"]
+    assert summary["n_failed"] == 1 and summary["n_ok"] == 1
