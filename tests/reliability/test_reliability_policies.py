@@ -59,7 +59,8 @@ def test_a_model_vocabulary_smaller_than_the_env_is_refused():
 
 @pytest.mark.parametrize("max_new_tokens", ["cap", 10**9])
 def test_an_observation_window_over_the_cap_is_refused_at_make(max_new_tokens):
-    from lm_envs.core import MAX_WINDOW  # imported here: the other tests of this file run without it
+    # imported here, so that the other tests of this file run without it
+    from lm_envs.core import MAX_WINDOW
 
     max_new_tokens = MAX_WINDOW if max_new_tokens == "cap" else max_new_tokens
     window = 96 + max_new_tokens
