@@ -15,6 +15,7 @@ info["text_action"]   # {"tokens": [...], "dropped": 0}: what was stepped, what 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -96,7 +97,15 @@ class TextActions(gym.Wrapper):
         return obs, info
 
     def step(self, action: str) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        ids = self.utterance_tokens(action)
+        return self.step_tokens(self.utterance_tokens(action), one_turn=True)
+
+    def step_tokens(self, tokens: Sequence[int], *, one_turn: bool = True) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step token ids in order until the episode ends (and, with ``one_turn``, until the
+        other speaker replies); returns what `step` returns. All ids are checked before the
+        first is stepped, so a bad id changes nothing."""
+        ids = [self.token_env.validate_action(token) for token in tokens]
+        if not ids:
+            raise ValueError("no token to step")
         total = 0.0
         stepped = 0
         terminated = truncated = False
@@ -109,7 +118,7 @@ class TextActions(gym.Wrapper):
             length = int(np.asarray(obs["attention_mask"]).sum())
             replied = length > self.context_length + 1  # the other speaker answered: the turn is over
             self.context_length = length
-            if terminated or truncated or replied:
+            if terminated or truncated or (one_turn and replied):
                 break
         info = dict(info)
         info["text_action"] = {"tokens": ids[:stepped], "dropped": len(ids) - stepped}
