@@ -51,6 +51,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 try:
     from openenv.core.client_types import StepResult
@@ -105,10 +106,12 @@ class LMEnvAction(Action):
 
     @model_validator(mode="after")
     def _one_kind(self) -> LMEnvAction:
+        # PydanticCustomError, not ValueError: OpenEnv serializes the validation errors into its
+        # error response, and a ValueError in an error's context is not JSON (the session would die)
         if self.type == "text" and self.tokens:
-            raise ValueError("a text action carries no tokens")
+            raise PydanticCustomError("action_fields", "a text action carries no tokens")
         if self.type == "tokens" and (self.text or not self.tokens):
-            raise ValueError("a tokens action carries at least one token id and no text")
+            raise PydanticCustomError("action_fields", "a tokens action carries at least one token id and no text")
         return self
 
 

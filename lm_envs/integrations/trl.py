@@ -143,7 +143,9 @@ def to_dataset(env_id: str, n: int, *, seed: int, split: str = "train", **env_kw
         from datasets import Dataset
     except ImportError as err:
         raise ImportError("to_dataset needs the datasets package: pip install 'lm-envs[trl]'") from err
-    return Dataset.from_list(rows)
+    # task fields may mix value types (a QA fact's value is a string, a number of months or
+    # an amount): such columns are stored as JSON, which gives back exactly the env's values
+    return Dataset.from_list(rows, on_mixed_types="use_json")
 
 
 def env_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
