@@ -180,7 +180,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "quick": {
         "name": "quick",
-        "description": "about 10 min on 2 CPU cores: every env and applicable agent, baselines, 3 seeds",
+        "description": "about 12 min on 2 CPU cores: every env and applicable agent, baselines, 3 seeds",
         "seeds": 3,
         "steps": 4096,
         "eval_every": 1024,

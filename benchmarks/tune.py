@@ -72,7 +72,9 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, tuple[Any, ...]]]] = {
             "n_steps": ("choice", [16, 32, 64, 128, 256]),
             "minibatches": ("choice", [1, 2, 4, 8]),
             "update_epochs": ("choice", [1, 4, 10, 20]),
-            "gamma": ("choice", [0.9, 0.95, 0.98, 0.99, 0.995, 0.999]),
+            # low discounts too: the recommender's short sessions favour them (0.7 there), where
+            # rl-baselines3-zoo's ranges are for long-horizon control
+            "gamma": ("choice", [0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]),
             "gae_lambda": ("choice", [0.8, 0.9, 0.95, 0.98, 1.0]),
             "clip_coef": ("choice", [0.1, 0.2, 0.3]),
             "ent_coef": ("log", 1e-8, 1e-1),
@@ -91,7 +93,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, tuple[Any, ...]]]] = {
         "mlp": {
             "learning_rate": ("log", 1e-4, 3e-3),
             "n_steps": ("choice", [5, 8, 16, 32]),
-            "gamma": ("choice", [0.9, 0.95, 0.98, 0.99, 0.995]),
+            "gamma": ("choice", [0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995]),
             "gae_lambda": ("choice", [0.9, 0.95, 1.0]),
             "ent_coef": ("log", 1e-8, 1e-1),
         },
@@ -105,7 +107,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, tuple[Any, ...]]]] = {
     "reinforce": {
         "mlp": {
             "learning_rate": ("log", 1e-4, 3e-3),
-            "gamma": ("choice", [0.95, 0.98, 0.99, 0.995]),
+            "gamma": ("choice", [0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995]),
             "norm_adv": ("choice", [False, True]),
         },
         "lm": {
@@ -122,7 +124,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, tuple[Any, ...]]]] = {
             "tau": ("choice", [0.005, 0.01, 0.02, 0.05]),
             "noise_std": ("choice", [0.1, 0.2, 0.3, 0.5]),
             "batch_size": ("choice", [64, 128, 256]),
-            "gamma": ("choice", [0.9, 0.95, 0.99]),
+            "gamma": ("choice", [0.7, 0.9, 0.95, 0.99]),
         },
     },
 }

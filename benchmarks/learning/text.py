@@ -61,7 +61,7 @@ from lm_envs.envs.text_generation import world_prompts
 ENV_ID = "lm_envs/TextGeneration-v1"
 POLICY = SHIPPED_TINY_SHOP
 REWARD = {"fluent_sentiment": 1.0, "repetition": -0.5}
-MAX_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 16  # as in the quick preset, whose budget the table entries were tuned at
 EVAL_SEED = 10_000  # one evaluation set for every run: the same sampler stream and env seeds
 N_PROMPTS = len(world_prompts(0, blurbs=False))  # the env's prompts: a positive and a negative review per product
 

@@ -83,5 +83,7 @@ def test_compare_prints_each_fix_with_a_ratio(capsys, tiny_setups):
 
 def test_compare_skips_variants_that_do_not_apply():
     assert profile.variant_agent("text", "bf16-minilm", "tiny-shop") is None  # no MiniLM in its reward
-    assert profile.variant_agent("text", "no-ref", "tiny-shop") is None  # its kl_coef needs a reference
+    # no-ref applies exactly where the setup has no KL term to a reference
+    text_config = profile.env_setups()["text"][1]
+    assert (profile.variant_agent("text", "no-ref", "tiny-shop") is None) == (text_config.kl_coef > 0)
     assert profile.variant_agent("customer_service", "no-ref", "tiny-shop") is None  # so does this one
