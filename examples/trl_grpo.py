@@ -8,13 +8,15 @@ the env's tasks (`lm_envs.to_dataset`). The eval reward is printed before and af
     pip install -e '.[trl]'
     python examples/trl_grpo.py --max-steps 40
     python examples/trl_grpo.py --max-steps 200 --out runs/grpo-qa
-    python examples/trl_grpo.py --max-steps 2 --eval-prompts 4     # a smoke run
+    python examples/trl_grpo.py --max-steps 2 --eval-prompts 4 --threads 1   # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+
+import torch
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is marked experimental in TRL
 
@@ -44,11 +46,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=positive_int, default=32)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice; "
+                        "1 is much faster on a machine busy with other work)")
     parser.add_argument("--out", default=None, help="save the trained model and tokenizer here")
     args = parser.parse_args(argv)
     if args.batch % args.group:
         parser.error(f"--group must divide --batch; got {args.group} and {args.batch}")
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     env_kwargs = {"max_new_tokens": args.max_new_tokens}  # the same for the datasets and the rollout
     config = GRPOConfig(
         output_dir=args.out or "runs/trl-grpo-qa", max_steps=args.max_steps, per_device_train_batch_size=args.batch,

@@ -15,8 +15,14 @@ env stepped in this process.
    baseline. A session whose every observation (the context token ids) and reward equal its
    replay saw only its own episodes: the script prints how many sessions match (goal: all),
    which shows that no session saw another's text.
-4. The server's overhead per step is the served p50 latency minus the in-process p50 step time.
-5. Stop the server (SIGINT, then SIGKILL after a timeout), whatever happened.
+4. Under load, the served p50 latency minus the in-process p50 step time is what a step costs
+   a client beyond the env's own work (protocol and queueing behind the other sessions).
+5. The server's own overhead per step, without load: one session steps the same fixed
+   actions (``--overhead-steps`` utterances from seed ``--seed``, reset when an episode
+   ends) through the server, then the same in this process, in alternating rounds (served,
+   in-process, served, ... ``--rounds`` each). Printed: median ms per step of each side, the
+   ratio served / in-process (median with the per-pair min-max) and the difference.
+6. Stop the server (SIGINT, then SIGKILL after a timeout), whatever happened.
 
 The clients and the server share the machine: on 2 cores the 64 sessions' client work
 competes with the server for CPU, so the served figures are a lower bound.
@@ -168,7 +174,7 @@ async def run_session(url: str, kind: str, index: int, steps: int, seed: int, vo
                     result = await client.reset(seed=next_seed)
                     record.actions.append({})
                     record.seen.append((result.observation.input_ids, None, False))
-    except Exception as err:  # a failed connection counts as an error of the session
+    except Exception as err:  # noqa: BLE001  any failure (connection, protocol, timeout) is an error of this session, counted and printed
         record.errors.append(f"{type(err).__name__}: {err}")
         if not joined:
             await start_line.ready()  # don't hold the others at the start
@@ -210,6 +216,34 @@ def replay(env_id: str, env_kwargs: dict[str, Any], record: Session) -> tuple[bo
     return same, times
 
 
+def overhead_round(served: bool, url: str, env_id: str, env_kwargs: dict[str, Any], steps: int, seed: int) -> float:
+    """Seconds per step of one session stepping ``steps`` fixed utterances, through the server or in this process."""
+    from lm_envs.integrations.openenv import LMEnvAction, LMEnvClient
+
+    texts = [UTTERANCES[i % len(UTTERANCES)] for i in range(steps)]
+    total = 0.0
+    if served:
+        with LMEnvClient(base_url=url, message_timeout_s=120.0).sync() as client:
+            client.reset(seed=seed)
+            for i, text in enumerate(texts):
+                start = time.perf_counter()
+                result = client.step(LMEnvAction(type="text", text=text))
+                total += time.perf_counter() - start
+                if result.done:
+                    client.reset(seed=seed + i + 1)
+    else:
+        env = TextActions(gym.make(env_id, **env_kwargs))
+        env.reset(seed=seed)
+        for i, text in enumerate(texts):
+            start = time.perf_counter()
+            _, _, terminated, truncated, _ = env.step(text)
+            total += time.perf_counter() - start
+            if terminated or truncated:
+                env.reset(seed=seed + i + 1)
+        env.close()
+    return total / steps
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.perf serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,9 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", nargs="+", choices=("text", "tokens"), default=["text", "tokens"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--startup-timeout", type=float, default=180.0)
+    parser.add_argument("--overhead-steps", type=int, default=64, help="steps per round of the one-session overhead "
+                        "measurement (default: 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side of it (default: 3)")
     args = parser.parse_args(argv)
-    if args.sessions < 1 or args.steps < 1:
-        parser.error("--sessions and --steps must be >= 1")
+    if args.sessions < 1 or args.steps < 1 or args.overhead_steps < 1:
+        parser.error("--sessions, --steps and --overhead-steps must be >= 1")
+    if args.rounds < 3:
+        parser.error("--rounds must be >= 3 (a median and a spread need them)")
     env_kwargs = json.loads(args.env_kwargs)
 
     template = TextActions(gym.make(args.env, **env_kwargs))
@@ -243,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for kind in args.phases:
             results[kind] = asyncio.run(run_phase(url, kind, args.sessions, args.steps, args.seed, vocab, stop_id))
+        overhead: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.rounds):
+            for served in (True, False):
+                overhead[served].append(overhead_round(served, url, args.env, env_kwargs, args.overhead_steps, args.seed))
     finally:
         stop_server_process(process)
     print(f"server stopped (exit code {process.returncode})")
@@ -273,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         for record in records:
             for error in record.errors[:1]:
                 print(f"  session {record.index}: {error}")
+    served_ms, local_ms = np.array(overhead[True]) * 1e3, np.array(overhead[False]) * 1e3
+    pairs = served_ms / local_ms
+    print(f"one session, {args.overhead_steps} utterance steps per round, {args.rounds} rounds each, alternating "
+          f"(served, in-process, ...): served {np.median(served_ms):.2f} ms/step, in-process {np.median(local_ms):.2f} "
+          f"ms/step; ratio served/in-process {np.median(served_ms) / np.median(local_ms):.2f} (per-pair min-max "
+          f"{pairs.min():.2f}-{pairs.max():.2f}); server overhead {np.median(served_ms) - np.median(local_ms):.2f} ms/step")
     print(f"sessions that saw exactly their own episodes (observations and rewards equal to an in-process replay of "
           f"their own seeds and actions): {'all' if all_match else 'NOT all'}; errors: {total_errors} (goal 0)")
     return 0 if all_match and total_errors == 0 else 1

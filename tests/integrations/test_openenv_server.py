@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("openenv", reason="the server is an optional extra: pip install 'lm-envs[serve]'")
 
-from openenv.core import GenericEnvClient  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
+from openenv.core import GenericEnvClient
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-from lm_envs.integrations.openenv import (  # noqa: E402
+from lm_envs.integrations.openenv import (
     MAX_MESSAGE_BYTES,
     MAX_TEXT_CHARS,
     LMEnvAction,
@@ -23,7 +23,7 @@ from lm_envs.integrations.openenv import (  # noqa: E402
     check_loopback,
     start_server,
 )
-from lm_envs.wrappers import TextActions  # noqa: E402
+from lm_envs.wrappers import TextActions
 
 DIALOG = "lm_envs/CustomerServiceDialog-v1"
 KWARGS = {"max_new_tokens": 96, "max_turn_tokens": 12}
@@ -96,10 +96,10 @@ def test_sessions_are_isolated(server):
     b = LMEnvClient(base_url=server.url).sync()
     with a, b:
         # interleaved: b's resets and steps in between must not touch a's episode or seeds
-        ra, rb = a.reset(seed=3), b.reset(seed=4)
-        seen_a, seen_b = [(ra.observation.input_ids, None, False)], [(rb.observation.input_ids, None, False)]
+        ra, _ = a.reset(seed=3), b.reset(seed=4)
+        seen_a = [(ra.observation.input_ids, None, False)]
         for action in actions[:2]:
-            rb = b.step(action)
+            b.step(action)
             b.reset(seed=4)
             ra = a.step(action)
             seen_a.append((ra.observation.input_ids, ra.reward, ra.done))
