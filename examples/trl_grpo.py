@@ -39,7 +39,7 @@ def positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-steps", type=positive_int, default=40, help="optimizer steps (default: 40)")
-    parser.add_argument("--model", default="tiny-shop-reader", help="tiny-shop or tiny-shop-reader (copies facts better)")
+    parser.add_argument("--model", default="tiny-shop", help="tiny-shop (default) or tiny-shop-reader (copies facts better)")
     parser.add_argument("--batch", type=positive_int, default=16, help="completions per step (default: 16)")
     parser.add_argument("--group", type=positive_int, default=8, help="completions per prompt (default: 8)")
     parser.add_argument("--eval-prompts", type=positive_int, default=32, help="held-out questions (default: 32)")

@@ -27,8 +27,9 @@ are not registered; ``/health``, ``/schema`` and ``/metadata`` are.
   "tokens", "tokens": [...]}`` steps token ids one by one until the episode ends.
 - Observations (`LMEnvObservation`) carry the context as token ids and text, what the step
   appended (the agent's tokens and, on the dialog, the customer's reply), the reward of the
-  step (summed over its tokens), ``done``, and ``metadata`` with ``reward_terms`` and the env's
-  end-of-episode ``info`` (completion, transcript, outcome, ...).
+  step (summed over its tokens), ``done``, and ``metadata`` with ``reward_terms`` (the env's
+  raw terms at the episode's end, ``{}`` before) and the env's end-of-episode ``info``
+  (completion, transcript, outcome, ...).
 
 **Errors are responses.** A message of unknown type, an action that fails the schema (unknown
 action type, wrong fields, an id outside the vocabulary, a text over `MAX_TEXT_CHARS` or more
@@ -210,9 +211,10 @@ class LMEnvEnvironment(Environment[LMEnvAction, LMEnvObservation, LMEnvState]):
         state = self.session_state
         state.step_count += 1
         state.episode_over, state.context_tokens = self.over, len(self.context)
-        metadata: dict[str, Any] = {"text_action": _jsonable(info.pop("text_action", {}))}
+        # the env scores an episode at its end: its raw reward terms come then ({} before)
+        metadata: dict[str, Any] = {"text_action": _jsonable(info.pop("text_action", {})),
+                                    "reward_terms": _jsonable(info.pop("reward_terms", {}))}
         if self.over:
-            metadata["reward_terms"] = _jsonable(info.pop("reward_terms", {}))
             metadata["info"] = _jsonable(info)
         return self._observation(new_ids=self.context[before:], reward=float(reward), terminated=bool(terminated),
                                  truncated=bool(truncated), metadata=metadata)

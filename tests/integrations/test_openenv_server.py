@@ -79,6 +79,8 @@ def test_same_seed_same_transcript_as_in_process(server):
         result = client.reset(seed=0)
         assert result.observation.text == server_text(result.observation.input_ids)
         assert result.observation.prompt.startswith("You are a Tiny Shop support agent")
+        result = client.step(LMEnvAction(type="text", text="Hello, I can help with that."))
+        assert not result.done and result.metadata["reward_terms"] == {}  # the env's terms come at the end
         while not result.done:
             result = client.step(LMEnvAction(type="text", text="Could you give me your order number?"))
         assert set(result.metadata["reward_terms"]) == {"outcome", "turns", "wrong_facts"}
