@@ -56,8 +56,12 @@ def replay(env_id, env_kwargs, seed, task_index, completion, mask):
 
 @pytest.mark.parametrize(
     ("env_id", "env_kwargs"),
-    [("lm_envs/TextGeneration-v1", {"max_new_tokens": 12}), (DIALOG, DIALOG_KWARGS)],
-    ids=["text", "dialog"],
+    [
+        ("lm_envs/TextGeneration-v1", {"max_new_tokens": 12}),
+        ("lm_envs/CustomerServiceQA-v0", {"max_new_tokens": 12, "reward": {"facts": 1.0, "length": 0.1}}),
+        (DIALOG, DIALOG_KWARGS),
+    ],
+    ids=["text", "qa", "dialog"],
 )
 def test_each_completion_is_an_episode_of_the_env(model, env_id, env_kwargs):
     rollout = make_rollout_func(env_id, seed=3, **env_kwargs)
