@@ -6,7 +6,7 @@ with its own reward (`env_reward`); the train and eval prompts come from disjoin
 the env's tasks (`lm_envs.to_dataset`). The eval reward is printed before and after training.
 
     pip install -e '.[trl]'
-    python examples/trl_grpo.py --max-steps 40
+    python examples/trl_grpo.py --max-steps 40 --threads 1   # about 5 minutes on 2 CPU cores
     python examples/trl_grpo.py --max-steps 200 --out runs/grpo-qa
     python examples/trl_grpo.py --max-steps 2 --eval-prompts 4 --threads 1   # a smoke run
 """
