@@ -110,6 +110,9 @@ class LMActorCritic(nn.Module):
     Args:
         model: a ``transformers`` causal LM (``AutoModelForCausalLM``).
         temperature, top_k, top_p: sampling distribution, see :func:`process_logits`.
+        disable_dropout: set the model's dropout to 0 (RL fine-tuning, see ``_disable_dropout``);
+            ``False`` leaves a model someone else trains as it is (the TRL rollout wraps the
+            trainer's model and acts in eval mode, where dropout is off anyway).
     """
 
     is_sequence_model = True
@@ -121,10 +124,12 @@ class LMActorCritic(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
+        disable_dropout: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
-        _disable_dropout(model)
+        if disable_dropout:
+            _disable_dropout(model)
         head = model.get_output_embeddings()
         if head is None:
             raise ValueError(f"{type(model).__name__} has no output embeddings; pass a causal LM")

@@ -9,6 +9,7 @@ lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward 
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
 lm-envs hyperparams ppo CartPole-v1 [--policy NAME]   the settings an agent gets, and where each comes from
 lm-envs tune --agent ppo --env CartPole-v1 --trials 50 --steps 50000 [--seeds 0 1] [--out DIR]
+lm-envs serve lm_envs/CustomerServiceDialog-v1 [--host 127.0.0.1 --port 8000]   an OpenEnv server
 ```
 """
 
@@ -101,6 +102,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:  # an unknown name, no such folder, unreadable model files
         raise UsageError(f"--policy {args.policy!r}: {err}") from None
     run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed, model=model)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    try:
+        from lm_envs.integrations.openenv import check_loopback, create_app, serve_app
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+    env_kwargs = _json_arg("--env-kwargs", args.env_kwargs) or {}
+    if not isinstance(env_kwargs, dict):
+        raise UsageError("--env-kwargs must be a JSON object")
+    try:
+        host = check_loopback(args.host)
+        app = create_app(args.env_id, env_kwargs=env_kwargs, max_sessions=args.max_sessions)
+    except (gym.error.Error, TypeError, ValueError) as err:  # a bad host, id or kwargs, or not a token env
+        raise UsageError(f"{type(err).__name__}: {err}") from None
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"serving {args.env_id} at http://{url_host}:{args.port} (OpenEnv WebSocket sessions at /ws, one env each, "
+          f"up to {args.max_sessions}); Ctrl-C stops", file=sys.stderr)
+    serve_app(app, host=host, port=args.port)
     return 0
 
 
@@ -319,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: 0)")
     tune.add_argument("--quiet", action="store_true", help="no progress bar or per-trial lines")
     tune.set_defaults(run=_cmd_tune)
+
+    serve = commands.add_parser("serve", help="serve a token env over OpenEnv's WebSocket protocol, one env per "
+                                              "client session (pip install 'lm-envs[serve]')")
+    serve.add_argument("env_id", help="a token env id, e.g. lm_envs/CustomerServiceDialog-v1")
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address: 127.0.0.1 (default), ::1 or localhost")
+    serve.add_argument("--port", type=_non_negative_int, default=8000, help="default: 8000")
+    serve.add_argument("--env-kwargs", default=None, help="env kwargs as JSON, e.g. '{\"max_new_tokens\": 64}'")
+    serve.add_argument("--max-sessions", type=_positive_int, default=64, help="concurrent client sessions (default: 64)")
+    serve.set_defaults(run=_cmd_serve)
     return parser
 
 
