@@ -14,6 +14,8 @@ BENCHMARKS = {
     "scale": "benchmarks.perf.scale",
     "peers": "benchmarks.perf.peers",
     "profile": "benchmarks.perf.profile",
+    "serve": "benchmarks.perf.serve",
+    "trl": "benchmarks.perf.trl",
     "compress": "benchmarks.perf.compress",
 }
 
