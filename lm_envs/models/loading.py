@@ -156,7 +156,7 @@ def load_policy(
             weights file is not a whole safetensors file (the message names it).
         FileNotFoundError: ``name`` looks like a path but no such folder exists.
     """
-    from lm_envs.models.compress import is_compressed, load_compressed
+    from lm_envs.models.int8 import is_compressed, load_compressed
 
     if not (isinstance(name, str) and name in MODELS) and Path(name).expanduser().is_dir() and is_compressed(
             Path(name).expanduser()):  # an int8 folder of lm_envs.models.compress: CPU, its own dtype
