@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hyper = commands.add_parser("hyperparams", help="print the settings an agent gets on an env, field by field, "
                                                     "and where each value comes from")
-    hyper.add_argument("algorithm", help="reinforce, a2c, ppo or ddpg")
+    hyper.add_argument("algorithm", help="reinforce, a2c, ppo, ddpg or sft")
     hyper.add_argument("env", help="an env id, e.g. lm_envs/TextGeneration-v0 or CartPole-v1")
     hyper.add_argument("--policy", default="auto", help="auto (tiny-shop on token envs, else mlp), mlp or an LM name")
     hyper.add_argument("--agent-config", default=None, help="overrides as JSON, e.g. '{\"learning_rate\": 1e-5}'")
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = commands.add_parser("tune", help="search an agent's hyperparameters on an env with Optuna "
                                             "(pip install 'lm-envs[tune]'); rerunning resumes the study")
-    tune.add_argument("--agent", required=True, help="reinforce, a2c, ppo or ddpg")
+    tune.add_argument("--agent", required=True, help="reinforce, a2c, ppo, ddpg or sft")
     tune.add_argument("--env", required=True, help="an env id, e.g. CartPole-v1 or lm_envs/ProductRecommendation-v0")
     tune.add_argument("--trials", type=int, required=True, help="finished (complete or pruned) trials the study ends with")
     tune.add_argument("--policy", default="auto", help="auto, mlp or an LM name (default: auto)")
