@@ -18,6 +18,7 @@ Acting goes through an :class:`agents.actors.Actor`, which for the LM keeps a KV
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,15 +37,52 @@ __all__ = [
     "MLPActorCritic",
     "Policy",
     "TwoTowerHead",
+    "autocast",
     "forward_with_cache",
     "is_token_observation_space",
+    "pack_segments",
 ]
+
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def autocast(device: torch.device | str, dtype: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to bfloat16 on ``device`` for ``dtype == "bfloat16"``, else a no-op.
+
+    Matmuls run in bf16 while the weights stay fp32 (the optimizer's master weights), and
+    norms, softmax and losses stay fp32 (autocast's op lists).
+    """
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    if dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
+    return torch.autocast(device_type=torch.device(device).type, dtype=COMPUTE_DTYPES[dtype])
+
+
+def pack_segments(lengths: list[int], capacity: int) -> list[tuple[int, int]]:
+    """Consecutive runs ``[a, b)`` of segments whose lengths sum to at most ``capacity`` (a
+    longer segment gets a run of its own): each run becomes one packed row.
+
+    One row holding every segment would attend over the whole batch (cost quadratic in its
+    length); rows of bounded length keep the attention near the padded layout's while the
+    linear layers see only real tokens.
+    """
+    runs: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i, n in enumerate(lengths):
+        if i > start and total + n > capacity:
+            runs.append((start, i))
+            start, total = i, 0
+        total += n
+    if lengths:
+        runs.append((start, len(lengths)))
+    return runs
 
 
 def forward_with_cache(
     model: nn.Module,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     position_ids: torch.Tensor,
     cache: Any | None,
     *,
@@ -60,7 +98,9 @@ def forward_with_cache(
         model: the *base* decoder (``causal_lm.base_model``), whose output has
             ``last_hidden_state``.
         input_ids: ``(N, K)`` new tokens.
-        attention_mask: ``(N, S + K)`` mask over cached and new tokens (0 = hole/pad).
+        attention_mask: ``(N, S + K)`` mask over cached and new tokens (0 = hole/pad), or
+            ``None`` for packed rows without cache: the segments start where ``position_ids``
+            restart (transformers' padding-free collator layout, a block-diagonal causal mask).
         position_ids: ``(N, K)`` positions of the new tokens; explicit because pads
             and holes make them differ from the cache index.
         cache: a ``transformers`` ``Cache`` holding ``S`` positions, or ``None``.
@@ -70,7 +110,7 @@ def forward_with_cache(
     """
     out = model(
         input_ids=input_ids,
-        attention_mask=attention_mask,
+        attention_mask=attention_mask,  # None with packed rows: the model reads the segments off position_ids
         position_ids=position_ids,
         cache=cache,
         use_cache=use_cache,
@@ -107,12 +147,24 @@ class LMActorCritic(nn.Module):
     action_mask)``; the same processing is used when acting and when re-scoring, so
     the importance ratio of PPO compares like with like.
 
+    Teacher-forced scoring (the update's forward and backward) runs on packed rows: the
+    segments' real tokens back to back, no padding, the segments told apart by their
+    position ids (:meth:`score_positions`).
+
     Args:
         model: a ``transformers`` causal LM (``AutoModelForCausalLM``).
         temperature, top_k, top_p: sampling distribution, see :func:`process_logits`.
+        dtype: compute precision, ``"float32"`` or ``"bfloat16"`` (autocast in the rollout's
+            and the update's forwards alike; the weights stay as they are).
+        packed: score on packed rows (``False``: one right-padded row per segment, the
+            layout before packing; both give the same log-probs to float rounding).
     """
 
     is_sequence_model = True
+    pack_tokens_per_hidden = 3
+    """A packed row holds up to ``3 * hidden_size`` tokens (at least the longest segment):
+    attention per token grows with the row, the linear layers' work with ``12 * hidden``;
+    measured on tiny-shop (hidden 160) 480-512 beat both one row per batch and 256."""
 
     def __init__(
         self,
@@ -121,6 +173,8 @@ class LMActorCritic(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
+        dtype: str = "float32",
+        packed: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -136,7 +190,15 @@ class LMActorCritic(nn.Module):
         self.temperature = float(temperature)
         self.top_k = top_k
         self.top_p = top_p
+        if dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
+        self.dtype_name = dtype
+        self.packed = bool(packed)
         self.model.eval()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The compute precision's autocast on the policy's device (a no-op in float32)."""
+        return autocast(self.device, self.dtype_name)
 
     def train(self, mode: bool = True) -> LMActorCritic:
         super().train(mode)
@@ -158,8 +220,10 @@ class LMActorCritic(nn.Module):
     def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(..., H)`` hidden states -> ``(..., V)`` float logits and ``(...)`` values."""
         logits = self.model.get_output_embeddings()(hidden).float()
-        values = self.value_head(hidden.float()).squeeze(-1)
-        return logits, values
+        if self.dtype_name == "float32":
+            return logits, self.value_head(hidden.float()).squeeze(-1)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):  # the critic's one layer in fp32
+            return logits, self.value_head(hidden.float()).squeeze(-1)
 
     def distribution_logits(self, logits: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
         return process_logits(
@@ -174,8 +238,9 @@ class LMActorCritic(nn.Module):
         """Run a left-padded batch ``(N, P)``; returns last-position logits ``(N, V)``,
         values ``(N,)`` and the cache."""
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
-        logits, values = self.heads(hidden[:, -1])
+        with self.autocast():
+            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
+            logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
     def extend(
@@ -187,8 +252,9 @@ class LMActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
         ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
-        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
-        logits, values = self.heads(hidden[:, -1])
+        with self.autocast():
+            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+            logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
     # -- teacher-forced scoring ------------------------------------------------------------
@@ -200,15 +266,43 @@ class LMActorCritic(nn.Module):
         seq_index: torch.Tensor,
         positions: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward over right-padded ``contexts`` ``(B, L)`` of ``lengths`` ``(B,)``;
-        returns logits ``(M, V)`` and values ``(M,)`` at ``(seq_index, positions)``."""
-        width = int(lengths.max())
-        ids = contexts[:, :width]
-        mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
-        position_ids = torch.arange(width, device=ids.device).expand_as(ids)
-        hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
-        # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
-        return self.heads(hidden[seq_index, positions])
+        """Teacher-forced forward over the segments ``contexts[b, :lengths[b]]`` (``contexts``
+        ``(B, L)`` right-padded); returns logits ``(M, V)`` and values ``(M,)`` at
+        ``(seq_index, positions)``.
+
+        Packed (the default): the real tokens of consecutive segments go back to back into
+        rows of at most ``pack_tokens_per_hidden * hidden`` tokens with position ids restarting
+        at 0 per segment and no attention mask, so the model builds the block-diagonal causal
+        mask of transformers' padding-free layout and no padding token enters the forward or
+        the backward. Unpacked: one right-padded ``(B, max length)`` forward.
+        """
+        with self.autocast():
+            if not self.packed:
+                width = int(lengths.max())
+                ids = contexts[:, :width]
+                mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
+                position_ids = torch.arange(width, device=ids.device).expand_as(ids)
+                hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
+                # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
+                return self.heads(hidden[seq_index, positions])
+            hidden = self._packed_hidden(contexts, lengths)
+            offsets = lengths.cumsum(0) - lengths
+            return self.heads(hidden[offsets[seq_index] + positions])
+
+    def _packed_hidden(self, contexts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(sum(lengths), H)`` hidden states of the segments, packed row by row."""
+        lens = lengths.tolist()  # one device sync per minibatch, for the row layout
+        width = max(lens)
+        capacity = max(width, self.pack_tokens_per_hidden * int(self.value_head.in_features))
+        col = torch.arange(width, device=contexts.device)
+        out = []
+        for a, b in pack_segments(lens, capacity):
+            real = col[None, :] < lengths[a:b, None]
+            ids = contexts[a:b, :width][real][None]  # row-major: the segments back to back
+            position_ids = col.expand(b - a, width)[real][None]
+            hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
+            out.append(hidden[0])
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def evaluate_actions(
         self, batch: RolloutBatch, idx: torch.Tensor
