@@ -64,13 +64,14 @@ def machine_line(*, dtype: str = "float32", device: str | torch.device = "cpu") 
 
 
 def alternate(
-    sides: Mapping[str, Callable[[int], float]], rounds: int, *, warmup: bool = True
+    sides: Mapping[str, Callable[[int], float]], rounds: int, *, warmup: bool = True, flip: bool = True
 ) -> dict[str, list[float]]:
     """Run each side once per round, alternating, and collect its figure per round.
 
     Args:
         sides: name -> ``fn(round_index) -> figure`` (e.g. tokens/s of one round); called in
-            the mapping's order in even rounds and in reverse order in odd rounds.
+            the mapping's order in even rounds and, with ``flip``, in reverse order in odd
+            rounds (``flip=False`` where one side needs the other's output of the round).
         rounds: measured rounds per side (>= 1; figures are quoted from >= :data:`MIN_ROUNDS`).
         warmup: run one unmeasured round first (index ``-1``): allocator, kernels, lazy loads.
 
@@ -85,7 +86,7 @@ def alternate(
             sides[name](-1)
     figures: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
+        for name in names[::-1] if flip and r % 2 else names:
             figures[name].append(float(sides[name](r)))
     return figures
 

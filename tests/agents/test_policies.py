@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from agents.policies import LMActorCritic, pack_segments
+from agents.policies import LMActorCritic, pack_rows
 from agents.sampling import log_prob_entropy
 
 VOCAB = 50
@@ -46,12 +46,12 @@ def _score(policy: LMActorCritic, packed: bool) -> tuple[torch.Tensor, torch.Ten
 
 
 @pytest.mark.parametrize("make", [_gpt2, _llama], ids=["gpt2", "llama"])
-@pytest.mark.parametrize("tokens_per_hidden", [0, 100], ids=["a-row-per-segment-run", "one-row"])
-def test_packed_update_forward_equals_padded(make, tokens_per_hidden):
+@pytest.mark.parametrize("pack_width", [0.6, 1.5, 100.0], ids=["3-rows-with-leftover-padding", "default", "one-row"])
+def test_packed_update_forward_equals_padded(make, pack_width):
     torch.manual_seed(0)
     policy = LMActorCritic(make())
     torch.nn.init.normal_(policy.value_head.weight, std=0.1)  # a value head that is not all zero
-    policy.pack_tokens_per_hidden = tokens_per_hidden  # 0: rows as long as the longest segment
+    policy.pack_width = pack_width
     logp_pad, values_pad, grads_pad = _score(policy, packed=False)
     logp, values, grads = _score(policy, packed=True)
     torch.testing.assert_close(logp, logp_pad, atol=1e-5, rtol=1e-5)
@@ -61,9 +61,8 @@ def test_packed_update_forward_equals_padded(make, tokens_per_hidden):
         torch.testing.assert_close(grads[name], grads_pad[name], atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_packed_rows_hold_no_padding_token():
+def test_packed_rows_hold_only_the_leftover_padding():
     policy = LMActorCritic(_gpt2())
-    policy.pack_tokens_per_hidden = 0
     seen: list[tuple[int, ...]] = []
     base_forward = policy.base.forward
 
@@ -75,15 +74,23 @@ def test_packed_rows_hold_no_padding_token():
     policy.base.forward = spy
     contexts, lengths, seq_index, positions, _ = _hand_made_batch()
     policy.score_positions(contexts, lengths, seq_index, positions)
-    assert sum(n for _, n in seen) == int(lengths.sum())  # 22 real tokens, no padding
-    assert all(rows == 1 for rows, _ in seen)
+    (rows, width), = seen  # one forward
+    assert (rows, width) == (2, 11)  # 22 real tokens in 2 rows of 11: no padding left (44 padded before)
+    ids, position_ids, starts = policy.pack(contexts, lengths)
+    assert ids.shape == (2, 11) and starts.tolist() == [11, 18, 0, 21]  # 11 | 7 + 3 + 1, longest first
+    flat = ids.reshape(-1)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(flat[starts[b] : starts[b] + n], contexts[b, :n])
+        assert position_ids.reshape(-1)[starts[b] : starts[b] + n].tolist() == list(range(n))
 
 
-def test_pack_segments_bounds_each_row():
-    assert pack_segments([7, 3, 11, 1], 11) == [(0, 2), (2, 3), (3, 4)]
-    assert pack_segments([7, 3, 11, 1], 100) == [(0, 4)]
-    assert pack_segments([20, 1], 5) == [(0, 1), (1, 2)]  # a longer segment gets a row of its own
-    assert pack_segments([], 5) == []
+def test_pack_rows_fills_rows_evenly():
+    row, offset, fill = pack_rows([7, 3, 11, 1], 11)
+    assert fill == [11, 11] and row == [1, 1, 0, 1] and offset == [0, 7, 0, 10]
+    assert pack_rows([7, 3, 11, 1], 100)[2] == [22]  # one row
+    _, _, fill = pack_rows([20, 1], 5)  # a segment longer than the width: rows as many as segments
+    assert sorted(fill) == [1, 20]
+    assert pack_rows([5, 5, 5, 5, 5, 5], 10)[2] == [10, 10, 10]
 
 
 def test_bf16_policy_computes_in_bf16_with_fp32_weights():
