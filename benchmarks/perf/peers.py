@@ -383,7 +383,7 @@ def compare_trl(args: argparse.Namespace) -> None:
             f"{np.median([x['mean_len'] for x in sums]):>9.1f} {np.nanmean(first):>13.3f}   "
             + ", ".join(f"{x:,.0f}" for x in rates[side])
         )
-    print(rounds.ratio_line("ratio ours / TRL: tokens/s", rates["ours"], rates["trl"], goal=GOAL_TRL))
+    print(rounds.ratio_line("ratio ours / TRL, tokens/s", rates["ours"], rates["trl"], goal=GOAL_TRL))
     upd_ours = [float(np.median([row["seconds"] for row in m["ours_rows"]])) for m in measured]
     upd_trl = [float(np.median([row["seconds"] for row in m["trl_rows"]])) for m in measured]
     print(rounds.ratio_line("time per update TRL / ours", upd_trl, upd_ours))

@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 from agents.hyperparams import resolve
+from agents.policies import pack_rows
 from benchmarks.perf import rounds as round_runner
 
 PHASES = (
@@ -147,8 +148,12 @@ def instrument(agent: Any, timer: PhaseTimer) -> None:
         def counted(contexts: torch.Tensor, lengths: torch.Tensor, *args: Any) -> Any:
             if timer.current == "update forward":  # one right-padded forward over the segments' contexts
                 timer.tokens["real"] += int(lengths.sum())
-                packed = getattr(policy, "packed", False)  # packed rows hold real tokens only
-                timer.tokens["padded"] += int(lengths.sum()) if packed else int(lengths.max()) * len(lengths)
+                if getattr(policy, "packed", False):  # the packed rows' slots: real tokens + what is left at row ends
+                    lens = lengths.tolist()
+                    fill = pack_rows(lens, policy.pack_width * max(lens))[2]
+                    timer.tokens["padded"] += len(fill) * max(fill)
+                else:
+                    timer.tokens["padded"] += int(lengths.max()) * len(lengths)
                 timer.tokens["scored"] += len(args[-1])
             return score_positions(contexts, lengths, *args)
 

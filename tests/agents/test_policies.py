@@ -46,7 +46,7 @@ def _score(policy: LMActorCritic, packed: bool) -> tuple[torch.Tensor, torch.Ten
 
 
 @pytest.mark.parametrize("make", [_gpt2, _llama], ids=["gpt2", "llama"])
-@pytest.mark.parametrize("pack_width", [0.6, 1.5, 100.0], ids=["3-rows-with-leftover-padding", "default", "one-row"])
+@pytest.mark.parametrize("pack_width", [0.6, 1.5, 100.0], ids=["3-rows-with-leftover-padding", "default", "wide"])
 def test_packed_update_forward_equals_padded(make, pack_width):
     torch.manual_seed(0)
     policy = LMActorCritic(make())
@@ -87,10 +87,12 @@ def test_packed_rows_hold_only_the_leftover_padding():
 def test_pack_rows_fills_rows_evenly():
     row, offset, fill = pack_rows([7, 3, 11, 1], 11)
     assert fill == [11, 11] and row == [1, 1, 0, 1] and offset == [0, 7, 0, 10]
-    assert pack_rows([7, 3, 11, 1], 100)[2] == [22]  # one row
+    assert pack_rows([7, 3, 11, 1], 100)[2] == [11, 11]  # no padding in 2 rows: no need for 1 longer row
+    assert pack_rows([7, 3, 11, 1], 6)[2] == [11, 7, 3, 1]  # at most 6 wide: a row per segment, as padded
     _, _, fill = pack_rows([20, 1], 5)  # a segment longer than the width: rows as many as segments
     assert sorted(fill) == [1, 20]
-    assert pack_rows([5, 5, 5, 5, 5, 5], 10)[2] == [10, 10, 10]
+    assert pack_rows([5, 5, 5, 5, 5, 5], 10)[2] == [5] * 6  # equal lengths: the padded layout has no padding either
+    assert pack_rows([9, 8, 5, 4, 3, 2, 2, 1], 18)[2] == [17, 17]  # 34 tokens in 2 rows, none left over
 
 
 def test_bf16_policy_computes_in_bf16_with_fp32_weights():
