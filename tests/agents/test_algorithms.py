@@ -445,3 +445,21 @@ def test_mlp_policy_rejects_bf16():
         PPO("CartPole-v1", config=PPOConfig(num_envs=2, n_steps=8, minibatch_size=16, dtype="bfloat16"))
     with pytest.raises(ValueError, match="dtype must be one of"):
         PPOConfig(dtype="float16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_lm_agents_run_on_cuda(make_token_vec, make_lm, dtype):
+    """Policy, sampler and update on the GPU; the batch comes back to the host for the env."""
+    config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=32, update_epochs=1, dtype=dtype, kl_coef=0.01)
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0, device="auto")
+    assert agent.device.type == "cuda" and agent.generator.device.type == "cuda"
+    assert all(p.device.type == "cuda" for p in agent.policy.parameters())
+    agent.learn(64)
+    assert np.isfinite(agent.metrics["policy_loss"]).all() and agent.metrics["kl_ref"].notna().all()
+    assert abs(agent.metrics["approx_kl"].iloc[0]) < 1e-6  # one minibatch: the first ratio is 1
+    assert all(p.dtype == torch.float32 for p in agent.policy.parameters())
+    rf = REINFORCE(make_token_vec(4), policy=make_lm(), config=REINFORCEConfig(num_envs=4, group_size=2, dtype=dtype),
+                   seed=0, device="cuda")  # fmt: skip
+    rf.learn(16)
+    assert rf.evaluate(2)["n_episodes"] == 2
