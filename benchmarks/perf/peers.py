@@ -321,7 +321,7 @@ def settings_table(args: argparse.Namespace, trl_version: str) -> list[tuple[str
         ("steps per batch", "1 Adam step per generation", same + " (num_iterations 1, steps_per_generation 1)"),
         ("KL", f"kl_coef {KL_COEF:g}, reference {our_reference(args)}", f"beta {KL_COEF:g} (loads no reference)"),
         ("gradient checkpointing", "off", "on" if args.trl_gradient_checkpointing else "off (TRL's default is on)"),
-        ("update forward", "packed rows, no padding", "CANNOT MATCH: right-padded batch"),
+        ("update forward", "packed rows (padding only at row ends)", "CANNOT MATCH: right-padded batch"),
         ("generation", "Gymnasium vector env, token by token, KV cache", "CANNOT MATCH: model.generate, no env"),
         ("loss aggregation", "mean over tokens", "CANNOT MATCH: per-sequence sum, mean over sequences"),
         ("extra forwards", "none (reference none)" if our_reference(args) == "none" else "reference scoring",
