@@ -141,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         args.model, args.reference, args.layout = args.models[0], args.references[0], args.layouts[0]
         return child(args)
 
+    import torch
+
     from benchmarks.perf.rounds import machine_line
 
+    torch.set_num_threads(args.threads)  # as the children run
     print(machine_line(dtype=args.dtype, device=args.device))
     print(
         f"PPO on TextGeneration-v1: batch {args.num_envs} x {args.n_steps} tokens, minibatch {args.minibatch_size}, "
