@@ -17,7 +17,15 @@ import torch
 
 from agents.base import Agent, Callback
 from agents.buffers import explained_variance, kl_penalized_rewards
-from agents.options import LMOptions, check_hidden_sizes, check_int, check_non_negative, check_positive, check_unit_interval
+from agents.options import (
+    LMOptions,
+    check_hidden_sizes,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_total_steps,
+    check_unit_interval,
+)
 from agents.returns import gae
 
 __all__ = ["A2C", "A2CConfig"]
@@ -91,6 +99,7 @@ class A2C(Agent):
         return super()._make_optimizer()
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> A2C:
+        check_total_steps(total_steps)
         cfg = self.config
         batch_size = cfg.num_envs * cfg.n_steps
         n_updates = max(1, math.ceil(total_steps / batch_size))

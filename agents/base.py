@@ -24,7 +24,7 @@ from agents.evaluation import episode_stats, evaluate_policy, summarize
 from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
-from agents.options import resolve_device
+from agents.options import check_seed, resolve_device
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
 from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
 from agents.rollout import Rollout
@@ -82,15 +82,74 @@ def make_policy(
     if dtype != "float32" and not isinstance(built, LMActorCritic):
         raise ValueError(f"dtype={dtype!r} is for LM policies; an MLP policy computes in 'float32'")
     if isinstance(built, LMActorCritic):
-        space = env.single_action_space
-        if not (token_env and isinstance(space, gym.spaces.Discrete)):
-            raise ValueError("an LM policy needs a token env: Dict(input_ids, attention_mask) observations and Discrete actions")
-        if built.vocab_size != int(space.n):
-            raise ValueError(
-                f"policy vocabulary size {built.vocab_size} != env action space size {int(space.n)}; "
-                "use a policy whose tokenizer is the env's tokenizer"
-            )
+        _fit_lm_to_env(built, env, policy)
     return built
+
+
+def _fit_lm_to_env(policy: LMActorCritic, env: VectorEnv, source: str | nn.Module) -> None:
+    """Check that an LM policy can act in ``env`` and restrict its actions to the env's vocabulary.
+
+    The env's tokenizer and the policy's (where the policy names one: a model name or folder,
+    or a model loaded from a folder) must map every token to the same id; a model vocabulary
+    larger than the env's (an embedding padded to a multiple of 64) has its extra logits
+    dropped; and the observation window must fit the model's positions.
+    """
+    from lm_envs.models import vocabulary_hash
+
+    space = env.single_action_space
+    if not (is_token_observation_space(env.single_observation_space) and isinstance(space, gym.spaces.Discrete)):
+        raise ValueError("an LM policy needs a token env: Dict(input_ids, attention_mask) observations and "
+                         "Discrete actions")
+    n_actions = int(space.n)
+    if policy.vocab_size < n_actions:
+        raise ValueError(f"policy vocabulary size {policy.vocab_size} < env action space size {n_actions}; "
+                         "use a policy whose tokenizer is the env's tokenizer")
+    env_tokenizer = _env_tokenizer(env)
+    own = _policy_tokenizer(source, policy)
+    if env_tokenizer is not None and own is not None and vocabulary_hash(own) != vocabulary_hash(env_tokenizer):
+        raise ValueError("the env's tokenizer and the policy's tokenizer differ (the same tokens do not have the "
+                         "same ids); make the env with the policy's tokenizer, e.g. env_kwargs={'tokenizer': "
+                         "<the policy's model name or folder>}")
+    policy.n_actions = n_actions if policy.vocab_size > n_actions else None
+    window = int(env.single_observation_space["input_ids"].shape[0])
+    positions = policy.max_positions
+    if positions is not None and window > positions:
+        raise ValueError(f"the env's observation window ({window} tokens: max_prompt_tokens + max_new_tokens) is "
+                         f"longer than the policy's {positions} positions; lower max_new_tokens or max_prompt_tokens")
+
+
+def _env_tokenizer(env: Any) -> Any:
+    """The tokenizer of a token env: on the env, the template env of a native vector env, the
+    first env of a ``SyncVectorEnv``, or inside wrappers of any of them."""
+    todo = [env]
+    for _ in range(16):
+        if not todo:
+            break
+        current = todo.pop(0)
+        tokenizer = getattr(getattr(current, "unwrapped", current), "tokenizer", None)
+        if tokenizer is not None:
+            return tokenizer
+        if getattr(current, "env", None) is not None:  # a wrapper, or a native vector env's template
+            todo.append(current.env)
+        todo.extend((getattr(current, "envs", None) or [])[:1])  # a SyncVectorEnv's first env
+    return None
+
+
+def _policy_tokenizer(source: str | nn.Module, policy: LMActorCritic) -> Any:
+    """The tokenizer that comes with the policy: its model name or folder's, else the folder the
+    model was loaded from; ``None`` where it has none (a model built in code)."""
+    from lm_envs.models import load_tokenizer
+
+    if isinstance(source, str):
+        name = "tiny-shop" if source == "auto" else source
+    else:
+        name = str(getattr(getattr(policy.model, "config", None), "name_or_path", "") or "")
+        if not name or not Path(name).is_dir():
+            return None
+    try:
+        return load_tokenizer(name)
+    except (OSError, ValueError):  # a model folder without tokenizer files: only the sizes are checked
+        return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,8 +190,8 @@ class Agent:
         device: str | torch.device = "cpu",
         tensorboard_log: str | None = None,
     ) -> None:
+        self.seed = check_seed(seed)
         self.config = config = config_for(self.algorithm, self.config_class, config, env_or_id, policy)
-        self.seed = int(seed)
         self.device = resolve_device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None
         self.env_kwargs = dict(env_kwargs or {})

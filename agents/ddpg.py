@@ -44,6 +44,8 @@ from agents.options import (
     check_int,
     check_non_negative,
     check_positive,
+    check_seed,
+    check_total_steps,
     check_unit_interval,
     resolve_device,
 )
@@ -255,7 +257,7 @@ class DDPG:
             raise ValueError(f"DDPG builds its own MLP actor and critic: policy must be 'auto' or 'mlp'; got {policy!r}")
         config = config_for(self.algorithm, DDPGConfig, config, env_or_id, policy)
         self.config = config
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.device = resolve_device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None
         self.env_kwargs = dict(env_kwargs or {})
@@ -439,6 +441,7 @@ class DDPG:
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> DDPG:
         """Collect ``total_steps`` env steps (all rows together), updating as it goes."""
+        check_total_steps(total_steps)
         cfg = self.config
         env = self.env
         if self._obs is None:

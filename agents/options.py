@@ -12,6 +12,7 @@ fields stay flat (``PPOConfig(kl_coef=0.05, temperature=0.9)``) and are checked 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ __all__ = [
     "check_lm_options",
     "check_non_negative",
     "check_positive",
+    "check_seed",
+    "check_total_steps",
     "check_unit_interval",
     "resolve_device",
 ]
@@ -97,6 +100,19 @@ def check_int(cfg: Any, *names: str, minimum: int = 1) -> None:
         v = getattr(cfg, n)
         if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
             _fail(n, f"an int >= {minimum}", v)
+
+
+def check_seed(seed: Any) -> int:
+    """An agent's seed: an int in ``[0, 2**32)`` (what numpy and torch both take)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        _fail("seed", "an int in [0, 2**32)", seed)
+    return int(seed)
+
+
+def check_total_steps(total_steps: Any) -> None:
+    """``learn``'s step count: an int >= 1 (0 or less would still train one rollout)."""
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
+        _fail("total_steps", "an int >= 1", total_steps)
 
 
 def check_group_size(cfg: Any) -> None:

@@ -179,6 +179,9 @@ class LMActorCritic(nn.Module):
             and the update's forwards alike; the weights stay as they are).
         packed: score on packed rows (``False``: one right-padded row per segment, the
             layout before packing; both give the same log-probs to float rounding).
+        disable_dropout: set the model's dropout to 0 (RL fine-tuning, see ``_disable_dropout``);
+            ``False`` leaves a model someone else trains as it is (the TRL rollout wraps the
+            trainer's model and acts in eval mode, where dropout is off anyway).
     """
 
     is_sequence_model = True
@@ -197,10 +200,12 @@ class LMActorCritic(nn.Module):
         top_p: float | None = None,
         dtype: str = "float32",
         packed: bool = True,
+        disable_dropout: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
-        _disable_dropout(model)
+        if disable_dropout:
+            _disable_dropout(model)
         head = model.get_output_embeddings()
         if head is None:
             raise ValueError(f"{type(model).__name__} has no output embeddings; pass a causal LM")
@@ -216,6 +221,9 @@ class LMActorCritic(nn.Module):
             raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
         self.dtype_name = dtype
         self.packed = bool(packed)
+        self.n_actions: int | None = None
+        """The env's vocabulary size where the model's is larger (an embedding padded to a
+        multiple of 64, say): logits beyond it are dropped, so those ids are never chosen."""
         self.model.eval()
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -229,7 +237,18 @@ class LMActorCritic(nn.Module):
 
     @property
     def vocab_size(self) -> int:
+        """The model's vocabulary size (rows of its output embedding)."""
         return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def max_positions(self) -> int | None:
+        """The longest context the model takes (``n_positions`` / ``max_position_embeddings``)."""
+        config = getattr(self.model, "config", None)
+        for name in ("n_positions", "max_position_embeddings"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
 
     @property
     def device(self) -> torch.device:
@@ -240,8 +259,11 @@ class LMActorCritic(nn.Module):
         return self.model.base_model
 
     def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(..., H)`` hidden states -> ``(..., V)`` float logits and ``(...)`` values."""
+        """``(..., H)`` hidden states -> ``(..., V)`` float logits (``V``: the env's vocabulary)
+        and ``(...)`` values."""
         logits = self.model.get_output_embeddings()(hidden).float()
+        if self.n_actions is not None:
+            logits = logits[..., : self.n_actions]
         if self.dtype_name == "float32":
             return logits, self.value_head(hidden.float()).squeeze(-1)
         with torch.autocast(device_type=hidden.device.type, enabled=False):  # the critic's one layer in fp32

@@ -31,6 +31,7 @@ from agents.options import (
     check_int,
     check_non_negative,
     check_positive,
+    check_total_steps,
     check_unit_interval,
 )
 from agents.returns import gae, rloo_advantages
@@ -173,6 +174,7 @@ class PPO(Agent):
         self.kl_coef = float(state.get("kl_coef", self.config.kl_coef))
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> PPO:
+        check_total_steps(total_steps)
         cfg = self.config
         grouped = cfg.advantage == "rloo"
         n_updates = max(1, math.ceil(total_steps / (cfg.num_envs * cfg.n_steps)))  # gae: a fixed batch size

@@ -31,6 +31,7 @@ from agents.options import (
     check_int,
     check_non_negative,
     check_positive,
+    check_total_steps,
     check_unit_interval,
 )
 from agents.returns import discounted_returns, leave_one_out_baseline
@@ -107,6 +108,7 @@ class REINFORCE(Agent):
         self.baseline_value = state.get("baseline_value")
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> REINFORCE:
+        check_total_steps(total_steps)
         cfg = self.config
         steps_done = 0
         while steps_done < total_steps:

@@ -9,6 +9,7 @@ lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward 
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
 lm-envs hyperparams ppo CartPole-v1 [--policy NAME]   the settings an agent gets, and where each comes from
 lm-envs tune --agent ppo --env CartPole-v1 --trials 50 --steps 50000 [--seeds 0 1] [--out DIR]
+lm-envs serve lm_envs/CustomerServiceDialog-v1 [--host 127.0.0.1 --port 8000]   an OpenEnv server
 ```
 """
 
@@ -94,8 +95,35 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from benchmarks.demo import run_demo
+    from lm_envs.models import load_policy
 
-    run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed)
+    try:
+        model = load_policy(args.policy)
+    except (ValueError, OSError) as err:  # an unknown name, no such folder, unreadable model files
+        raise UsageError(f"--policy {args.policy!r}: {err}") from None
+    run_demo(policy_name=args.policy, episodes=args.episodes, seed=args.seed, model=model)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    try:
+        from lm_envs.integrations.openenv import check_loopback, create_app, serve_app
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+    env_kwargs = _json_arg("--env-kwargs", args.env_kwargs) or {}
+    if not isinstance(env_kwargs, dict):
+        raise UsageError("--env-kwargs must be a JSON object")
+    try:
+        host = check_loopback(args.host)
+        app = create_app(args.env_id, env_kwargs=env_kwargs, max_sessions=args.max_sessions)
+    except (gym.error.Error, TypeError, ValueError) as err:  # a bad host, id or kwargs, or not a token env
+        raise UsageError(f"{type(err).__name__}: {err}") from None
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"serving {args.env_id} at http://{url_host}:{args.port} (OpenEnv WebSocket sessions at /ws, one env each, "
+          f"up to {args.max_sessions}); Ctrl-C stops", file=sys.stderr)
+    serve_app(app, host=host, port=args.port)
     return 0
 
 
@@ -117,11 +145,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / str(config.get("name", "bench"))
     if not args.quiet:
         print(f"{len(specs)} runs ({config.get('name')}) -> {out}", file=sys.stderr)
-    summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
-                        quiet=args.quiet, report=False, argv=args.command_line)
     from benchmarks.report import write_report
+    from benchmarks.results import lock_out_dir
 
-    tables = write_report(out)
+    with lock_out_dir(out):  # the report too: another bench must not rewrite it meanwhile
+        summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
+                            quiet=args.quiet, report=False, argv=args.command_line)
+        tables = write_report(out)
     print(tables["summary_markdown"])
     for extra in ("groups_markdown", "aggregate_markdown"):
         if tables.get(extra):
@@ -169,16 +199,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     (spec,) = plan(config)
     out = Path(args.out)
-    print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}", file=sys.stderr)
     from tqdm.auto import tqdm
 
+    from benchmarks.results import lock_out_dir
     from benchmarks.runs import ProgressSink, init_worker
 
-    with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
-        init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
-        record = execute(spec, save_dir=str(out / "model"))
-        init_worker(None)
-    write_result(out, record)
+    with lock_out_dir(out):  # a file in the way or a read-only folder fails here, before training
+        print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}",
+              file=sys.stderr)
+        with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
+            init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
+            record = execute(spec, save_dir=str(out / "model"))
+            init_worker(None)
+        write_result(out, record)
     if record["status"] != "ok":
         print(record.get("traceback", record.get("error")), file=sys.stderr)
         return 1
@@ -193,6 +226,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
 
+    _setup_logging(False)  # files skipped as unreadable or tampered are named on stderr
+
     tables = write_report(args.results_dir)
     print(tables["summary_markdown"])
     print(f"\nwrote {Path(args.results_dir) / 'report.md'} and {Path(args.results_dir) / 'report.html'}")
@@ -200,14 +235,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
     return value
 
 
+def _demo_episodes(text: str) -> int:
+    from benchmarks.demo import MAX_DEMO_EPISODES
+
+    value = _positive_int(text)
+    if value > MAX_DEMO_EPISODES:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_DEMO_EPISODES}; got {value}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
     return value
@@ -220,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="roll the default policy through each env and print text and rewards")
     demo.add_argument("--policy", default="tiny-shop", help="policy model name or local path (default: tiny-shop)")
-    demo.add_argument("--episodes", type=_positive_int, default=2, help="episodes per env, 1 to 64 (default: 2)")
+    demo.add_argument("--episodes", type=_demo_episodes, default=2, help="episodes per env, 1 to 64 (default: 2)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
 
@@ -292,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: 0)")
     tune.add_argument("--quiet", action="store_true", help="no progress bar or per-trial lines")
     tune.set_defaults(run=_cmd_tune)
+
+    serve = commands.add_parser("serve", help="serve a token env over OpenEnv's WebSocket protocol, one env per "
+                                              "client session (pip install 'lm-envs[serve]')")
+    serve.add_argument("env_id", help="a token env id, e.g. lm_envs/CustomerServiceDialog-v1")
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address: 127.0.0.1 (default), ::1 or localhost")
+    serve.add_argument("--port", type=_non_negative_int, default=8000, help="default: 8000")
+    serve.add_argument("--env-kwargs", default=None, help="env kwargs as JSON, e.g. '{\"max_new_tokens\": 64}'")
+    serve.add_argument("--max-sessions", type=_positive_int, default=64, help="concurrent client sessions (default: 64)")
+    serve.set_defaults(run=_cmd_serve)
     return parser
 
 
@@ -300,11 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = ["lm-envs", *(sys.argv[1:] if argv is None else argv)]
     from benchmarks.presets import ConfigError
+    from benchmarks.results import OutputError
     from benchmarks.tune import TuneError
+    from lm_envs.data import DataError
 
     try:
         return args.run(args)
-    except (ConfigError, UsageError, TuneError, FileNotFoundError) as err:
+    except (ConfigError, UsageError, TuneError, OutputError, DataError, FileNotFoundError) as err:
         print(f"lm-envs {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

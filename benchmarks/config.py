@@ -169,8 +169,8 @@ def parse_config(raw: Mapping[str, Any]) -> BenchConfig:
     values = {**_DEFAULTS, **raw}
     # a bad count is replaced by its default so that checking goes on to the envs
     config = BenchConfig(
-        name=str(values["name"]),
-        description=str(values["description"]),
+        name=_name(values["name"], errors),
+        description=_text("description", values["description"], errors),
         seeds=_seeds(values["seeds"], errors),
         steps=_count("steps", values["steps"], errors, default=_DEFAULTS["steps"]),
         eval_every=_count("eval_every", values["eval_every"], errors, default=_DEFAULTS["eval_every"]),
@@ -218,6 +218,21 @@ def _count(where: str, value: Any, errors: list[str], *, default: int) -> int:
         return value
     errors.append(f"{where} must be an int >= 1; got {value!r}")
     return default
+
+
+def _text(where: str, value: Any, errors: list[str]) -> str:
+    if isinstance(value, str):
+        return value
+    errors.append(f"{where} must be a string; got {type(value).__name__} {value!r:.80}")
+    return ""
+
+
+def _name(value: Any, errors: list[str]) -> str:
+    """The config's name: it names the default results folder, so it is one path component."""
+    name = _text("name", value, errors)
+    if isinstance(value, str) and (not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")):
+        errors.append(f"name must be a non-empty string without path separators; got {name!r}")
+    return name or _DEFAULTS["name"]
 
 
 def _flag(where: str, value: Any, errors: list[str]) -> bool:

@@ -51,8 +51,11 @@ def _demo_recommender(env_id: str, *, episodes: int, seed: int) -> None:
     print()
 
 
-def run_demo(*, policy_name: str = "tiny-shop", episodes: int = 2, seed: int = 0, temperature: float = 0.9) -> None:
+def run_demo(*, policy_name: str = "tiny-shop", episodes: int = 2, seed: int = 0, temperature: float = 0.9,
+             model: object | None = None) -> None:
     """Print ``episodes`` sampled episodes of every token env and the recommender baselines.
+
+    ``model`` is ``policy_name``'s causal LM when the caller has loaded it already.
 
     Raises:
         ValueError: ``episodes`` is not in ``[1, MAX_DEMO_EPISODES]`` or ``temperature <= 0``.
@@ -64,7 +67,8 @@ def run_demo(*, policy_name: str = "tiny-shop", episodes: int = 2, seed: int = 0
     from lm_envs.core import TokenEnv
     from lm_envs.models import load_policy
 
-    model = load_policy(policy_name)
+    if model is None:
+        model = load_policy(policy_name)
     for env_id in lm_envs.ENV_IDS:
         env_class = load_env_creator(gym.spec(env_id).entry_point)
         if issubclass(env_class, TokenEnv):

@@ -210,19 +210,45 @@ def get_preset(name: str) -> dict[str, Any]:
     return copy.deepcopy(PRESETS[name])
 
 
+def _no_alias_loader(yaml: Any) -> type:
+    """``yaml.SafeLoader`` that refuses aliases: nested aliases expand exponentially
+    (a "billion laughs" file of a few hundred bytes), and a config never needs them."""
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                                  "allowed in a config; write the value out")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a benchmark config from TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON.
 
-    YAML is read with ``yaml.safe_load`` (no arbitrary objects); nothing is evaluated.
+    YAML is read with a safe loader (no arbitrary objects) that refuses aliases (``*name``),
+    so a small file cannot expand into a huge config; nothing is evaluated.
 
     Raises:
-        ConfigError: the file is missing, unreadable, not a mapping or has another suffix.
+        ConfigError: the file is missing, a folder, unreadable, not UTF-8, not a mapping, has
+            another suffix or (YAML) uses an alias.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a folder, not a config file")
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     suffix = p.suffix.lower()
-    text = p.read_text(encoding="utf-8")
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"config file {str(p)!r}: unknown suffix {suffix!r}; use .toml, .yaml, .yml or .json")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except OSError as err:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {err.strerror or err}") from None
     try:
         if suffix == ".toml":
             if sys.version_info >= (3, 11):
@@ -235,13 +261,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
                 import yaml
             except ImportError:  # pragma: no cover - pyyaml is a dependency
                 raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
+            data = yaml.load(text, Loader=_no_alias_loader(yaml))  # a SafeLoader subclass
         else:
-            raise ConfigError(f"config file {str(p)!r}: unknown suffix {suffix!r}; use .toml, .yaml, .yml or .json")
-    except ConfigError:
-        raise
+            data = json.loads(text)
+    except ConfigError as err:
+        raise ConfigError(f"config file {str(p)!r}, {err}") from None
     except Exception as err:  # each parser has its own error type; all mean "malformed"
         raise ConfigError(f"config file {str(p)!r} is malformed: {type(err).__name__}: {err}") from None
     if not isinstance(data, dict):

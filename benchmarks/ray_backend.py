@@ -10,6 +10,7 @@ needs lm-envs installed (``pip install 'lm-envs[ray]'``) and the model files it 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -36,8 +37,10 @@ def run_ray(
     on_result: Callable[[dict[str, Any]], None],
     address: str | None = None,
     quiet: bool = False,
+    imports: tuple[str, ...] = (),
 ) -> None:
-    """Dispatch ``specs`` as Ray tasks and call ``on_result`` with each record as it lands."""
+    """Dispatch ``specs`` as Ray tasks and call ``on_result`` with each record as it lands;
+    each task first imports ``imports`` (the modules that register the runs' custom rewards)."""
     ray = _import_ray()
     started_here = False
     if not ray.is_initialized():
@@ -52,7 +55,7 @@ def run_ray(
     task = ray.remote(num_cpus=1, max_retries=0)(_execute_task)
     runs_bar, _ = progress_bars(specs, quiet=quiet)
     try:
-        pending = {task.remote(spec.to_dict()): spec for spec in specs}
+        pending = {task.remote(spec.to_dict(), imports): spec for spec in specs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -70,5 +73,7 @@ def run_ray(
             ray.shutdown()
 
 
-def _execute_task(spec_data: dict[str, Any]) -> dict[str, Any]:
+def _execute_task(spec_data: dict[str, Any], imports: tuple[str, ...] = ()) -> dict[str, Any]:
+    for module in imports:
+        importlib.import_module(module)
     return execute(spec_data)

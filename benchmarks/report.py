@@ -1,7 +1,8 @@
 """Tables, plots and the report of a results folder: ``lm-envs report RESULTS_DIR``.
 
 Reads ``runs/*.json`` and ``runs/*.curve.jsonl`` (and ``config.json`` for the normalised
-score's references) and writes, next to them:
+score's references); a file that is unreadable or not shaped as it should be is skipped with
+a warning that names it. Writes, next to them:
 
 - ``runs.csv``: one row per run (final return, normalised score, wall time, error);
 - ``summary.csv``: per (env, agent) mean and IQM with 95% bootstrap CIs;
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.results import atomic_write_text, load_results
+from benchmarks.results import atomic_write_text, load_curve, load_results, read_checked_json
 from benchmarks.runs import AGENTS
 from benchmarks.stats import bootstrap_ci, probability_of_improvement
 
@@ -42,20 +42,39 @@ _BASELINE_ORDER = ("random", "initial", "popular", "oracle", "planner")
 
 
 def _load(out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Records, curves and the config; a file that is not what it should be is skipped with a
+    warning naming it (see ``benchmarks.results``), and the report is made of the rest."""
     records = load_results(out_dir)
-    curves: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        path = out_dir / "runs" / f"{record['key']}.curve.jsonl"
-        rows = []
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    rows.append(json.loads(line))
-        curves[record["key"]] = rows
-    config = {}
-    if (out_dir / "config.json").exists():
-        config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    curves = {record["key"]: load_curve(out_dir, record["key"]) for record in records}
+    config = read_checked_json(out_dir / "config.json", _config_problem) or {}
     return records, curves, config
+
+
+def _config_problem(config: Any) -> str | None:
+    if not isinstance(config, dict):
+        return f"a config is a mapping; got {type(config).__name__}"
+    envs = config.get("envs", [])
+    if not isinstance(envs, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("score") or {}, dict) for e in envs):
+        return "envs is not a list of env entries"
+    return None
+
+
+def _metadata_problem(meta: Any) -> str | None:
+    if not isinstance(meta, dict):
+        return f"metadata is a mapping; got {type(meta).__name__}"
+    invocations = meta.get("invocations", [])
+    if not isinstance(invocations, list) or not all(
+            isinstance(i, dict) and _is_number_or_none(i.get("wall_time_s", 0.0))
+            and isinstance(i.get("argv", []), list) for i in invocations):
+        return "invocations is not a list of invocations"
+    if not all(isinstance(meta.get(k, {}), dict) for k in ("git", "hardware", "packages")):
+        return "git, hardware or packages is not a mapping"
+    return None
+
+
+def _is_number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _agent_kind(name: str) -> str:
@@ -390,7 +409,8 @@ def _plot_learning_curves(tables: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return (mean, 95% CI)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:  # a panel whose curves were all skipped has none
+            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -492,15 +512,13 @@ def _samples_blocks(tables: dict[str, Any]) -> list[tuple]:
 
 
 def _document(out: Path, tables: dict[str, Any], images: dict[str, Path | None]) -> list[tuple]:
-    meta = {}
-    if (out / "metadata.json").exists():
-        meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
+    meta = read_checked_json(out / "metadata.json", _metadata_problem) or {}
     runs: pd.DataFrame = tables["runs"]
     config = tables["config"]
     name = config.get("name", out.name)
     doc: list[tuple] = [("h", 1, f"lm-envs benchmark: {name}")]
     invocations = meta.get("invocations", [])
-    wall = sum(i.get("wall_time_s", 0.0) for i in invocations)
+    wall = sum(i.get("wall_time_s") or 0.0 for i in invocations)
     git = meta.get("git", {})
     facts = [
         f"{len(runs)} runs ({int((runs.status == 'ok').sum())} ok, {int((runs.status != 'ok').sum())} failed), "

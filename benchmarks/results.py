@@ -1,9 +1,11 @@
-"""Results on disk: atomic writes, per-run result files, and the run metadata.
+"""Results on disk: the output folder's lock, atomic writes, per-run result files, and the
+run metadata.
 
 Every file is written atomically (a temp file in the same folder, fsync, ``os.replace``,
 fsync of the folder), so a reader, or a rerun deciding what is finished, sees either the
 old file or the whole new one; temp files start with ``.`` and end with ``.tmp`` and are
-never taken for a result.
+never taken for a result. One process at a time writes an output folder: it holds the
+folder's lock (:func:`lock_out_dir`).
 """
 
 from __future__ import annotations
@@ -16,24 +18,125 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runs import RunSpec
+from benchmarks.runs import RunSpec, utc_timestamp
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: folders are not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "LOCK_FILE",
+    "OutputError",
     "atomic_write_text",
     "clean_temp_files",
     "environment_metadata",
     "is_finished",
     "json_text",
+    "load_curve",
     "load_results",
+    "lock_out_dir",
+    "prepare_out_dir",
+    "read_checked_json",
     "read_json",
+    "record_problem",
     "result_path",
     "write_result",
 ]
 
 log = logging.getLogger("lm_envs.bench")
+
+LOCK_FILE = ".lm-envs.lock"
+"""The lock file of an output folder; while a process holds it, it names that process."""
+
+# ---------------------------------------------------------------------------------------
+# the output folder: created, writable, one writer at a time
+# ---------------------------------------------------------------------------------------
+
+
+class OutputError(Exception):
+    """An output folder that cannot be used: a file in its place, no permission to write, or
+    another process holding its lock."""
+
+
+def prepare_out_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` if missing, or raise :class:`OutputError` saying why not."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file, not a folder; pass a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder {out}: {err.strerror or err}") from None
+    return out
+
+
+_held: dict[Path, list[int]] = {}  # folder -> [lock file descriptor, nesting depth]
+
+
+@contextmanager
+def lock_out_dir(path: str | Path) -> Iterator[Path]:
+    """Hold the lock of output folder ``path`` (created if missing) for the ``with`` block.
+
+    The lock is ``fcntl.flock`` on ``path/.lm-envs.lock``: the kernel drops it when its holder
+    exits, however it dies, so a stale lock never blocks a rerun. It is re-entrant within a
+    process. Another process holding it is an :class:`OutputError` that names that process
+    (pid, host, command, start time); nothing in the folder is touched. Without ``fcntl``
+    (Windows) folders are not locked.
+
+    Raises:
+        OutputError: the folder cannot be created or written, or another process holds it.
+    """
+    out = prepare_out_dir(path)
+    key = out.resolve()
+    if fcntl is None:
+        yield out
+        return
+    if key in _held:  # this process holds it already
+        _held[key][1] += 1
+        try:
+            yield out
+        finally:
+            _held[key][1] -= 1
+        return
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise OutputError(f"cannot write in {out}: {err.strerror or err}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise OutputError(f"{out} is in use by another lm-envs process ({holder}); wait for it to end, "
+                          "or pass another output folder") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "argv": sys.argv, "started_at": utc_timestamp()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    _held[key] = [fd, 1]
+    try:
+        yield out
+    finally:
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            del _held[key]
+            os.ftruncate(fd, 0)
+            os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it into the lock file."""
+    try:
+        info = json.loads(os.pread(fd, 65536, 0).decode("utf-8"))
+        return (f"pid {info['pid']} on {info['host']}, started {info['started_at']}: "
+                + " ".join(map(str, info["argv"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not yet said who it is"
 
 # ---------------------------------------------------------------------------------------
 # atomic writes
@@ -114,16 +217,118 @@ def write_result(out_dir: str | Path, record: dict[str, Any]) -> Path:
 
 
 def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every result record in ``out_dir/runs`` (temp files and unreadable files skipped)."""
+    """Every result record in ``out_dir/runs``; temp files are passed over, and a file that is
+    unreadable, not JSON or not shaped like a result is skipped with a warning naming it."""
     records = []
     for path in sorted((Path(out_dir) / "runs").glob("*.json")):
         if path.name.startswith("."):
             continue
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            log.warning("skipping unreadable result %s", path)
+        record, problem = _read_checked(path, lambda data, key=path.stem: record_problem(data, key))
+        if problem is not None:
+            log.warning("skipping %s: %s", path, problem)
+            continue
+        records.append(record)
     return records
+
+
+def load_curve(out_dir: str | Path, key: str) -> list[dict[str, Any]]:
+    """The curve rows of run ``key`` (``[]`` when it has none); a file that is unreadable or
+    holds a line that is not a curve row is skipped with a warning naming it."""
+    path = Path(out_dir) / "runs" / f"{key}.curve.jsonl"
+    if not path.exists():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        log.warning("skipping %s: %s", path, err)
+        return []
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not (isinstance(row, dict) and isinstance(row.get("kind"), str) and _is_int(row.get("step"))
+                and (row["kind"] != "eval" or _is_number(row.get("return")))):
+            log.warning("skipping %s: line %d is not a curve row", path, number)
+            return []
+        rows.append(row)
+    return rows
+
+
+def read_checked_json(path: str | Path, check: Any) -> Any:
+    """The JSON in ``path`` if ``check(data)`` finds no problem, else ``None``: a missing file
+    silently, any other problem with a warning naming the file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    data, problem = _read_checked(path, check)
+    if problem is not None:
+        log.warning("ignoring %s: %s", path, problem)
+        return None
+    return data
+
+
+def _read_checked(path: Path, check: Any) -> tuple[Any, str | None]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"not readable as JSON ({err})"
+    return data, check(data)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _evaluation_problem(name: str, ev: Any) -> str | None:
+    if ev is None:
+        return None
+    if not isinstance(ev, dict):
+        return f"{name} is not a mapping"
+    bad = [k for k, v in ev.items() if str(k).startswith("reward_mean") and not _is_number(v)]
+    if bad:
+        return f"{name}.{bad[0]} is not a number"
+    samples = ev.get("samples", [])
+    if not isinstance(samples, list) or not all(isinstance(x, dict) for x in samples):
+        return f"{name}.samples is not a list of mappings"
+    return None
+
+
+def record_problem(record: Any, key: str) -> str | None:
+    """What makes ``record`` unusable as the result of run ``key`` (``None``: nothing): the
+    fields the report reads must have their types."""
+    if not isinstance(record, dict):
+        return f"a result is a mapping; got {type(record).__name__}"
+    if record.get("key") != key:
+        return f"its key {record.get('key')!r} is not the file's name {key!r}"
+    if record.get("status") not in ("ok", "failed"):
+        return f"status {record.get('status')!r} is neither 'ok' nor 'failed'"
+    spec = record.get("spec")
+    if not (isinstance(spec, dict) and isinstance(spec.get("agent"), str) and isinstance(spec.get("env_id"), str)
+            and _is_int(spec.get("seed"))):
+        return "its spec lacks agent, env_id or seed"
+    for field in ("steps", "eval_every"):
+        if field in spec and not _is_int(spec[field]):
+            return f"spec.{field} is not an int"
+    if record["status"] == "ok" and not _is_number(record.get("final_return")):
+        return "final_return is not a number"
+    for field in ("final_return", "final_sampled", "final_greedy", "wall_time_s", "train_steps"):
+        if record.get(field) is not None and not _is_number(record[field]):
+            return f"{field} is not a number"
+    if not isinstance(record.get("error", ""), str):
+        return "error is not text"
+    for name in ("first", "last", "last_other"):
+        problem = _evaluation_problem(name, record.get(name))
+        if problem is not None:
+            return problem
+    return None
 
 
 def is_finished(out_dir: str | Path, spec: RunSpec) -> bool:

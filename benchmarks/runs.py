@@ -17,7 +17,10 @@ import hashlib
 import importlib
 import json
 import os
+import signal
 import socket
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -40,6 +43,7 @@ __all__ = [
     "progress_bars",
     "run_learner",
     "utc_timestamp",
+    "worker_main",
 ]
 
 RESULT_SCHEMA = 1
@@ -193,11 +197,14 @@ def progress_bars(specs: list[RunSpec], *, quiet: bool) -> tuple[Any, Any]:
     return runs, steps
 
 
-def init_worker(progress_queue: Any = None, *, threads: int | None = 1) -> None:
+def init_worker(progress_queue: Any = None, *, threads: int | None = 1, parent_pid: int | None = None) -> None:
     """Per-process setup: ``threads`` torch threads (1 where runs are the parallel unit;
-    ``None`` leaves torch's default, as ``lm-envs train`` does), offline hub, quiet loaders."""
+    ``None`` leaves torch's default, as ``lm-envs train`` does), offline hub, quiet loaders.
+    With ``parent_pid`` (a worker process) the process exits when that process dies."""
     global _progress_queue, _initialised
     _progress_queue = progress_queue
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     if _initialised:
         return
     _initialised = True
@@ -219,6 +226,77 @@ def init_worker(progress_queue: Any = None, *, threads: int | None = 1) -> None:
         hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover - transformers is a dependency
         pass
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """End this process as soon as ``parent_pid``, its parent, dies, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); a daemon
+    thread that checks the parent pid every second covers other systems. A worker left
+    behind would otherwise train on (and hold its memory) for nobody.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no prctl in this libc: the thread below still watches
+            pass
+    if os.getppid() != parent_pid:  # died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lm-envs-parent-watch", daemon=True).start()
+
+
+class _PipeSink:
+    """Sends a worker's step reports to the driver on the worker's pipe."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def put_nowait(self, item: tuple[str, int]) -> None:
+        self.conn.send(("progress", item))
+
+
+def worker_main(conn: Any, parent_pid: int, imports: tuple[str, ...] = (), rewards: tuple[str, ...] = ()) -> None:
+    """The loop of a local worker process (``benchmarks.suite``): run each spec the driver
+    sends on ``conn`` and send back ``("progress", (key, steps))`` messages and
+    ``("result", record)``; ``None`` or a closed pipe ends it.
+
+    First it imports ``imports``, the modules that register the custom rewards the runs use
+    (``rewards``); if one fails to import it sends ``("import_failed", what)``, if a reward
+    is still unknown ``("missing", names)``, and ends without running anything. The worker
+    exits when ``parent_pid`` (the driver) dies.
+    """
+    try:
+        init_worker(_PipeSink(conn), parent_pid=parent_pid)
+        for module in imports:
+            try:
+                importlib.import_module(module)
+            except Exception as err:  # reported to the driver, which stops the bench with it
+                conn.send(("import_failed", f"{module} ({type(err).__name__}: {err})"))
+                return
+        from lm_envs.rewards import REWARDS
+
+        missing = [name for name in rewards if name not in REWARDS]
+        if missing:
+            conn.send(("missing", missing))
+            return
+        while True:
+            try:
+                spec = conn.recv()
+            except EOFError:
+                return
+            if spec is None:
+                return
+            conn.send(("result", execute(spec)))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the driver reports it
+        return
 
 
 def _report_progress(key: str, steps: int) -> None:
@@ -385,6 +463,8 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
     }
     try:
         import torch
+
+        import lm_envs  # noqa: F401  registers the env ids: a spawned worker or Ray task starts without them
 
         torch.manual_seed(spec.seed)
         entry = AGENTS[spec.agent]

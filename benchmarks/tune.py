@@ -495,11 +495,12 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _run_worker(settings: TuneSettings, base: RunSpec, index: int, quiet: bool) -> None:
-    """One worker process of ``--workers N``: trials until the study has ``settings.trials``."""
+def _run_worker(settings: TuneSettings, base: RunSpec, index: int, quiet: bool, parent_pid: int) -> None:
+    """One worker process of ``--workers N``: trials until the study has ``settings.trials``;
+    it exits when the tuner (``parent_pid``) dies."""
     from benchmarks.runs import init_worker
 
-    init_worker(None, threads=1)
+    init_worker(None, threads=1, parent_pid=parent_pid)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(settings, base, create=False)
@@ -579,7 +580,8 @@ def _run_workers(settings: TuneSettings, base: RunSpec, *, quiet: bool, done: in
     from tqdm.auto import tqdm
 
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-    procs = [context.Process(target=_run_worker, args=(settings, base, i, quiet)) for i in range(settings.workers)]
+    procs = [context.Process(target=_run_worker, args=(settings, base, i, quiet, os.getpid()))
+             for i in range(settings.workers)]
     for proc in procs:
         proc.start()
     study = _open_study(settings, base, create=False)

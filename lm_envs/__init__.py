@@ -63,4 +63,13 @@ def token_env_ids() -> tuple[str, ...]:
     return tuple(env_id for env_id in ENV_IDS if is_token_env(env_id))
 
 
-__all__ = ["ENV_IDS", "__version__", "env_class", "is_token_env", "token_env_ids"]
+def to_dataset(env_id: str, n: int, *, seed: int, split: str = "train", **env_kwargs):
+    """A ``datasets.Dataset`` of ``n`` tasks of a token env, with the ``prompt`` column TRL
+    expects and the task fields its rewards read; ``split="train"`` and ``"eval"`` share no
+    prompt. See `lm_envs.integrations.trl.to_dataset` (needs ``pip install 'lm-envs[trl]'``)."""
+    from lm_envs.integrations.trl import to_dataset as build
+
+    return build(env_id, n, seed=seed, split=split, **env_kwargs)
+
+
+__all__ = ["ENV_IDS", "__version__", "env_class", "is_token_env", "to_dataset", "token_env_ids"]

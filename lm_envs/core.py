@@ -24,9 +24,13 @@ from gymnasium import spaces
 
 from lm_envs.rewards import make_reward
 
-__all__ = ["REWARD_MODES", "Task", "TokenEnv", "Turn", "pick_task"]
+__all__ = ["MAX_WINDOW", "REWARD_MODES", "Task", "TokenEnv", "Turn", "pick_task"]
 
 REWARD_MODES = ("sparse", "dense")
+
+MAX_WINDOW = 32_768
+"""The most tokens an observation holds (``max_prompt_tokens + max_new_tokens``): beyond the
+positions of the models lm-envs runs, and a window the env allocates per row and step."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class TokenEnv(gym.Env):
 
     Subclasses implement `_sample_task` (and `_num_tasks` when tasks are a finite list). See
     `lm_envs.envs.text_generation.TextGenerationEnv` for the full Gymnasium-style docstring.
+    The observation window ``max_prompt_tokens + max_new_tokens`` is at most `MAX_WINDOW`.
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 30}
@@ -108,6 +113,10 @@ class TokenEnv(gym.Env):
         for name, value in (("max_new_tokens", max_new_tokens), ("max_prompt_tokens", max_prompt_tokens)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if max_prompt_tokens + max_new_tokens > MAX_WINDOW:
+            raise ValueError(f"max_prompt_tokens + max_new_tokens = {max_prompt_tokens + max_new_tokens} is more "
+                             f"than the {MAX_WINDOW} tokens an observation may hold; lower them (a policy also "
+                             "needs the window to fit its positions, 512 for tiny-shop)")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
 

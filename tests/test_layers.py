@@ -5,6 +5,7 @@ module imports on its own."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -114,11 +115,26 @@ def test_no_private_name_crosses_a_module():
     assert private == []
 
 
+# Modules that are an optional extra's whole purpose import it at the top and, without it,
+# raise an ImportError naming the install command; every other module keeps extras lazy.
+EXTRA_MODULES = {"lm_envs.integrations.openenv": ("openenv", "lm-envs[serve]")}
+
+
 @pytest.mark.slow
 def test_every_module_imports():
     """Each module imports in a fresh interpreter (optional extras such as ray stay lazy)."""
-    names = sorted(n for n in MODULES if not n.endswith("__main__"))
+    names = sorted(n for n in MODULES if not n.endswith("__main__")
+                   and (n not in EXTRA_MODULES or importlib.util.find_spec(EXTRA_MODULES[n][0]) is not None))
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     result = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("module", sorted(EXTRA_MODULES))
+def test_a_module_of_a_missing_extra_names_the_install_command(module):
+    dependency, extra = EXTRA_MODULES[module]
+    code = f"import sys\nsys.modules[{dependency!r}] = None\nimport {module}\n"  # as if it were not installed
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"pip install '{extra}'" in result.stderr

@@ -15,6 +15,8 @@ BENCHMARKS = {
     "peers": "benchmarks.perf.peers",
     "profile": "benchmarks.perf.profile",
     "update": "benchmarks.perf.update",
+    "serve": "benchmarks.perf.serve",
+    "trl": "benchmarks.perf.trl",
 }
 
 

@@ -73,6 +73,36 @@ def _numeric(frame: Any, column: str, label: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
+def _require_ids(frame: Any, column: str, label: str) -> None:
+    missing = frame[column].isna().to_numpy()
+    if missing.any():
+        position = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{label}: column {column!r} has no id in row {position} ({frame[column].iloc[position]!r}); "
+                        "drop or fill the rows without one")
+
+
+def _warn_merged_ids(values: Any, column: str, label: str, kind: str) -> None:
+    """Ids are compared as text, so ``1`` and ``"1"`` are one id: say so when that merges some."""
+    n_raw = len({(type(v).__name__, v) for v in values})
+    n_text = values.astype(str).nunique()
+    if n_text < n_raw:
+        import warnings
+
+        warnings.warn(f"{label}: column {column!r} holds ids of different types that read the same as text "
+                      f"(such as 1 and '1'); each such pair is one {kind}: {n_raw - n_text} merged", UserWarning,
+                      stacklevel=4)
+
+
+def _item_codes(values: Any, column: str, label: str) -> tuple[np.ndarray, Any]:
+    """Item codes and ids, compared as users are (as text); ids of one type keep their own order."""
+    import pandas as pd
+
+    if values.map(type).nunique() > 1:
+        _warn_merged_ids(values, column, label, "item")
+        return pd.factorize(values.astype(str), sort=True)
+    return pd.factorize(values, sort=True)
+
+
 def from_ratings(
     source: Any,
     *,
@@ -95,7 +125,8 @@ def from_ratings(
         user_col: the user id column, or several columns that together identify a user
             (e.g. the Open Bandit Dataset's ``user_feature_0..3``).
         item_col, rating_col: item id and rating (or 0/1 click) columns. Repeated
-            (user, item) pairs are averaged.
+            (user, item) pairs are averaged. User and item ids are compared as text, so ``1``
+            and ``"1"`` name one user or item (a warning says how many were merged).
         n_factors: rank of the truncated SVD (at most ``min(n_users, n_items) - 1``).
         implicit: treat ratings as clicks (no centring); default: when every rating is 0 or 1.
         items: an optional item table (path or DataFrame, keyed by ``item_col``) holding
@@ -107,12 +138,13 @@ def from_ratings(
         name: label for errors when ``source`` is a DataFrame.
 
     Raises:
-        DataError: a missing column, a non-numeric rating, an empty table, too few users
-            or items; the message names the file and the column.
+        DataError: a missing column, a missing (NaN) id or non-numeric rating (the row is
+            named), an empty table, too few users or items, constant ratings or no clicks
+            (nothing to factorise), an SVD that fails; the message names the file and column.
     """
     import pandas as pd
     from scipy.sparse import csr_matrix
-    from scipy.sparse.linalg import svds
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, svds
 
     from lm_envs.sim.shopper import Catalog, Simulator, UserPool
 
@@ -127,15 +159,25 @@ def from_ratings(
     if isinstance(n_factors, bool) or not isinstance(n_factors, (int, np.integer)) or n_factors < 1:
         raise ValueError(f"n_factors must be a positive integer, got {n_factors!r}")
 
+    for column in (*user_cols, item_col):
+        _require_ids(frame, column, label)
+    for column in user_cols:
+        _warn_merged_ids(frame[column], column, label, "user")
     user_key = frame[user_cols[0]].astype(str) if len(user_cols) == 1 else frame[user_cols].astype(str).agg("|".join, axis=1)
     user_codes, user_ids = pd.factorize(user_key, sort=True)
-    item_codes, item_ids = pd.factorize(frame[item_col], sort=True)
+    item_codes, item_ids = _item_codes(frame[item_col], item_col, label)
     n_users, n_items = len(user_ids), len(item_ids)
     if n_users < 2 or n_items < 2:
         raise DataError(f"{label}: needs at least 2 users and 2 items to factorise, got {n_users} users "
                         f"({', '.join(user_cols)}) and {n_items} items ({item_col!r})")
     if implicit is None:
         implicit = bool(np.isin(ratings, (0.0, 1.0)).all())
+    if implicit and not ratings.any():
+        raise DataError(f"{label}: column {rating_col!r} holds no clicks (every value is 0): there is no interest "
+                        "to factorise")
+    if not implicit and np.ptp(ratings) == 0:
+        raise DataError(f"{label}: every rating is {ratings[0]:g} (column {rating_col!r}): centred on their mean "
+                        "they are all 0, so there is nothing to factorise")
 
     # --- the user-item matrix: mean rating per observed pair
     pairs = pd.DataFrame({"u": user_codes, "i": item_codes, "r": ratings}).groupby(["u", "i"], sort=True)["r"].mean()
@@ -147,7 +189,11 @@ def from_ratings(
     # --- truncated SVD (PureSVD); a fixed random_state makes ARPACK's start vector, and so the
     #     factors (signs included), reproducible
     k = int(min(n_factors, min(n_users, n_items) - 1))
-    left, singular, right_t = svds(matrix.astype(np.float64), k=k, random_state=0)
+    try:
+        left, singular, right_t = svds(matrix.astype(np.float64), k=k, random_state=0)
+    except (ArpackError, ArpackNoConvergence) as error:
+        raise DataError(f"{label}: the truncated SVD of the {n_users} x {n_items} rating matrix failed ({error}); "
+                        f"try a smaller n_factors (now {k})") from None
     order = np.argsort(-singular)
     left, singular, right_t = left[:, order], singular[order], right_t[order]
     scale = np.sqrt(singular)

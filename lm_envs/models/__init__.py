@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lm_envs.models.loading import MODELS, load_policy, load_tokenizer, special_token_ids
+from lm_envs.models.loading import MODELS, load_policy, load_tokenizer, special_token_ids, vocabulary_hash
 
-__all__ = ["MODELS", "load_policy", "load_sentence_encoder", "load_tokenizer", "special_token_ids"]
+__all__ = ["MODELS", "load_policy", "load_sentence_encoder", "load_tokenizer", "special_token_ids", "vocabulary_hash"]
 
 
 def __getattr__(name: str) -> Any:

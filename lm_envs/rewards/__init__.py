@@ -25,10 +25,22 @@ Built-ins (``name``: kwargs; task fields read):
 | ``turns`` | | ``turns`` | [0, inf) (a cost: weight it < 0) |
 
 Every reward function ignores keyword arguments it does not read, as TRL requires.
+
+A reward registered with ``register_reward`` at the top level of an importable module also
+works in ``lm-envs bench``'s worker processes: each worker imports the modules that registered
+the rewards its runs use (``reward_names`` lists them from a spec).
 """
 
 from lm_envs.rewards.base import RewardFunction, as_text_list, check_texts, task_field, text_lists
-from lm_envs.rewards.registry import REWARDS, CompositeReward, RewardFactory, RewardSpec, make_reward, register_reward
+from lm_envs.rewards.registry import (
+    REWARDS,
+    CompositeReward,
+    RewardFactory,
+    RewardSpec,
+    make_reward,
+    register_reward,
+    reward_names,
+)
 
 # Importing the built-in modules registers their rewards; none imports torch or loads a model.
 from lm_envs.rewards import dialog, facts, lexical, model_based, overlap, sentiment  # noqa: E402,F401  isort: skip
@@ -43,6 +55,7 @@ __all__ = [
     "check_texts",
     "make_reward",
     "register_reward",
+    "reward_names",
     "task_field",
     "text_lists",
 ]

@@ -20,7 +20,15 @@ import numpy as np
 
 from lm_envs.rewards.base import RewardFunction, check_texts
 
-__all__ = ["REWARDS", "CompositeReward", "RewardFactory", "RewardSpec", "make_reward", "register_reward"]
+__all__ = [
+    "REWARDS",
+    "CompositeReward",
+    "RewardFactory",
+    "RewardSpec",
+    "make_reward",
+    "register_reward",
+    "reward_names",
+]
 
 RewardFactory = Callable[..., RewardFunction]
 """``factory(**kwargs) -> RewardFunction``; options are keyword-only."""
@@ -98,14 +106,19 @@ class CompositeReward:
 
         Raises:
             ValueError: prompts, completions or a task field the terms read differ in length,
-                or a term returned something other than B finite floats.
+                or a term returned something other than B finite floats (the error names it).
         """
         prompts, completions = check_texts(prompts, completions)
         batch = len(completions)
         totals = np.zeros(batch, dtype=np.float64)
         terms: dict[str, np.ndarray] = {}
         for name, weight, fn in zip(self.names, self.weights, self.functions):
-            values = np.asarray(fn(prompts, completions, **task_fields), dtype=np.float64)
+            raw = fn(prompts, completions, **task_fields)
+            try:
+                values = np.asarray(raw, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"reward {name!r} returned {_preview(raw)}, which is not {batch} floats ({err}); "
+                                 "a reward returns one float per completion") from None
             if values.shape != (batch,):
                 raise ValueError(f"reward {name!r} returned shape {values.shape}, expected ({batch},)")
             if not np.all(np.isfinite(values)):
@@ -141,20 +154,7 @@ def make_reward(spec: RewardSpec) -> CompositeReward:
     """
     if isinstance(spec, CompositeReward):
         return spec
-    if isinstance(spec, str):
-        entries = [(spec, 1.0, {})]
-    elif isinstance(spec, Mapping):
-        entries = [(name, weight, {}) for name, weight in spec.items()]
-    elif isinstance(spec, Sequence) and not isinstance(spec, bytes):
-        entries = [_parse_entry(entry, i) for i, entry in enumerate(spec)]
-    else:
-        raise ValueError(
-            "a reward spec is a name, a dict {name: weight}, a list of {'name', 'weight', 'kwargs'} "
-            f"dicts or a CompositeReward; got {type(spec).__name__}"
-        )
-    if not entries:
-        raise ValueError(f"empty reward spec {spec!r}; known rewards: {_known()}")
-
+    entries = _entries(spec)
     terms: list[tuple[str, float, RewardFunction]] = []
     for name, weight, kwargs in entries:
         _check_name(name)
@@ -168,7 +168,40 @@ def make_reward(spec: RewardSpec) -> CompositeReward:
     return CompositeReward(terms)
 
 
+def reward_names(spec: RewardSpec) -> list[str]:
+    """The registered names a reward spec refers to, in order (none for a CompositeReward,
+    which is already built).
+
+    Raises:
+        ValueError: a malformed spec or an unknown name, as :func:`make_reward` says.
+    """
+    if isinstance(spec, CompositeReward):
+        return []
+    names = [name for name, _, _ in _entries(spec)]
+    for name in names:
+        _check_name(name)
+    return list(dict.fromkeys(names))
+
+
 # --- parsing helpers -------------------------------------------------------------------
+
+
+def _entries(spec: RewardSpec) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """``(name, weight, kwargs)`` per term of a spec, unchecked but for its shape."""
+    if isinstance(spec, str):
+        entries = [(spec, 1.0, {})]
+    elif isinstance(spec, Mapping):
+        entries = [(name, weight, {}) for name, weight in spec.items()]
+    elif isinstance(spec, Sequence) and not isinstance(spec, bytes):
+        entries = [_parse_entry(entry, i) for i, entry in enumerate(spec)]
+    else:
+        raise ValueError(
+            "a reward spec is a name, a dict {name: weight}, a list of {'name', 'weight', 'kwargs'} "
+            f"dicts or a CompositeReward; got {type(spec).__name__}"
+        )
+    if not entries:
+        raise ValueError(f"empty reward spec {spec!r}; known rewards: {_known()}")
+    return entries
 
 
 def _parse_entry(entry: Any, index: int) -> tuple[str, Any, dict[str, Any]]:
@@ -232,6 +265,11 @@ def _check_weight(name: str, weight: Any) -> float:
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(float(weight)):
         raise ValueError(f"reward {name!r} has weight {weight!r}; a weight must be a finite number")
     return float(weight)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _known() -> str:

@@ -197,7 +197,7 @@ def test_env_instance_and_single_env():
 def test_vocab_mismatch_names_both_sizes(make_token_vec, make_lm):
     env = make_token_vec(2)
     vocab = env.single_action_space.n
-    with pytest.raises(ValueError, match=rf"policy vocabulary size 50 != env action space size {vocab}"):
+    with pytest.raises(ValueError, match=rf"policy vocabulary size 50 < env action space size {vocab}"):
         PPO(env, policy=make_lm(vocab_size=50), config=ALGOS["PPO"][1])
 
 

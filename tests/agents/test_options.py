@@ -49,7 +49,9 @@ def test_fields_stay_flat_and_round_trip_through_a_saved_dict():
     config = PPOConfig(kl_coef=0.05, temperature=0.9, adaptive_kl=True, hidden_sizes=(32,))
     saved = dataclasses.asdict(config)
     assert saved["kl_coef"] == 0.05 and saved["temperature"] == 0.9 and "lm" not in saved
-    assert config_from_dict(PPOConfig, {**saved, "hidden_sizes": [32], "gone": 1}) == config
+    assert config_from_dict(PPOConfig, {**saved, "hidden_sizes": [32]}) == config
+    with pytest.raises(ValueError, match="unknown PPOConfig field 'gone'"):
+        config_from_dict(PPOConfig, {**saved, "gone": 1})
     assert [f.name for f in dataclasses.fields(REINFORCEConfig)][0] == "num_envs"
 
 
