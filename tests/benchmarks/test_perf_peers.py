@@ -33,11 +33,11 @@ def test_perf_peers_trl_prints_both_sides_and_ratio(capsys):
     assert re.search(r"ours REINFORCE-RLOO\s+[\d,]+\s+[\d.]+", out), out
     assert re.search(r"TRL [\d.]+ RLOOTrainer\s+[\d,]+\s+[\d.]+", out), out
     assert re.search(r"ratio ours / TRL, tokens/s: \d+\.\d+ \(min-max [\d.]+-[\d.]+ over 1 alternating rounds", out), out
-    assert re.search(r"^machine: .+dtype float32$", out, re.M), out
+    assert re.search(r"^machine: .+dtype float32$", out, re.MULTILINE), out
     # every setting is printed for both sides, and where TRL cannot match, the line says so
     for setting in ("device / precision", "stop tokens", "KL", "batch / group", "completion length", "sampling"):
-        assert re.search(rf"^  {re.escape(setting)}\s+\S", out, re.M), (setting, out)
-    assert re.search(r"^  generation\s+.+CANNOT MATCH: model\.generate", out, re.M), out
+        assert re.search(rf"^  {re.escape(setting)}\s+\S", out, re.MULTILINE), (setting, out)
+    assert re.search(r"^  generation\s+.+CANNOT MATCH: model\.generate", out, re.MULTILINE), out
     assert "TRL gradient checkpointing off" in out
     assert "KL coefficient 0 (TRL beta), our reference none" in out  # TRL with beta 0 loads no reference
     assert "TRL PPOTrainer:" in out

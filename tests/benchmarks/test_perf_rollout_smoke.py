@@ -21,4 +21,4 @@ def test_perf_rollout_prints_both_sides_and_ratio(capsys):
     assert re.search(r"model\.generate \(do_sample, use_cache\)\s+[\d,]+ tokens/s", out), out
     ratio = re.search(r"ratio ours / generate \(tokens/s\): (\d+\.\d+) \(min-max (\d+\.\d+)-(\d+\.\d+) over 3 alternating rounds", out)
     assert ratio and 0 < float(ratio.group(2)) <= float(ratio.group(1)) <= float(ratio.group(3)), out
-    assert re.search(r"^machine: .+, torch .+, device cpu, dtype float32$", out, re.M), out
+    assert re.search(r"^machine: .+, torch .+, device cpu, dtype float32$", out, re.MULTILINE), out

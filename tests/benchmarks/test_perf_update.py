@@ -19,7 +19,7 @@ def test_perf_update_prints_each_variant_and_its_speedup(capsys):
     out = capsys.readouterr().out
     assert "with tiny-shop: 2 rows x 4 tokens, minibatch 8, 1 epoch(s)" in out, out
     for variant in ("padded fp32", "packed fp32", "packed bf16"):
-        assert re.search(rf"^  {variant}\s+[\d.]+\s+[\d.]+\s+\d+%", out, re.M), (variant, out)
+        assert re.search(rf"^  {variant}\s+[\d.]+\s+[\d.]+\s+\d+%", out, re.MULTILINE), (variant, out)
     for variant in ("packed fp32", "packed bf16"):
-        assert re.search(rf"^{variant} vs padded fp32, whole update \(before / after\): [\d.]+ \(min-max", out, re.M), out
+        assert re.search(rf"^{variant} vs padded fp32, whole update \(before / after\): [\d.]+ \(min-max", out, re.MULTILINE), out
         assert "goal >= 1.5" in out
