@@ -31,7 +31,7 @@ from agents.evaluation import (
 from agents.features import item_embeddings
 from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
-from agents.options import check_seed
+from agents.options import check_seed, resolve_device
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
 from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
 from agents.rollout import Rollout
@@ -55,6 +55,7 @@ def make_policy(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
+    dtype: str = "float32",
 ) -> Policy:
     """Build the actor-critic named by ``policy`` for ``env``.
 
@@ -63,14 +64,17 @@ def make_policy(
     has item embeddings, see there). Any other string is an LM name
     for ``lm_envs.models.load_policy`` (``"tiny-shop"``, ``"smollm2-135m"``, a local HF
     folder). A module is used as is (a bare HF causal LM gets a value head). An LM samples
-    with ``temperature``, ``top_k`` and ``top_p`` (see :class:`~agents.options.LMOptions`).
+    with ``temperature``, ``top_k`` and ``top_p`` and computes in ``dtype`` (see
+    :class:`~agents.options.LMOptions`); MLP policies compute in float32 only.
     """
     token_env = is_token_observation_space(env.single_observation_space)
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
     if isinstance(policy, (LMActorCritic, MLPActorCritic)):
         built: Policy = policy
+        if isinstance(built, LMActorCritic):
+            built.dtype_name = dtype
     elif isinstance(policy, nn.Module):
-        built = LMActorCritic(policy, **sampling)
+        built = LMActorCritic(policy, **sampling, dtype=dtype)
     elif policy == "mlp" or (policy == "auto" and not token_env):
         built = MLPActorCritic(
             env.single_observation_space, env.single_action_space, hidden_sizes=tuple(hidden_sizes),
@@ -79,9 +83,11 @@ def make_policy(
     elif isinstance(policy, str):
         from lm_envs.models import load_policy
 
-        built = LMActorCritic(load_policy("tiny-shop" if policy == "auto" else policy), **sampling)
+        built = LMActorCritic(load_policy("tiny-shop" if policy == "auto" else policy), **sampling, dtype=dtype)
     else:
         raise TypeError(f"policy must be a name or an nn.Module; got {type(policy).__name__}")
+    if dtype != "float32" and not isinstance(built, LMActorCritic):
+        raise ValueError(f"dtype={dtype!r} is for LM policies; an MLP policy computes in 'float32'")
     if isinstance(built, LMActorCritic):
         _fit_lm_to_env(built, env, policy)
     return built
@@ -170,7 +176,8 @@ class Agent:
             this env and policy; or a dict of config fields that override the table's.
         seed: seeds torch, the sampler, the env resets and minibatch shuffling.
         env_kwargs: keyword arguments for ``gym.make_vec`` when ``env_or_id`` is an id.
-        device: torch device of the policy.
+        device: ``"cpu"``, ``"cuda"`` (``"cuda:N"``), ``"auto"`` (CUDA when present) or a
+            ``torch.device``: where the policy, its sampler and the update run.
         tensorboard_log: directory for TensorBoard scalars (needs ``tensorboard``).
     """
 
@@ -192,7 +199,7 @@ class Agent:
     ) -> None:
         self.seed = check_seed(seed)
         self.config = config = config_for(self.algorithm, self.config_class, config, env_or_id, policy)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None
         self.env_kwargs = dict(env_kwargs or {})
         torch.manual_seed(self.seed)
@@ -201,7 +208,9 @@ class Agent:
         self.np_rng = np.random.default_rng(self.seed)
         self.env = make_vector_env(env_or_id, num_envs=config.num_envs, env_kwargs=self.env_kwargs)
         self.token_env = is_token_observation_space(self.env.single_observation_space)
-        self.policy = make_policy(policy, self.env, hidden_sizes=config.hidden_sizes, **config.sampling).to(self.device)
+        self.policy = make_policy(
+            policy, self.env, hidden_sizes=config.hidden_sizes, dtype=getattr(config, "dtype", "float32"), **config.sampling
+        ).to(self.device)
         self.ref_policy = self._make_reference(config.reference)
         bootstrap = getattr(config, "bootstrap_truncated", None)
         self.rollout = Rollout(
@@ -236,6 +245,8 @@ class Agent:
         if kind == "bf16" and not isinstance(self.policy, LMActorCritic):
             raise ValueError("reference='bf16' is for LM policies; use reference='fp32' with an MLP policy")
         ref = copy.deepcopy(self.policy).requires_grad_(False).eval()
+        if isinstance(ref, LMActorCritic):
+            ref.dtype_name = "float32"  # the reference computes in its weights' precision
         if kind == "bf16":
             # half the bytes and ~1.5x faster scoring on CPUs with AMX-bf16; the value head
             # stays fp32 (it is unused); log-probs move by ~0.01 nats per token
@@ -418,7 +429,8 @@ class Agent:
         *,
         device: str | torch.device = "cpu",
     ) -> Agent:
-        """Rebuild an agent saved by :meth:`save`; pass ``env`` when it was not an id."""
+        """Rebuild an agent saved by :meth:`save`; pass ``env`` when it was not an id
+        (``device`` as the constructor's, ``"auto"`` included)."""
         agent = load_agent(cls, path, env, device=device)
         if agent.ref_policy is not None:
             ref_file = Path(path) / REFERENCE_FILE

@@ -47,6 +47,7 @@ from agents.options import (
     check_seed,
     check_total_steps,
     check_unit_interval,
+    resolve_device,
 )
 from agents.persistence import load_agent, save_agent
 
@@ -257,7 +258,7 @@ class DDPG:
         config = config_for(self.algorithm, DDPGConfig, config, env_or_id, policy)
         self.config = config
         self.seed = check_seed(seed)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.env_id = env_or_id if isinstance(env_or_id, str) else None
         self.env_kwargs = dict(env_kwargs or {})
         torch.manual_seed(self.seed)

@@ -19,6 +19,8 @@ from typing import Any
 
 __all__ = [
     "CACHE_MODES",
+    "DEVICES",
+    "DTYPES",
     "REFERENCES",
     "LMOptions",
     "check_cache_mode",
@@ -31,12 +33,37 @@ __all__ = [
     "check_seed",
     "check_total_steps",
     "check_unit_interval",
+    "resolve_device",
 ]
 
 REFERENCES = ("fp32", "bf16", "none")
 """Kinds of frozen reference policy: fp32 copy, bfloat16 copy, or none."""
 CACHE_MODES = ("per_row", "rebuild")
 """How an LM rollout refreshes its KV cache when rows reset (see ``agents.kv_cache``)."""
+DTYPES = ("float32", "bfloat16")
+"""Compute precisions of an LM policy (``LMOptions.dtype``); weights and Adam stay fp32."""
+DEVICES = ("cpu", "cuda", "auto")
+"""Device names every agent and perf script takes (``cuda:N`` too); ``auto``: CUDA when present."""
+
+
+def resolve_device(device: Any) -> Any:
+    """``"auto"`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names and
+    ``torch.device`` pass through ``torch.device``.
+
+    Raises:
+        ValueError: not a device name, or ``cuda`` asked for where torch sees no GPU.
+    """
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        out = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} or a torch device; got {device!r}") from err
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device; use 'cpu' or 'auto'")
+    return out
 
 
 def _fail(name: str, rule: str, value: Any) -> None:
@@ -135,6 +162,11 @@ class LMOptions:
     nats per token) or ``"none"`` (no reference and no ``kl_ref``; needs ``kl_coef == 0``)."""
     cache_mode: str = "per_row"
     """LM rollouts: ``"per_row"`` re-prefills only rows that reset, ``"rebuild"`` the batch."""
+    dtype: str = "float32"
+    """Compute precision of an LM policy, in the rollout and the update alike: ``"float32"``
+    or ``"bfloat16"`` (autocast: matmuls in bf16, weights, gradients and Adam's moments stay
+    fp32; ~1.5x faster on CPUs with AVX512-BF16 / AMX and on GPUs). With bf16, PPO scores the
+    batch's old log-probs with the update's own forward, so its first ratio is exactly 1."""
 
     def __post_init__(self) -> None:
         check_lm_options(self)
@@ -168,4 +200,6 @@ def check_lm_options(options: LMOptions) -> None:
             f"got 'none' with kl_coef={options.kl_coef}"
         )
     check_cache_mode(options.cache_mode)
+    if options.dtype not in DTYPES:
+        _fail("dtype", f"one of {', '.join(map(repr, DTYPES))}", options.dtype)
 

@@ -18,6 +18,9 @@ Acting goes through an :class:`agents.actors.Actor`, which for the LM keeps a KV
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,15 +39,71 @@ __all__ = [
     "MLPActorCritic",
     "Policy",
     "TwoTowerHead",
+    "autocast",
     "forward_with_cache",
     "is_token_observation_space",
+    "pack_rows",
 ]
+
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def autocast(device: torch.device | str, dtype: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to bfloat16 on ``device`` for ``dtype == "bfloat16"``, else a no-op.
+
+    Matmuls run in bf16 while the weights stay fp32 (the optimizer's master weights), and
+    norms, softmax and losses stay fp32 (autocast's op lists).
+    """
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    if dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
+    return torch.autocast(device_type=torch.device(device).type, dtype=COMPUTE_DTYPES[dtype])
+
+
+def _lpt(lengths: list[int], n_rows: int) -> tuple[list[int], list[int], list[int]]:
+    # longest first, each to the row filled least so far (LPT scheduling)
+    fill = [0] * n_rows
+    row, offset = [0] * len(lengths), [0] * len(lengths)
+    heap = [(0, r) for r in range(n_rows)]
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        f, r = heapq.heappop(heap)
+        row[i], offset[i] = r, f
+        fill[r] = f + lengths[i]
+        heapq.heappush(heap, (fill[r], r))
+    return row, offset, fill
+
+
+def pack_rows(lengths: list[int], max_width: float) -> tuple[list[int], list[int], list[int]]:
+    """Deal segments of ``lengths`` into packed rows: each row count from
+    ``ceil(sum / max_width)`` up is dealt longest first to the least-filled row (LPT
+    scheduling), and the count whose rows, padded to the longest, hold the fewest slots wins
+    (ties: more, shorter rows). The slots left at the rows' ends are all the padding there is.
+
+    Returns ``(row, offset, fill)``: each segment's row and start within it, and each row's
+    filled length. ``max_width`` bounds the attention: rows hold about that many tokens or
+    fewer (or one segment longer than it).
+    """
+    if not lengths:
+        return [], [], [0]
+    total, longest = sum(lengths), max(lengths)
+    lo = max(1, min(len(lengths), math.ceil(total / max(max_width, 1.0))))
+    hi = min(len(lengths), max(lo, math.ceil(total / longest) + 1))
+    best, best_slots = None, None
+    for n_rows in range(hi, lo - 1, -1):
+        packed = _lpt(lengths, n_rows)
+        slots = n_rows * max(packed[2])
+        if best_slots is None or slots < best_slots:
+            best, best_slots = packed, slots
+        if slots == total:
+            break
+    return best
 
 
 def forward_with_cache(
     model: nn.Module,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     position_ids: torch.Tensor,
     cache: Any | None,
     *,
@@ -60,7 +119,9 @@ def forward_with_cache(
         model: the *base* decoder (``causal_lm.base_model``), whose output has
             ``last_hidden_state``.
         input_ids: ``(N, K)`` new tokens.
-        attention_mask: ``(N, S + K)`` mask over cached and new tokens (0 = hole/pad).
+        attention_mask: ``(N, S + K)`` mask over cached and new tokens (0 = hole/pad), or
+            ``None`` for packed rows without cache: the segments start where ``position_ids``
+            restart (transformers' padding-free collator layout, a block-diagonal causal mask).
         position_ids: ``(N, K)`` positions of the new tokens; explicit because pads
             and holes make them differ from the cache index.
         cache: a ``transformers`` ``Cache`` holding ``S`` positions, or ``None``.
@@ -70,7 +131,7 @@ def forward_with_cache(
     """
     out = model(
         input_ids=input_ids,
-        attention_mask=attention_mask,
+        attention_mask=attention_mask,  # None with packed rows: the model reads the segments off position_ids
         position_ids=position_ids,
         cache=cache,
         use_cache=use_cache,
@@ -107,15 +168,28 @@ class LMActorCritic(nn.Module):
     action_mask)``; the same processing is used when acting and when re-scoring, so
     the importance ratio of PPO compares like with like.
 
+    Teacher-forced scoring (the update's forward and backward) runs on packed rows: the
+    segments' real tokens back to back, the segments told apart by their position ids
+    (:meth:`score_positions`).
+
     Args:
         model: a ``transformers`` causal LM (``AutoModelForCausalLM``).
         temperature, top_k, top_p: sampling distribution, see :func:`process_logits`.
+        dtype: compute precision, ``"float32"`` or ``"bfloat16"`` (autocast in the rollout's
+            and the update's forwards alike; the weights stay as they are).
+        packed: score on packed rows (``False``: one right-padded row per segment, the
+            layout before packing; both give the same log-probs to float rounding).
         disable_dropout: set the model's dropout to 0 (RL fine-tuning, see ``_disable_dropout``);
             ``False`` leaves a model someone else trains as it is (the TRL rollout wraps the
             trainer's model and acts in eval mode, where dropout is off anyway).
     """
 
     is_sequence_model = True
+    pack_width = 2.0
+    """Packed rows hold at most about ``pack_width`` times the longest segment (attention cost
+    grows with the row; :func:`pack_rows` picks the row count that leaves the fewest slots);
+    on tiny-shop (fwd + bwd, 16-32 segments of 30-110 tokens, 23-27% padding when
+    right-padded) rows of 1.5-2x ran 20-25% faster than the padded batch, 4x less so."""
 
     def __init__(
         self,
@@ -124,6 +198,8 @@ class LMActorCritic(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
+        dtype: str = "float32",
+        packed: bool = True,
         disable_dropout: bool = True,
     ) -> None:
         super().__init__()
@@ -141,10 +217,18 @@ class LMActorCritic(nn.Module):
         self.temperature = float(temperature)
         self.top_k = top_k
         self.top_p = top_p
+        if dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
+        self.dtype_name = dtype
+        self.packed = bool(packed)
         self.n_actions: int | None = None
         """The env's vocabulary size where the model's is larger (an embedding padded to a
         multiple of 64, say): logits beyond it are dropped, so those ids are never chosen."""
         self.model.eval()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The compute precision's autocast on the policy's device (a no-op in float32)."""
+        return autocast(self.device, self.dtype_name)
 
     def train(self, mode: bool = True) -> LMActorCritic:
         super().train(mode)
@@ -180,8 +264,10 @@ class LMActorCritic(nn.Module):
         logits = self.model.get_output_embeddings()(hidden).float()
         if self.n_actions is not None:
             logits = logits[..., : self.n_actions]
-        values = self.value_head(hidden.float()).squeeze(-1)
-        return logits, values
+        if self.dtype_name == "float32":
+            return logits, self.value_head(hidden.float()).squeeze(-1)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):  # the critic's one layer in fp32
+            return logits, self.value_head(hidden.float()).squeeze(-1)
 
     def distribution_logits(self, logits: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
         return process_logits(
@@ -196,8 +282,9 @@ class LMActorCritic(nn.Module):
         """Run a left-padded batch ``(N, P)``; returns last-position logits ``(N, V)``,
         values ``(N,)`` and the cache."""
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
-        logits, values = self.heads(hidden[:, -1])
+        with self.autocast():
+            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
+            logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
     def extend(
@@ -209,8 +296,9 @@ class LMActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
         ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
-        hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
-        logits, values = self.heads(hidden[:, -1])
+        with self.autocast():
+            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+            logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
     # -- teacher-forced scoring ------------------------------------------------------------
@@ -222,15 +310,49 @@ class LMActorCritic(nn.Module):
         seq_index: torch.Tensor,
         positions: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward over right-padded ``contexts`` ``(B, L)`` of ``lengths`` ``(B,)``;
-        returns logits ``(M, V)`` and values ``(M,)`` at ``(seq_index, positions)``."""
-        width = int(lengths.max())
-        ids = contexts[:, :width]
-        mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
-        position_ids = torch.arange(width, device=ids.device).expand_as(ids)
-        hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
-        # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
-        return self.heads(hidden[seq_index, positions])
+        """Teacher-forced forward over the segments ``contexts[b, :lengths[b]]`` (``contexts``
+        ``(B, L)`` right-padded); returns logits ``(M, V)`` and values ``(M,)`` at
+        ``(seq_index, positions)``.
+
+        Packed (the default): the segments' real tokens go back to back into near-equal rows
+        of about ``pack_width`` times the longest segment (:func:`pack_rows`), position ids
+        restarting at 0 per segment and no attention mask, so the model builds the
+        block-diagonal causal mask of transformers' padding-free layout; the only padding is
+        the few slots at the rows' ends (a segment of its own that no real token attends to).
+        Unpacked: one right-padded ``(B, max length)`` forward, the layout before packing.
+        """
+        with self.autocast():
+            if not self.packed:
+                width = int(lengths.max())
+                ids = contexts[:, :width]
+                mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
+                position_ids = torch.arange(width, device=ids.device).expand_as(ids)
+                hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
+                # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
+                return self.heads(hidden[seq_index, positions])
+            ids, position_ids, starts = self.pack(contexts, lengths)
+            hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
+            return self.heads(hidden.reshape(-1, hidden.shape[-1])[starts[seq_index] + positions])
+
+    def pack(self, contexts: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Packed ``(R, W)`` token ids and position ids of the segments ``contexts[b, :lengths[b]]``,
+        and ``(B,)`` each segment's start in the flattened ``R * W`` layout."""
+        lens = lengths.tolist()  # one device sync per minibatch, for the row layout
+        width = max(lens)
+        row, offset, fill = pack_rows(lens, self.pack_width * width)
+        n_rows, row_width = len(fill), max(fill)
+        dev = contexts.device
+        starts = torch.tensor(row, device=dev) * row_width + torch.tensor(offset, device=dev)
+        col = torch.arange(width, device=dev)
+        real = col[None, :] < lengths[:, None]
+        target = (starts[:, None] + col[None, :])[real]
+        ids = torch.zeros(n_rows * row_width, dtype=contexts.dtype, device=dev)
+        ids[target] = contexts[:, :width][real]
+        # the slots after a row's fill count 0, 1, ... as a segment of their own
+        position_ids = (torch.arange(row_width, device=dev)[None, :] - torch.tensor(fill, device=dev)[:, None]).clamp(min=0)
+        position_ids = position_ids.reshape(-1)
+        position_ids[target] = col.expand(len(lens), width)[real]
+        return ids.reshape(n_rows, row_width), position_ids.reshape(n_rows, row_width), starts
 
     def evaluate_actions(
         self, batch: RolloutBatch, idx: torch.Tensor

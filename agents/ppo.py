@@ -219,8 +219,19 @@ class PPO(Agent):
             self.policy.train()
             stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "approx_kl", "clipfrac")}
             epochs_done, stopped = 0, False
-            for _epoch in range(cfg.update_epochs):
-                for idx in minibatch_indices(
+            first_epoch = list(minibatch_indices(
+                batch, n_minibatches, generator=self.shuffle_generator, by_segment=self.policy.is_sequence_model
+            ))  # fmt: skip
+            if getattr(self.policy, "dtype_name", "float32") != "float32":
+                # bf16: the rollout's cached decode and the update's teacher-forced forward round
+                # differently (~0.01 nats), so the old log-probs come from the update's own forward,
+                # minibatch by minibatch as the first epoch runs: its ratio is exactly 1
+                old_logp = old_logp.clone()
+                with torch.no_grad():
+                    for idx in first_epoch:
+                        old_logp[idx] = self.policy.evaluate_actions(batch, idx)[0]
+            for epoch in range(cfg.update_epochs):
+                for idx in first_epoch if epoch == 0 else minibatch_indices(
                     batch, n_minibatches, generator=self.shuffle_generator, by_segment=self.policy.is_sequence_model
                 ):
                     new_logp, entropy, new_values = self.policy.evaluate_actions(batch, idx)

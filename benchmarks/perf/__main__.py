@@ -14,6 +14,7 @@ BENCHMARKS = {
     "scale": "benchmarks.perf.scale",
     "peers": "benchmarks.perf.peers",
     "profile": "benchmarks.perf.profile",
+    "update": "benchmarks.perf.update",
     "serve": "benchmarks.perf.serve",
     "trl": "benchmarks.perf.trl",
     "compress": "benchmarks.perf.compress",

@@ -18,6 +18,10 @@ One row per ``PPOConfig.reference`` option (``--references``):
 The update's own peak (policy + grads + 2 Adam moments + activations) is above the
 moment of construction, so what the reference costs shows in the peak.
 
+``--layouts packed padded`` runs each row twice: the packed update forward (shipped) and the
+right-padded one it replaced (``LMActorCritic.packed = False``), and says whether the packed
+peak is no higher. ``--dtype bfloat16`` runs the policy in bf16 (autocast).
+
     python -m benchmarks.perf memory                               # tiny-shop and smollm2-135m
     python -m benchmarks.perf memory --models tiny-shop --references fp32
 """
@@ -32,6 +36,7 @@ import sys
 import time
 
 REFERENCES = ("fp32", "bf16", "none")
+LAYOUTS = ("packed", "padded")
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -68,11 +73,13 @@ def child(args: argparse.Namespace) -> int:
         learning_rate=1e-5,
         anneal_lr=False,
         reference=args.reference,
+        dtype=args.dtype,
     )
     lm = load_policy(args.model)
     n_params = sum(p.numel() for p in lm.parameters())
     env_kwargs = {"tokenizer": args.model, "max_new_tokens": args.n_steps, "reward": {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}}
-    agent = PPO("lm_envs/TextGeneration-v1", policy=lm, config=config, seed=0, env_kwargs=env_kwargs)
+    agent = PPO("lm_envs/TextGeneration-v1", policy=lm, config=config, seed=0, env_kwargs=env_kwargs, device=args.device)
+    agent.policy.packed = args.layout == "packed"
     del lm
     gc.collect()
     stages["agent"] = _rss_mib()
@@ -86,6 +93,7 @@ def child(args: argparse.Namespace) -> int:
             {
                 "model": args.model,
                 "reference": args.reference,
+                "layout": args.layout,
                 "params": n_params,
                 "threads": torch.get_num_threads(),
                 "stages": stages,
@@ -97,10 +105,10 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_child(model: str, reference: str, args: argparse.Namespace) -> dict:
+def run_child(model: str, reference: str, args: argparse.Namespace, layout: str = "packed") -> dict:
     cmd = [
         sys.executable, "-m", "benchmarks.perf.memory", "--child",
-        "--models", model, "--references", reference,
+        "--models", model, "--references", reference, "--layouts", layout, "--dtype", args.dtype, "--device", args.device,
         "--num-envs", str(args.num_envs), "--n-steps", str(args.n_steps),
         "--minibatch-size", str(args.minibatch_size), "--update-epochs", str(args.update_epochs),
         "--threads", str(args.threads),
@@ -110,7 +118,7 @@ def run_child(model: str, reference: str, args: argparse.Namespace) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"memory child {model}/{reference} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"memory child {model}/{reference}/{layout} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -123,36 +131,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minibatch-size", type=int, default=256)
     parser.add_argument("--update-epochs", type=int, default=1, help="the peak does not grow with epochs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait and run ~10x slower)")
+    parser.add_argument("--layouts", nargs="+", default=["packed"], choices=LAYOUTS,
+                        help="update forward layout: packed (shipped) and/or padded (before the padding-free update)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="PPOConfig.dtype")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (peak RSS is host memory)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        args.model, args.reference = args.models[0], args.references[0]
+        args.model, args.reference, args.layout = args.models[0], args.references[0], args.layouts[0]
         return child(args)
 
+    import torch
+
+    from benchmarks.perf.rounds import machine_line
+
+    torch.set_num_threads(args.threads)  # as the children run
+    print(machine_line(dtype=args.dtype, device=args.device))
     print(
         f"PPO on TextGeneration-v1: batch {args.num_envs} x {args.n_steps} tokens, minibatch {args.minibatch_size}, "
         f"{args.update_epochs} epoch(s), {args.threads} torch threads, one fresh process per row"
     )
-    print(f"{'model':<14} {'reference':<9} {'params':>8} {'imports':>9} {'agent':>9} {'peak':>9} {'update':>8} {'peak-imports':>13}")
-    results: dict[tuple[str, str], dict] = {}
+    print(f"{'model':<14} {'reference':<9} {'layout':<7} {'params':>8} {'imports':>9} {'agent':>9} {'peak':>9} {'update':>8} {'peak-imports':>13}")
+    results: dict[tuple[str, str, str], dict] = {}
     for model in args.models:
         for reference in args.references:
-            r = run_child(model, reference, args)
-            results[model, reference] = r
-            s = r["stages"]
-            base, peak = s["imports"][0], s["update"][1]
-            print(
-                f"{model:<14} {reference:<9} {r['params'] / 1e6:>7.1f}M {base:>7.0f}Mi {s['agent'][0]:>7.0f}Mi "
-                f"{peak:>7.0f}Mi {r['update_s']:>7.1f}s {peak - base:>11.0f}Mi",
-                flush=True,
-            )
+            for layout in args.layouts:
+                r = run_child(model, reference, args, layout)
+                results[model, reference, layout] = r
+                s = r["stages"]
+                base, peak = s["imports"][0], s["update"][1]
+                print(
+                    f"{model:<14} {reference:<9} {layout:<7} {r['params'] / 1e6:>7.1f}M {base:>7.0f}Mi {s['agent'][0]:>7.0f}Mi "
+                    f"{peak:>7.0f}Mi {r['update_s']:>7.1f}s {peak - base:>11.0f}Mi",
+                    flush=True,
+                )
     for model in args.models:
-        default = results.get((model, "fp32"))
+        for layout in args.layouts:
+            default = results.get((model, "fp32", layout))
+            for reference in args.references:
+                if reference == "fp32" or default is None:
+                    continue
+                saved = default["stages"]["update"][1] - results[model, reference, layout]["stages"]["update"][1]
+                print(f"{model} ({layout}): reference={reference!r} saves {saved:,.0f} MiB of peak RSS vs 'fp32'")
         for reference in args.references:
-            if reference == "fp32" or default is None:
-                continue
-            saved = default["stages"]["update"][1] - results[model, reference]["stages"]["update"][1]
-            print(f"{model}: reference={reference!r} saves {saved:,.0f} MiB of peak RSS vs 'fp32'")
+            if {"packed", "padded"} <= set(args.layouts):
+                new, old = (results[model, reference, k]["stages"]["update"][1] for k in ("packed", "padded"))
+                print(f"{model} reference={reference!r}: peak RSS packed {new:,.0f} MiB vs padded (before) {old:,.0f} MiB "
+                      f"(goal: no higher: {'met' if new <= old else 'NOT met'}, {new - old:+,.0f} MiB)")
     print("imports/agent: current RSS after that stage; peak: ru_maxrss after the update (MiB)")
     return 0
 

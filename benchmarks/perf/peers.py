@@ -15,8 +15,8 @@ set up so that the two differ only in how they generate and train:
   completions per update in groups of ``--group``, at most ``--max-new-tokens`` tokens,
   temperature 1, no top-k/top-p;
 - one Adam step on the whole batch per generation (TRL: ``num_iterations = 1``,
-  ``steps_per_generation = 1``), lr ``--lr`` constant, eps 1e-5, grad-norm clip 0.5, fp32
-  on CPU (TRL's ``bf16`` default is turned off), no KL penalty (``beta = 0``, our
+  ``steps_per_generation = 1``), lr ``--lr`` constant, eps 1e-5, grad-norm clip 0.5, the same
+  precision (``--dtype``: fp32, TRL's ``bf16`` default turned off, or bf16 on both), no KL penalty (``beta = 0``, our
   ``kl_coef = 0``: :data:`KL_COEF` for both);
 - no reference model: TRL with ``beta = 0`` loads none, so ours runs with
   ``reference="none"`` when the KL coefficient is 0 (no frozen copy scored each update only
@@ -40,19 +40,17 @@ loss sums the token log-probs per sequence and averages over sequences, ours ave
 tokens (the same direction; Adam makes the scale mostly moot). The sampling streams
 differ, so completions differ.
 
-Figures: generated completion tokens/s over the whole update (generation + reward +
-gradient step), median wall time per update, the mean completion length (tokens/s moves
-with it: both sides step until every row has stopped), the mean reward of the last 3 updates
-finished by the equal wall time (the shorter of the two runs), and the first update's
-reward (same prompts, same weights: the two should start level).
-
-Last runs (shared 2-core machine, 1 torch thread, defaults, ``--skip-sb3``, ours with
-``reference="none"``): ours 1,015 and 1,003 tokens/s (0.31 s/update, mean length 19.9),
-TRL 1.16.0 764 and 761 (0.48 s/update, mean length 22.8): ratio 1.33 and 1.32 (goal 1.5 not
-met), time per update TRL/ours 1.53 both times — the tokens/s ratio is lower because our
-policy's completions are shorter here. The same run with ``--our-reference fp32``: 917 vs 772
-tokens/s, ratio 1.19, time per update 1.36 (the former default; the ratio recorded before
-was 1.13).
+Rounds (``benchmarks.perf.rounds``): after a warm-up round of 2 updates per side, each of
+``--rounds`` rounds runs ours (a fresh agent, seed = round) for ``--updates`` updates, then TRL
+(a fresh trainer) for as many on the prompts ours drew in that round: A B A B in one process,
+so load that lands on one round moves that round's ratio only. Printed: the settings of both
+sides, one line each (``CANNOT MATCH`` where a library's design differs), the machine, tokens/s
+(generated completion tokens over the whole update: generation + reward + gradient step) per
+round and its median, the median time per update and completion length (tokens/s moves with
+it: both sides step until every row has stopped), the first update's reward (same prompts,
+same weights: the two should start level), and the median ratio ours / TRL over rounds with
+its min-max. ``--dtype bfloat16`` runs both sides in bf16 (ours ``dtype="bfloat16"``, TRL
+``bf16=True``: autocast with fp32 master weights on both). Measured figures: docs/results.md.
 
 TRL ``PPOTrainer``: TRL 1.x ships none (not in ``trl`` nor ``trl.experimental``); the
 script checks and says so.
@@ -67,9 +65,10 @@ seed). Figures: env steps/s of ``learn`` (median over seeds) and the mean return
 (mean ± sample std over seeds).
 
 Ratios are ours / theirs (for wall time: theirs / ours, so > 1 means ours is better).
-Goals: >= 1.5x TRL's tokens/s; >= SB3's steps/s with equal or better return.
+Goals: >= 2x TRL's tokens/s, in fp32 and in bf16; >= SB3's steps/s with equal or better return.
 
-    python -m benchmarks.perf peers
+    python -m benchmarks.perf peers --skip-sb3                     # TRL, fp32, 3 rounds
+    python -m benchmarks.perf peers --skip-sb3 --dtype bfloat16
     python -m benchmarks.perf peers --skip-trl --classic-steps 4096 --seeds 0 1
 """
 
@@ -79,6 +78,7 @@ import argparse
 import importlib.util
 import tempfile
 import time
+from collections import defaultdict
 from typing import Any
 
 import gymnasium as gym
@@ -86,6 +86,7 @@ import numpy as np
 import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
+from benchmarks.perf import rounds
 
 TEXT_ID = "lm_envs/TextGeneration-v1"
 REWARD = {"sentiment": 1.0}
@@ -96,6 +97,7 @@ CLASSIC_ENV_KWARGS = {"lm_envs/ProductRecommendation-v0": {"masked_action": "ski
 Prompt = tuple[str, dict[str, Any]]  # prompt text and its task fields (the reward's kwargs)
 KL_COEF = 0.0  # our kl_coef and TRL's beta
 REFERENCES = ("fp32", "bf16", "none")  # agents' ``reference`` options
+GOAL_TRL = 2.0  # ours / TRL tokens/s, in fp32 and in bf16
 
 
 def our_reference(args: argparse.Namespace) -> str:
@@ -110,18 +112,21 @@ def our_reference(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def run_ours_rloo(args: argparse.Namespace) -> tuple[list[dict[str, float]], list[Prompt]]:
+def run_ours_rloo(
+    args: argparse.Namespace, *, seed: int = 0, updates: int | None = None
+) -> tuple[list[dict[str, float]], list[Prompt]]:
     """One row per update (end time since start, seconds, completion tokens, reward) and
     the prompts the updates drew, one per RLOO group, in order."""
     from agents import REINFORCE, REINFORCEConfig
 
+    updates = args.updates if updates is None else updates
     config = REINFORCEConfig(
         num_envs=args.batch, group_size=args.group, learning_rate=args.lr, gamma=1.0, baseline="rloo",
-        kl_coef=KL_COEF, reference=our_reference(args),
+        kl_coef=KL_COEF, reference=our_reference(args), dtype=getattr(args, "dtype", "float32"),
     )  # fmt: skip
     agent = REINFORCE(
-        TEXT_ID, policy="tiny-shop", config=config, seed=0,
-        env_kwargs={"reward": REWARD, "max_new_tokens": args.max_new_tokens},
+        TEXT_ID, policy="tiny-shop", config=config, seed=seed,
+        env_kwargs={"reward": REWARD, "max_new_tokens": args.max_new_tokens}, device=getattr(args, "device", "cpu"),
     )  # fmt: skip
     prompts: list[Prompt] = []
     collect = agent.rollout.collect_episodes
@@ -151,13 +156,15 @@ def run_ours_rloo(args: argparse.Namespace) -> tuple[list[dict[str, float]], lis
             }
         )
         last = now
-        return agent_.num_updates < args.updates
+        return agent_.num_updates < updates
 
     agent.learn(10**12, callback=callback)
     return rows, prompts
 
 
-def run_trl_rloo(args: argparse.Namespace, prompts: list[Prompt]) -> tuple[list[dict[str, float]], list[Prompt]]:
+def run_trl_rloo(
+    args: argparse.Namespace, prompts: list[Prompt], *, seed: int = 0, updates: int | None = None
+) -> tuple[list[dict[str, float]], list[Prompt]]:
     """TRL's RLOOTrainer on ``prompts`` in order (each repeated ``args.group`` times).
 
     Returns one row per update and the prompts its reward function received, one per group."""
@@ -168,6 +175,7 @@ def run_trl_rloo(args: argparse.Namespace, prompts: list[Prompt]) -> tuple[list[
     from lm_envs.models import load_policy, load_tokenizer, special_token_ids
     from lm_envs.rewards import make_reward
 
+    updates = args.updates if updates is None else updates
     rows: list[dict[str, float]] = []
     received: list[Prompt] = []
     reward_fn = make_reward(REWARD)
@@ -229,14 +237,14 @@ def run_trl_rloo(args: argparse.Namespace, prompts: list[Prompt]) -> tuple[list[
             temperature=1.0,
             top_p=1.0,
             top_k=0,
-            max_steps=args.updates,
+            max_steps=updates,
             logging_steps=1,
             save_strategy="no",
             report_to="none",
-            use_cpu=True,
-            bf16=False,
+            use_cpu=our_device(args).type == "cpu",
+            bf16=getattr(args, "dtype", "float32") == "bfloat16",  # accelerate's autocast, fp32 master weights: as ours
             gradient_checkpointing=args.trl_gradient_checkpointing,
-            seed=0,
+            seed=seed,
             dataloader_num_workers=0,
             disable_tqdm=True,
         )
@@ -251,11 +259,6 @@ def run_trl_rloo(args: argparse.Namespace, prompts: list[Prompt]) -> tuple[list[
         trainer.remove_callback(PrinterCallback)  # its per-step log dicts would bury the table
         trainer.train()
     return rows, received
-
-
-def reward_at(rows: list[dict[str, float]], t: float, last: int = 3) -> float:
-    done = [r["reward"] for r in rows if r["t"] <= t + 1e-9 and "reward" in r]
-    return float(np.mean(done[-last:])) if done else float("nan")
 
 
 def summarize(rows: list[dict[str, float]], batch: int) -> dict[str, float]:
@@ -290,40 +293,100 @@ def check_prompt_tokens(prompts: list[Prompt], max_new_tokens: int) -> str:
     return "identical" if not bad else f"DIFFER for {len(bad)} of {len(texts)} prompts (e.g. {bad[0]!r})"
 
 
+def our_device(args: argparse.Namespace) -> torch.device:
+    from agents.options import resolve_device
+
+    return resolve_device(getattr(args, "device", "cpu"))
+
+
+def settings_table(args: argparse.Namespace, trl_version: str) -> list[tuple[str, str, str]]:
+    """(setting, ours, TRL) for every setting of the comparison; where TRL's differs by
+    design of the library, its cell says so."""
+    from lm_envs.models import load_tokenizer, special_token_ids
+
+    special = special_token_ids(load_tokenizer("tiny-shop"))
+    stops = f"eos {special['eos']}, end-of-turn {special['eot']}"
+    precision = ("bf16 autocast, fp32 weights and Adam" if args.dtype == "bfloat16" else "fp32")
+    same = "same"
+    return [
+        ("model", "tiny-shop (the same weights)", same),
+        ("device / precision", f"{our_device(args)} / {precision}", f"{same} (bf16={args.dtype == 'bfloat16'}, accelerate autocast)"),
+        ("prompts", "TextGeneration-v1's, drawn per RLOO group", "ours, in our order (shuffle_dataset=False)"),
+        ("reward", f"{REWARD} (make_reward)", same + " (the same object)"),
+        ("batch / group", f"{args.batch} completions, {args.batch // args.group} prompts x {args.group}", same),
+        ("completion length", f"<= {args.max_new_tokens} new tokens", same),
+        ("stop tokens", stops, same + " (generation_config.eos_token_id)"),
+        ("sampling", "temperature 1, no top-k/top-p", same),
+        ("optimizer", f"Adam lr {args.lr} constant, eps 1e-5, no weight decay, grad-norm clip 0.5", same),
+        ("steps per batch", "1 Adam step per generation", same + " (num_iterations 1, steps_per_generation 1)"),
+        ("KL", f"kl_coef {KL_COEF:g}, reference {our_reference(args)}", f"beta {KL_COEF:g} (loads no reference)"),
+        ("gradient checkpointing", "off", "on" if args.trl_gradient_checkpointing else "off (TRL's default is on)"),
+        ("update forward", "packed rows (padding only at row ends)", "CANNOT MATCH: right-padded batch"),
+        ("generation", "Gymnasium vector env, token by token, KV cache", "CANNOT MATCH: model.generate, no env"),
+        ("loss aggregation", "mean over tokens", "CANNOT MATCH: per-sequence sum, mean over sequences"),
+        ("extra forwards", "none (reference none)" if our_reference(args) == "none" else "reference scoring",
+         "CANNOT MATCH: a no-grad old_logps forward"),
+        ("sampling streams", "torch.Generator on the device", "CANNOT MATCH: global RNG (completions differ)"),
+        ("updates per round", f"{args.updates}", same),
+        ("torch threads", f"{torch.get_num_threads()}", same + " (one process)"),
+        ("library", "lm-envs agents.REINFORCE (baseline rloo)", f"TRL {trl_version} RLOOTrainer"),
+    ]
+
+
 def compare_trl(args: argparse.Namespace) -> None:
     print(
-        f"\n== LM: our REINFORCE (RLOO) vs TRL RLOOTrainer — tiny-shop, reward {REWARD}, batch {args.batch} "
-        f"({args.batch // args.group} prompts x {args.group}), <= {args.max_new_tokens} new tokens, temperature 1, "
-        f"no top-k/top-p, lr {args.lr}, {args.updates} updates of 1 Adam step, TRL gradient checkpointing "
+        f"\n== LM: our REINFORCE (RLOO) vs TRL RLOOTrainer — tiny-shop, batch {args.batch}, "
+        f"<= {args.max_new_tokens} new tokens, {args.dtype}, TRL gradient checkpointing "
         f"{'on' if args.trl_gradient_checkpointing else 'off'}, KL coefficient {KL_COEF:g} (TRL beta), "
-        f"our reference {our_reference(args)}, {torch.get_num_threads()} torch threads"
+        f"our reference {our_reference(args)}, {args.rounds} alternating rounds of {args.updates} updates per side"
     )
+    print(rounds.machine_line(dtype=args.dtype, device=our_device(args)))
     if importlib.util.find_spec("trl") is None:
         print("TRL is not installed (pip install -e '.[trl]'); skipped")
         return
     import trl
 
-    torch.manual_seed(0)
-    ours_rows, prompts = run_ours_rloo(args)
-    torch.manual_seed(0)
-    trl_rows, received = run_trl_rloo(args, prompts)
-    ours, theirs = summarize(ours_rows, args.batch), summarize(trl_rows, args.batch)
-    t_equal = min(ours["total_s"], theirs["total_s"])
-    r_ours, r_trl = reward_at(ours_rows, t_equal), reward_at(trl_rows, t_equal)
-    print(f"same prompts, same order: {same_prompts(prompts, received, args.group)}; prompt token ids: {check_prompt_tokens(prompts, args.max_new_tokens)}")
+    print(f"  {'setting':<24} {'ours':<58} TRL")
+    for name, a, b in settings_table(args, trl.__version__):
+        print(f"  {name:<24} {a:<58} {b}")
+    # Each round: ours (fresh agent, seed = round) then TRL (fresh trainer) on the prompts ours
+    # drew in that round; TRL needs ours' prompts first, so the order stays A B A B. Setup
+    # (model load, trainer construction) is outside the timed updates on both sides.
+    per_round: dict[int, dict[str, Any]] = defaultdict(dict)
+
+    def ours_side(r: int) -> float:
+        torch.manual_seed(max(r, 0))
+        rows, prompts = run_ours_rloo(args, seed=max(r, 0), updates=2 if r < 0 else None)
+        per_round[r].update(ours_rows=rows, prompts=prompts)
+        return summarize(rows, args.batch)["tokens_per_s"]
+
+    def trl_side(r: int) -> float:
+        torch.manual_seed(max(r, 0))
+        rows, received = run_trl_rloo(args, per_round[r]["prompts"], seed=max(r, 0), updates=2 if r < 0 else None)
+        per_round[r].update(trl_rows=rows, received=received)
+        return summarize(rows, args.batch)["tokens_per_s"]
+
+    rates = rounds.alternate({"ours": ours_side, "trl": trl_side}, args.rounds, flip=False)
+    measured = [per_round[r] for r in range(args.rounds)]
+    checks = [same_prompts(m["prompts"], m["received"], args.group) for m in measured]
+    bad = [c for c in checks if not c.startswith("yes")]
+    all_prompts = [p for m in measured for p in m["prompts"]]
+    print(f"same prompts, same order: {bad[0] if bad else checks[0] + f' in each of {len(checks)} rounds'}; "
+          f"prompt token ids: {check_prompt_tokens(all_prompts, args.max_new_tokens)}")
     # tokens/s counts completion tokens, so it also moves with the completion length each policy learns
-    print(f"{'':<30} {'tokens/s':>10} {'s/update':>9} {'total s':>8} {'mean len':>9} {'reward@' + format(t_equal, '.0f') + 's':>11} {'first reward':>13}")
-    for name, s, rows, r in (("ours REINFORCE-RLOO", ours, ours_rows, r_ours), (f"TRL {trl.__version__} RLOOTrainer", theirs, trl_rows, r_trl)):
+    print(f"{'':<30} {'tokens/s':>10} {'s/update':>9} {'mean len':>9} {'first reward':>13}   tokens/s per round")
+    for name, key, side in (("ours REINFORCE-RLOO", "ours_rows", "ours"), (f"TRL {trl.__version__} RLOOTrainer", "trl_rows", "trl")):
+        sums = [summarize(m[key], args.batch) for m in measured]
+        first = [m[key][0].get("reward", float("nan")) for m in measured]
         print(
-            f"{name:<30} {s['tokens_per_s']:>10,.0f} {s['update_s']:>9.2f} {s['total_s']:>8.1f} {s['mean_len']:>9.1f} "
-            f"{r:>11.3f} {rows[0].get('reward', float('nan')):>13.3f}"
+            f"{name:<30} {np.median(rates[side]):>10,.0f} {np.median([x['update_s'] for x in sums]):>9.2f} "
+            f"{np.median([x['mean_len'] for x in sums]):>9.1f} {np.nanmean(first):>13.3f}   "
+            + ", ".join(f"{x:,.0f}" for x in rates[side])
         )
-    ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
-    print(
-        f"ratio ours / TRL: tokens/s {ratio:.2f} (goal >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'}), "
-        f"time per update TRL/ours {theirs['update_s'] / ours['update_s']:.2f}, "
-        f"reward at equal wall time {r_ours:.3f} vs {r_trl:.3f} (one seed each; sampling streams differ)"
-    )
+    print(rounds.ratio_line("ratio ours / TRL, tokens/s", rates["ours"], rates["trl"], goal=GOAL_TRL))
+    upd_ours = [float(np.median([row["seconds"] for row in m["ours_rows"]])) for m in measured]
+    upd_trl = [float(np.median([row["seconds"] for row in m["trl_rows"]])) for m in measured]
+    print(rounds.ratio_line("time per update TRL / ours", upd_trl, upd_ours))
     has_ppo = hasattr(trl, "PPOTrainer") or importlib.util.find_spec("trl.experimental.ppo") is not None
     print(
         "TRL PPOTrainer: "
@@ -341,9 +404,10 @@ def _ours(algo: str, env_id: str, args: argparse.Namespace, seed: int) -> tuple[
 
     if algo == "PPO":
         cfg: Any = PPOConfig(num_envs=8, n_steps=128, minibatch_size=256, update_epochs=4, learning_rate=2.5e-4)
-        agent: Any = PPO(env_id, config=cfg, seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
+        agent: Any = PPO(env_id, config=cfg, seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id), device=our_device(args))
     else:
-        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id))
+        agent = A2C(env_id, config=A2CConfig(num_envs=8), seed=seed, env_kwargs=CLASSIC_ENV_KWARGS.get(env_id),
+                    device=our_device(args))  # fmt: skip
     start = time.perf_counter()
     agent.learn(args.classic_steps)
     rate = agent.num_timesteps / (time.perf_counter() - start)
@@ -363,10 +427,11 @@ def _sb3(algo: str, env_id: str, args: argparse.Namespace, seed: int) -> tuple[f
         # CleanRL/our defaults: 8 x 128 steps, minibatch 256, 4 epochs, lr 2.5e-4 annealed
         model: Any = PPO(
             policy, env, n_steps=128, batch_size=256, n_epochs=4, learning_rate=lambda f: 2.5e-4 * f,
-            gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, seed=seed, device="cpu",
+            gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, seed=seed,
+            device=our_device(args),
         )  # fmt: skip
     else:
-        model = A2C(policy, env, seed=seed, device="cpu")  # 5 steps, RMSprop, 7e-4: as our A2CConfig
+        model = A2C(policy, env, seed=seed, device=our_device(args))  # 5 steps, RMSprop, 7e-4: as our A2CConfig
     start = time.perf_counter()
     model.learn(args.classic_steps)
     rate = model.num_timesteps / (time.perf_counter() - start)
@@ -389,28 +454,38 @@ def compare_sb3(args: argparse.Namespace) -> None:
         f"8 envs, seeds {', '.join(map(str, seeds))} (agent and env seed; eval env seed 1000 + seed), "
         f"{args.eval_episodes} deterministic eval episodes, {torch.get_num_threads()} torch threads"
     )
-    print("steps/s: median over seeds; return: mean ± sd over seeds; per-seed returns ours | SB3")
+    print(rounds.machine_line(dtype="float32", device=our_device(args)))
+    print("a round per seed, the sides alternating; steps/s: median over rounds; ratio: median of per-round ours / SB3 "
+          "(min-max); return: mean ± sd over seeds; per-seed returns ours | SB3")
     print(
-        f"{'env':<34} {'algo':<4} {'ours steps/s':>12} {'SB3 steps/s':>12} {'ratio':>6} "
+        f"{'env':<34} {'algo':<4} {'ours steps/s':>12} {'SB3 steps/s':>12} {'ratio':>6} {'min-max':>9} "
         f"{'ours return':>14} {'SB3 return':>14}"
     )
     for env_id in args.classic_envs:
         for algo in ("PPO", "A2C"):
-            o_rates, o_rets, s_rates, s_rets = [], [], [], []
-            for seed in seeds:  # interleaved, so load drift on a shared machine hits both sides
-                torch.manual_seed(seed)
-                rate, ret = _ours(algo, env_id, args, seed)
-                o_rates.append(rate)
+            o_rets: list[float] = []
+            s_rets: list[float] = []
+
+            def ours_side(r: int, env_id: str = env_id, algo: str = algo, o_rets: list[float] = o_rets) -> float:
+                torch.manual_seed(seeds[r])
+                rate, ret = _ours(algo, env_id, args, seeds[r])
                 o_rets.append(ret)
-                torch.manual_seed(seed)
-                rate, ret = _sb3(algo, env_id, args, seed)
-                s_rates.append(rate)
+                return rate
+
+            def sb3_side(r: int, env_id: str = env_id, algo: str = algo, s_rets: list[float] = s_rets) -> float:
+                torch.manual_seed(seeds[r])
+                rate, ret = _sb3(algo, env_id, args, seeds[r])
                 s_rets.append(ret)
-            o_rate, s_rate = float(np.median(o_rates)), float(np.median(s_rates))
-            verdict = "met" if o_rate >= s_rate and np.mean(o_rets) >= np.mean(s_rets) else "NOT met"
+                return rate
+
+            # one round per seed, the two sides alternating (which goes first flips each round)
+            rates = rounds.alternate({"ours": ours_side, "sb3": sb3_side}, len(seeds), warmup=False)
+            o_rate, s_rate = float(np.median(rates["ours"])), float(np.median(rates["sb3"]))
+            m, lo, hi = rounds.ratio(rates["ours"], rates["sb3"])
+            verdict = "met" if m >= 1.0 and np.mean(o_rets) >= np.mean(s_rets) else "NOT met"
             per_seed = " ".join(f"{a:.3g}" for a in o_rets) + " | " + " ".join(f"{b:.3g}" for b in s_rets)
             print(
-                f"{env_id:<34} {algo:<4} {o_rate:>12,.0f} {s_rate:>12,.0f} {o_rate / s_rate:>6.2f} "
+                f"{env_id:<34} {algo:<4} {o_rate:>12,.0f} {s_rate:>12,.0f} {m:>6.2f} {f'{lo:.2f}-{hi:.2f}':>9} "
                 f"{_spread(o_rets):>14} {_spread(s_rets):>14}  goal {verdict}  ({per_seed})",
                 flush=True,
             )
@@ -421,13 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16, help="completions per update")
     parser.add_argument("--group", type=int, default=4, help="completions per prompt (RLOO k)")
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--updates", type=int, default=8, help="timed updates per side per round")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--classic-steps", type=int, default=20_480)
     parser.add_argument("--classic-envs", nargs="+", default=["CartPole-v1", "lm_envs/ProductRecommendation-v0"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="classic RL seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="classic RL seeds (one alternating round each)")
     parser.add_argument("--eval-episodes", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait and run ~10x slower)")
+    rounds.add_arguments(parser, dtype=True)
     parser.add_argument("--trl-gradient-checkpointing", action="store_true", help="TRL's default; off: the same work as ours")
     parser.add_argument(
         "--our-reference", choices=REFERENCES, default=None,
@@ -439,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch % args.group:
         parser.error(f"--group must divide --batch; got {args.group} and {args.batch}")
-    torch.set_num_threads(args.threads)
+    rounds.setup(args)
     if not args.skip_trl:
         compare_trl(args)
     if not args.skip_sb3:

@@ -25,11 +25,14 @@ is patched for good); each phase's time excludes the phases nested in it:
 - ``loss, GAE, logging``: the rest of ``learn``.
 
 ``--compare`` builds one agent per variant (``VARIANTS``) and alternates their updates
-over ``--rounds`` in one process, printing the median time per update, the time of the
+over ``--rounds`` in one process (``benchmarks.perf.rounds``), printing the median time per update, the time of the
 phase the variant changes (the reward per finished episode: the variants' episodes drift
 apart as they learn), and the speedup (before / after) of that phase and of the whole
 update (which carries the drift):
 
+- ``padded``: before the padding-free update forward (one right-padded row per segment);
+- ``bf16``: the opt-in ``dtype="bfloat16"`` (autocast in rollout and update; phase shown: the
+  update forward, the speedup of the whole update covers the rollout too);
 - ``loop-adam``: before the fused Adam (the per-tensor loop it replaced);
 - ``bf16-minilm``: the opt-in ``similarity`` kwarg ``dtype="bfloat16"``;
 - ``bf16-ref`` / ``no-ref``: the ``reference`` options (``no-ref`` only where
@@ -42,6 +45,7 @@ update (which carries the drift):
     python -m benchmarks.perf profile
     python -m benchmarks.perf profile --envs text --updates 1 --ops 10
     python -m benchmarks.perf profile --compare
+    python -m benchmarks.perf profile --compare --envs text --variants padded bf16 --rounds 3
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ import numpy as np
 import torch
 
 from agents.hyperparams import resolve
+from agents.policies import pack_rows
+from benchmarks.perf import rounds as round_runner
 
 PHASES = (
     "rollout forward", "sampling", "env step", "reward", "reference scoring", "rollout other",
@@ -142,7 +148,12 @@ def instrument(agent: Any, timer: PhaseTimer) -> None:
         def counted(contexts: torch.Tensor, lengths: torch.Tensor, *args: Any) -> Any:
             if timer.current == "update forward":  # one right-padded forward over the segments' contexts
                 timer.tokens["real"] += int(lengths.sum())
-                timer.tokens["padded"] += int(lengths.max()) * len(lengths)
+                if getattr(policy, "packed", False):  # the packed rows' slots: real tokens + what is left at row ends
+                    lens = lengths.tolist()
+                    fill = pack_rows(lens, policy.pack_width * max(lens))[2]
+                    timer.tokens["padded"] += len(fill) * max(fill)
+                else:
+                    timer.tokens["padded"] += int(lengths.max()) * len(lengths)
                 timer.tokens["scored"] += len(args[-1])
             return score_positions(contexts, lengths, *args)
 
@@ -177,20 +188,20 @@ def timed_update(timer: PhaseTimer) -> Iterator[None]:
             setattr(rollout_module, n, originals[n])
 
 
-def build_agent(env: str, *, seed: int = 0, model: str = "tiny-shop", **config_changes: Any) -> Any:
+def build_agent(env: str, *, seed: int = 0, model: str = "tiny-shop", device: Any = "cpu", **config_changes: Any) -> Any:
     from agents import PPO
 
     env_id, config, env_kwargs = env_setups()[env]
     config = dataclasses.replace(config, **config_changes)
-    return PPO(env_id, policy=model, config=config, seed=seed, env_kwargs=env_kwargs)
+    return PPO(env_id, policy=model, config=config, seed=seed, env_kwargs=env_kwargs, device=device)
 
 
 def profile_env(
-    env: str, *, updates: int, model: str, ops: int = 0
+    env: str, *, updates: int, model: str, ops: int = 0, device: Any = "cpu", dtype: str = "float32"
 ) -> tuple[dict[str, float], float, Any, dict[str, int]]:
     """Seconds per update of each phase, the total, the agent's config, and the update
     forward's token counts (``real``, ``padded``, ``scored``)."""
-    agent = build_agent(env, model=model)
+    agent = build_agent(env, model=model, device=device, dtype=dtype)
     cfg = agent.config
     agent.learn(cfg.num_envs * cfg.n_steps)  # warm-up: lazy model loads (MiniLM), allocator
     timer = PhaseTimer()
@@ -236,7 +247,10 @@ def print_profile(env: str, per_update: dict[str, float], total: float, cfg: Any
 # name -> (what it is, config changes, phase it changes, role): a "before" variant is what a
 # shipped fix replaced; an "option" is a fix the user opts into, measured against the default
 VARIANTS: dict[str, tuple[str, dict[str, Any], str, str]] = {
-    "shipped": ("as shipped: fused Adam, fp32 reference, fp32 MiniLM", {}, "", ""),
+    "shipped": ("as shipped: packed update forward, fused Adam, fp32 reference, fp32 MiniLM", {}, "", ""),
+    "padded": ("before: right-padded update forward (one padded row per segment)", {}, "update forward", "before"),
+    "bf16": ("option dtype='bfloat16' (autocast in rollout and update, fp32 weights and Adam)",
+             {"dtype": "bfloat16"}, "update forward", "option"),
     "loop-adam": ("before: Adam's per-tensor loop (foreach=False, fused=False)", {}, "optimizer", "before"),
     "bf16-minilm": ("option similarity dtype='bfloat16'", {}, "reward", "option"),
     "bf16-ref": ("option reference='bf16'", {"reference": "bf16"}, "reference scoring", "option"),
@@ -244,7 +258,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str, str]] = {
 }
 
 
-def variant_agent(env: str, variant: str, model: str) -> Any | None:
+def variant_agent(env: str, variant: str, model: str, device: Any = "cpu", variants: dict | None = None) -> Any | None:
     """The agent of ``variant``, or ``None`` where it does not apply to ``env``."""
     config_changes = VARIANTS[variant][1]
     _, config, env_kwargs = env_setups()[env]
@@ -261,7 +275,9 @@ def variant_agent(env: str, variant: str, model: str) -> Any | None:
     from agents import PPO
 
     agent = PPO(env_setups()[env][0], policy=model, config=dataclasses.replace(config, **config_changes), seed=0,
-                env_kwargs=env_kwargs)  # fmt: skip
+                env_kwargs=env_kwargs, device=device)  # fmt: skip
+    if variant == "padded":
+        agent.policy.packed = False
     if variant == "loop-adam":
         agent.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=config.learning_rate, eps=1e-5,
                                            foreach=False, fused=False)  # fmt: skip
@@ -279,49 +295,73 @@ def bf16_logprob_error(agent: Any) -> tuple[float, float]:
     return float(diff.abs().mean()), float(diff.mean())
 
 
-def compare(env: str, *, rounds: int, model: str) -> dict[str, tuple[float, dict[str, float]]]:
+def compare(env: str, *, rounds: int, model: str, device: Any = "cpu", only: list[str] | None = None
+            ) -> dict[str, tuple[float, dict[str, float]]]:
     """Median seconds per update (total and per phase) of each variant, alternated in rounds.
 
+    The variants run one update each per round, in turn (``benchmarks.perf.rounds``), and
+    each speedup is the median over rounds of that round's before / after, with its min-max.
     The variants' trajectories drift apart as they learn (episodes end at other steps), so
     the reward phase is compared per finished episode, the unit of its work; the other
     phases do the same work in every variant. The whole-update ratio carries that drift.
+    ``only``: the variants to run besides ``shipped`` (default: all).
     """
-    agents = {v: a for v in VARIANTS if (a := variant_agent(env, v, model)) is not None}
+    names = [v for v in VARIANTS if v == "shipped" or only is None or v in only]
+    agents = {v: a for v in names if (a := variant_agent(env, v, model, device)) is not None}
     timers = {v: PhaseTimer() for v in agents}
     for agent in agents.values():
         agent.learn(agent.config.num_envs * agent.config.n_steps)  # warm-up
-    bf16_error = bf16_logprob_error(agents["shipped"])  # before the wrappers, which deepcopy would share
+    # before the wrappers, which deepcopy would share
+    bf16_error = bf16_logprob_error(agents["shipped"]) if "bf16-ref" in agents else None
     for v, agent in agents.items():
         instrument(agent, timers[v])
-    totals: dict[str, list[float]] = defaultdict(list)
     phases: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for _ in range(rounds):
-        for v, agent in agents.items():
-            timers[v].reset()
-            start = time.perf_counter()
-            with timed_update(timers[v]):
-                agent.learn(agent.config.num_envs * agent.config.n_steps)
-            totals[v].append(time.perf_counter() - start)
-            row = dict(timers[v].seconds)
-            row["reward"] = row.get("reward", 0.0) / max(1, int(agent.metrics["episodes"].iloc[-1]))
-            phases[v].append(row)
+    tokens: dict[str, dict[str, int]] = {}
+
+    def one_update(v: str) -> float:
+        agent = agents[v]
+        timers[v].reset()
+        start = time.perf_counter()
+        with timed_update(timers[v]):
+            agent.learn(agent.config.num_envs * agent.config.n_steps)
+        total = time.perf_counter() - start
+        row = dict(timers[v].seconds)
+        row["reward"] = row.get("reward", 0.0) / max(1, int(agent.metrics["episodes"].iloc[-1]))
+        phases[v].append(row)
+        tokens[v] = dict(timers[v].tokens)
+        return total
+
+    totals = round_runner.alternate({v: (lambda r, v=v: one_update(v)) for v in agents}, rounds, warmup=False)
     cfg = agents["shipped"].config
-    print(f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, kl_coef {cfg.kl_coef}; medians over {rounds} "
-          f"alternating rounds; seconds per update (reward: per finished episode)")  # fmt: skip
+    print(f"\n{env}: {cfg.num_envs} rows x {cfg.n_steps} tokens, kl_coef {cfg.kl_coef}, {model}; {rounds} alternating "
+          f"rounds, one update per variant per round; seconds per update (reward: per finished episode), medians; "
+          f"speedups: median of per-round before / after (min-max)")  # fmt: skip
     out = {v: (float(np.median(totals[v])), {p: float(np.median([r.get(p, 0.0) for r in phases[v]])) for p in PHASES})
            for v in agents}  # fmt: skip
-    print(f"  {'variant':<13} {'update s':>9} {'phase':<18} {'phase s':>8} {'speedup':>8} {'update':>7}  what")
+    print(f"  {'variant':<13} {'update s':>9} {'phase':<18} {'phase s':>8} {'phase speedup':>19} {'update speedup':>19}  what")
     for v, (total, ph) in out.items():
         what, _, phase, role = VARIANTS[v]
         if not phase:
-            print(f"  {v:<13} {total:>9.3f} {'':<18} {'':>8} {'':>8} {'':>7}  {what}")
+            print(f"  {v:<13} {total:>9.3f} {'':<18} {'':>8} {'':>19} {'':>19}  {what}")
             continue
         # speedup = before / after: the old code over the shipped one, or the default over the option
-        (before, before_ph), (after, after_ph) = (out[v], out["shipped"]) if role == "before" else (out["shipped"], out[v])
-        phase_x = f"{before_ph[phase] / after_ph[phase]:.2f}x" if after_ph[phase] > 1e-6 else "skipped"
-        print(f"  {v:<13} {total:>9.3f} {phase:<18} {ph[phase]:>8.3f} {phase_x:>8} {before / after:>6.2f}x  {what}")
-    mean_abs, mean = bf16_error
-    print(f"  bf16 reference log-probs vs fp32 on one batch: mean |diff| {mean_abs:.4f}, mean diff {mean:+.4f} nats/token")
+        before, after = (v, "shipped") if role == "before" else ("shipped", v)
+        b_ph, a_ph = [r.get(phase, 0.0) for r in phases[before]], [r.get(phase, 0.0) for r in phases[after]]
+        if min(a_ph) > 1e-6:
+            m, lo, hi = round_runner.ratio(b_ph, a_ph)
+            phase_x = f"{m:.2f}x ({lo:.2f}-{hi:.2f})"
+        else:
+            phase_x = "skipped"
+        m, lo, hi = round_runner.ratio(totals[before], totals[after])
+        print(f"  {v:<13} {total:>9.3f} {phase:<18} {ph[phase]:>8.3f} {phase_x:>19} {f'{m:.2f}x ({lo:.2f}-{hi:.2f})':>19}  {what}")
+    for v in ("shipped", "padded"):
+        t = tokens.get(v, {})
+        if t.get("scored"):
+            print(f"  {v}: update forward ran {t['padded'] / t['scored']:.2f} tokens per action scored, "
+                  f"{1 - t['real'] / t['padded']:.0%} of them padding (last round)")
+    if bf16_error is not None:
+        mean_abs, mean = bf16_error
+        print(f"  bf16 reference log-probs vs fp32 on one batch: mean |diff| {mean_abs:.4f}, mean diff {mean:+.4f} nats/token")
     return out
 
 
@@ -346,22 +386,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envs", nargs="+", default=["text", "customer_service"], choices=["text", "customer_service"])
     parser.add_argument("--updates", type=int, default=2, help="timed updates per env (after one warm-up update)")
     parser.add_argument("--model", default="tiny-shop")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait)")
     parser.add_argument("--ops", type=int, default=0, help="also print torch.profiler's top N operators")
     parser.add_argument("--compare", action="store_true", help="time each fix against what it replaced")
-    parser.add_argument("--rounds", type=int, default=3, help="--compare: alternating rounds per variant")
+    parser.add_argument("--variants", nargs="+", choices=[v for v in VARIANTS if v != "shipped"], default=None,
+                        help="--compare: only these variants (and the shipped one)")
+    round_runner.add_arguments(parser, dtype=True)
     args = parser.parse_args(argv)
-    if args.updates < 1 or args.rounds < 1:
-        parser.error("--updates and --rounds must be >= 1")
-    torch.set_num_threads(args.threads)
+    if args.updates < 1:
+        parser.error("--updates must be >= 1")
+    device = round_runner.setup(args)
     np.set_printoptions(precision=3)
+    print(round_runner.machine_line(dtype=args.dtype if not args.compare else "float32 (bf16 variant: bfloat16)", device=device))
     print(f"PPO with {args.model}, {torch.get_num_threads()} torch thread(s), time per update after one warm-up update")
     for env in args.envs:
         if args.compare:
-            compare(env, rounds=args.rounds, model=args.model)
+            compare(env, rounds=args.rounds, model=args.model, device=device, only=args.variants)
         else:
-            print_profile(env, *profile_env(env, updates=args.updates, model=args.model, ops=args.ops))
-    if args.compare:
+            print_profile(env, *profile_env(env, updates=args.updates, model=args.model, ops=args.ops, device=device,
+                                            dtype=args.dtype))  # fmt: skip
+    if args.compare and (args.variants is None):
         lazy, eager = import_times(args.rounds)
         print(f"\nimport agents: {lazy:.2f} s with pandas imported lazily, {eager:.2f} s with it at module level "
               f"(x{eager / lazy:.2f})")  # fmt: skip

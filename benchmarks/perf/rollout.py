@@ -3,8 +3,9 @@
 Both sides use the same model object, the same prompts (the env's first prompts for the
 round's seed, left-padded for ``generate``), the same batch, the same number of generated
 tokens per row and the same sampling distribution (temperature 1.0, no top-k, no top-p),
-run in one process, and alternate in rounds after one warm-up round of each; the printed
-figures are medians over the rounds.
+run in one process, and alternate in rounds after one warm-up round of each
+(``benchmarks.perf.rounds``); the printed figures are medians over the rounds, the ratio the
+median of the per-round ratios with its min-max. Goal: >= 1.5x for tiny-shop at 64 x 48.
 
 - **ours**: ``Rollout(gym.make_vec("lm_envs/TextGeneration-v1", num_envs=B,
   vectorization_mode="vector_entry_point", max_new_tokens=T), LMActorCritic(lm))``,
@@ -28,6 +29,7 @@ already run in the same collect call reuse their KV. Measured ratios are in
 
     python -m benchmarks.perf rollout                          # tiny-shop, 64 x 48, 5 rounds
     python -m benchmarks.perf rollout --model smollm2-135m --batch 16 --rounds 3
+    python -m benchmarks.perf rollout --dtype bfloat16 --device auto
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
 from agents import LMActorCritic, Rollout
+from agents.policies import autocast
+from benchmarks.perf import rounds
 from lm_envs.models import load_policy
 
 
@@ -60,7 +64,7 @@ def left_padded_prompts(obs: dict[str, np.ndarray], pad_id: int) -> tuple[torch.
 def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[float, int, int, tuple[int, int]]:
     """Seconds, generated tokens, finished episodes and (new episodes prefilled, of them from
     remembered prompt KV) of one reset + collect."""
-    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
+    rollout = Rollout(env, policy, generator=torch.Generator(device=policy.device).manual_seed(seed))
     start = time.perf_counter()
     rollout.reset(seed=seed)
     _, episodes = rollout.collect(new_tokens)
@@ -68,11 +72,13 @@ def ours(env: Any, policy: LMActorCritic, seed: int, new_tokens: int) -> tuple[f
     return seconds, env.num_envs * new_tokens, len(episodes), (rollout.actor.reprefilled_rows, rollout.actor.reused_prompts)
 
 
-def hf_generate(lm: Any, ids: torch.Tensor, mask: torch.Tensor, seed: int, new_tokens: int, stop_ids: list[int], pad_id: int) -> tuple[float, int]:
-    """Seconds and generated tokens of one ``model.generate`` call."""
+def hf_generate(lm: Any, ids: torch.Tensor, mask: torch.Tensor, seed: int, new_tokens: int, stop_ids: list[int], pad_id: int,
+                dtype: str = "float32") -> tuple[float, int]:
+    """Seconds and generated tokens of one ``model.generate`` call (under the same autocast as
+    ours when ``dtype`` is bfloat16)."""
     torch.manual_seed(seed)
     start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(ids.device, dtype):
         out = lm.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -86,6 +92,8 @@ def hf_generate(lm: Any, ids: torch.Tensor, mask: torch.Tensor, seed: int, new_t
             eos_token_id=stop_ids,
             pad_token_id=pad_id,
         )
+    if ids.device.type == "cuda":
+        torch.cuda.synchronize(ids.device)
     seconds = time.perf_counter() - start
     generated = out.shape[1] - ids.shape[1]
     if generated != new_tokens:
@@ -99,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny-shop", help="policy and tokenizer: tiny-shop, smollm2-135m, a local HF folder")
     parser.add_argument("--batch", type=int, default=64, help="rows (num_envs = generate batch)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="generated tokens per row")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per side (after one warm-up round each)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the figures do not depend on other load as much)")
+    rounds.add_arguments(parser, rounds=5, dtype=True)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    device = rounds.setup(args)
 
-    lm = load_policy(args.model)
-    policy = LMActorCritic(lm, temperature=1.0, top_k=None, top_p=None)  # wraps the same module object
+    lm = load_policy(args.model, device=device)
+    # wraps the same module object; bfloat16 runs both sides under the same autocast
+    policy = LMActorCritic(lm, temperature=1.0, top_k=None, top_p=None, dtype=args.dtype)
     env = gym.make_vec(
         "lm_envs/TextGeneration-v1",
         num_envs=args.batch,
@@ -118,33 +126,34 @@ def main(argv: list[str] | None = None) -> int:
     pad_id = int(template.pad_token_id)
     stop_ids = sorted(int(t) for t in template.stop_token_ids)
     prompts = {}
-    for seed in range(args.rounds + 1):
+    for seed in range(args.rounds + 1):  # seed 0: the warm-up round
         obs, _ = env.reset(seed=seed)
-        prompts[seed] = left_padded_prompts(obs, pad_id)
+        ids, mask = left_padded_prompts(obs, pad_id)
+        prompts[seed] = (ids.to(device), mask.to(device))
 
-    rates: dict[str, list[float]] = {"ours": [], "generate": []}
     resets: list[int] = []
     reprefills: list[tuple[int, int]] = []
-    # round 0 warms both up (allocator, kernels, generation-config checks) and is not counted;
-    # the two sides alternate, and which goes first flips each round
-    for seed in range(args.rounds + 1):
-        sides = ["ours", "generate"] if seed % 2 == 0 else ["generate", "ours"]
-        for side in sides:
-            if side == "ours":
-                seconds, tokens, finished, reprefilled = ours(env, policy, seed, args.max_new_tokens)
-                if seed:
-                    resets.append(finished)
-                    reprefills.append(reprefilled)
-            else:
-                ids, mask = prompts[seed]
-                seconds, tokens = hf_generate(lm, ids, mask, seed, args.max_new_tokens, stop_ids, pad_id)
-            if seed:
-                rates[side].append(tokens / seconds)
+
+    def run_ours(r: int) -> float:
+        seconds, tokens, finished, reprefilled = ours(env, policy, r + 1, args.max_new_tokens)
+        if r >= 0:
+            resets.append(finished)
+            reprefills.append(reprefilled)
+        return tokens / seconds
+
+    def run_generate(r: int) -> float:
+        ids, mask = prompts[r + 1]
+        seconds, tokens = hf_generate(lm, ids, mask, r + 1, args.max_new_tokens, stop_ids, pad_id, args.dtype)
+        return tokens / seconds
+
+    # a warm-up round of each (allocator, kernels, generation-config checks), then alternating rounds
+    rates = rounds.alternate({"ours": run_ours, "generate": run_generate}, args.rounds)
     median = {side: float(np.median(values)) for side, values in rates.items()}
     prompt_tokens = int(prompts[1][1].sum()) // args.batch
+    print(rounds.machine_line(dtype=args.dtype, device=device))
     print(
         f"{args.model}: batch {args.batch}, {args.max_new_tokens} generated tokens per row, ~{prompt_tokens} prompt tokens, "
-        f"temperature 1.0, no top-k/top-p, {args.threads} torch thread(s); median of {args.rounds} alternating rounds"
+        f"temperature 1.0, no top-k/top-p, the same prompts and dtype on both sides; {args.rounds} alternating rounds"
     )
     print(f"{'ours: agents.rollout + native vector env':<44} {median['ours']:>9,.0f} tokens/s"
           f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['ours'])}; {np.median(resets):.0f} episodes ended, "
@@ -152,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.median([k for _, k in reprefills]):.0f} of them from remembered prompt KV, per round)")
     print(f"{'model.generate (do_sample, use_cache)':<44} {median['generate']:>9,.0f} tokens/s"
           f"   (rounds: {', '.join(f'{r:,.0f}' for r in rates['generate'])})")
-    paired = np.median(np.array(rates["ours"]) / np.array(rates["generate"]))
-    print(f"ratio ours / generate: {median['ours'] / median['generate']:.2f}   "
-          f"(median of per-round ratios {paired:.2f}; target: >= 1.0 for tiny-shop)")
+    print(rounds.ratio_line("ratio ours / generate (tokens/s)", rates["ours"], rates["generate"], goal=1.5))
     return 0
 
 

@@ -75,7 +75,7 @@ def env_round(env: Any, tokens: np.ndarray, n_vector_steps: int, seed: int) -> f
 
 def rollout_round(env: Any, policy: LMActorCritic, length: int, seed: int) -> tuple[float, np.ndarray]:
     """Tokens/s of ``reset`` + ``collect(length)`` and the seconds of each step."""
-    rollout = Rollout(env, policy, generator=torch.Generator().manual_seed(seed))
+    rollout = Rollout(env, policy, generator=torch.Generator(device=policy.device).manual_seed(seed))
     step_seconds: list[float] = []
     inner = rollout._step
 
@@ -108,9 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-steps", type=int, default=20_000, help="env-only row-steps per setting per round")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine 2 threads spin-wait and run ~10x slower)")
     parser.add_argument("--model", default="tiny-shop")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
     parser.add_argument("--out", default="results/perf/scale.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from agents.options import resolve_device
+    from benchmarks.perf.rounds import machine_line
+
+    device = resolve_device(args.device)
+    print(machine_line(device=device))
 
     from lm_envs.models import load_policy
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     text = " ".join(make_world(seed=0).corpus(seed=1)[:2000])
     tokens = np.array([t for t in probe.tokenizer.encode(text, add_special_tokens=False) if t not in probe.stop_token_ids])
-    policy = NoStopPolicy(load_policy(args.model), stop_ids)
+    policy = NoStopPolicy(load_policy(args.model, device=device), stop_ids).to(device)
 
     settings = sorted({(n, args.base_length) for n in args.envs} | {(args.base_envs, t) for t in args.lengths})
     envs = {s: make_env(*s, tokenizer=args.model) for s in settings}

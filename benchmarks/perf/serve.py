@@ -51,6 +51,7 @@ import gymnasium as gym
 import numpy as np
 
 import lm_envs  # noqa: F401  (registers the ids)
+from benchmarks.perf import rounds
 from lm_envs.wrappers import TextActions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    print(rounds.machine_line(dtype="-", device="cpu"))
     print(f"== OpenEnv server: {args.env}, {args.sessions} concurrent sessions x {args.steps} steps per phase, "
           f"loopback {url}, server in a child process, clients in one asyncio loop here; {os.cpu_count()} CPUs")
     process = start_server_process(args.env, port, args.sessions, env_kwargs, args.startup_timeout)
@@ -282,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for kind in args.phases:
             results[kind] = asyncio.run(run_phase(url, kind, args.sessions, args.steps, args.seed, vocab, stop_id))
-        overhead: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(args.rounds):
-            for served in (True, False):
-                overhead[served].append(overhead_round(served, url, args.env, env_kwargs, args.overhead_steps, args.seed))
+        # A B A B: benchmarks.perf.rounds without the warm-up or the order swap, as before
+        figures = rounds.alternate(
+            {side: (lambda r, served=served: overhead_round(served, url, args.env, env_kwargs, args.overhead_steps, args.seed))
+             for side, served in (("served", True), ("in-process", False))},
+            args.rounds, warmup=False, flip=False,
+        )  # fmt: skip
+        overhead = {True: figures["served"], False: figures["in-process"]}
     finally:
         stop_server_process(process)
     print(f"server stopped (exit code {process.returncode})")
@@ -322,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(served, in-process, ...): served {np.median(served_ms):.2f} ms/step, in-process {np.median(local_ms):.2f} "
           f"ms/step; ratio served/in-process {np.median(served_ms) / np.median(local_ms):.2f} (per-pair min-max "
           f"{pairs.min():.2f}-{pairs.max():.2f}); server overhead {np.median(served_ms) - np.median(local_ms):.2f} ms/step")
+    print(rounds.ratio_line("median of per-round ratios served / in-process, s per step", list(served_ms), list(local_ms)))
     print(f"sessions that saw exactly their own episodes (observations and rewards equal to an in-process replay of "
           f"their own seeds and actions): {'all' if all_match else 'NOT all'}; errors: {total_errors} (goal 0)")
     return 0 if all_match and total_errors == 0 else 1

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
+from benchmarks.perf import rounds
 
 ENV_ID = "lm_envs/TextGeneration-v1"
 
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from lm_envs import to_dataset
 
     torch.set_num_threads(args.threads)
+    print(rounds.machine_line(dtype="float32", device="cpu"))
     reward = json.loads(args.reward)
     prompts = args.batch // args.group * args.steps
     dataset = to_dataset(ENV_ID, prompts, seed=0, reward=reward, max_new_tokens=args.max_new_tokens)
@@ -216,4 +218,5 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.median(ours) / np.median(theirs):.2f} (per-pair min-max {min(pairs):.2f}-{max(pairs):.2f}); "
           f"time per step TRL/ours {step_ratio:.2f}; mean completion length ours "
           f"{np.mean([r['mean_length'] for r in results['ours']]):.1f}, TRL {np.mean([r['mean_length'] for r in results['trl']]):.1f}")
+    print(rounds.ratio_line("median of per-round ratios ours / TRL, tokens/s", ours, theirs))
     return 0

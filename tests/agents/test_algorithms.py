@@ -410,3 +410,56 @@ def test_critic_lr_scale_puts_the_value_head_in_its_own_group(name):
     assert len(cls("CartPole-v1", config=cfg, seed=0).optimizer.param_groups) == 1  # 1.0: one group, as before
     with pytest.raises(ValueError, match="critic_lr_scale"):
         dataclasses.replace(cfg, critic_lr_scale=0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_ppo_first_ratio_is_exactly_one_in_bf16(make_token_vec, make_lm, dtype):
+    config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=32, update_epochs=1, learning_rate=1e-3, dtype=dtype)
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0)
+    assert agent.policy.dtype_name == dtype and agent.ref_policy.dtype_name == "float32"
+    assert all(p.dtype == torch.float32 for p in agent.policy.parameters())  # master weights fp32
+    agent.learn(32)  # one update of one minibatch: its ratio is the first ratio
+    row = agent.metrics.iloc[0]
+    if dtype == "bfloat16":
+        assert row["approx_kl"] == 0.0 and row["clip_fraction"] == 0.0
+        # Adam's moments are fp32 too
+        assert all(v.dtype == torch.float32 for s in agent.optimizer.state.values() for v in s.values() if v.dim())
+    else:  # fp32: the cached decode and the teacher-forced forward agree to float rounding
+        assert abs(row["approx_kl"]) < 1e-6
+
+
+def test_bf16_rollout_logprobs_differ_from_the_update_forward(make_token_vec, make_lm):
+    """Why PPO rescores the old log-probs in bf16: the rollout's cached decode rounds differently."""
+    config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=32, update_epochs=1, dtype="bfloat16")
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0)
+    batch, _ = agent._collect(8)
+    idx = torch.nonzero(batch.valid.reshape(-1)).flatten()
+    with torch.no_grad():
+        rescored = agent.policy.evaluate_actions(batch, idx)[0]
+    assert not torch.equal(rescored, batch.logprobs.reshape(-1)[idx])
+    assert (rescored - batch.logprobs.reshape(-1)[idx]).abs().max() < 0.1
+
+
+def test_mlp_policy_rejects_bf16():
+    with pytest.raises(ValueError, match="dtype='bfloat16' is for LM policies"):
+        PPO("CartPole-v1", config=PPOConfig(num_envs=2, n_steps=8, minibatch_size=16, dtype="bfloat16"))
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        PPOConfig(dtype="float16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_lm_agents_run_on_cuda(make_token_vec, make_lm, dtype):
+    """Policy, sampler and update on the GPU; the batch comes back to the host for the env."""
+    config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=32, update_epochs=1, dtype=dtype, kl_coef=0.01)
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0, device="auto")
+    assert agent.device.type == "cuda" and agent.generator.device.type == "cuda"
+    assert all(p.device.type == "cuda" for p in agent.policy.parameters())
+    agent.learn(64)
+    assert np.isfinite(agent.metrics["policy_loss"]).all() and agent.metrics["kl_ref"].notna().all()
+    assert abs(agent.metrics["approx_kl"].iloc[0]) < 1e-6  # one minibatch: the first ratio is 1
+    assert all(p.dtype == torch.float32 for p in agent.policy.parameters())
+    rf = REINFORCE(make_token_vec(4), policy=make_lm(), config=REINFORCEConfig(num_envs=4, group_size=2, dtype=dtype),
+                   seed=0, device="cuda")  # fmt: skip
+    rf.learn(16)
+    assert rf.evaluate(2)["n_episodes"] == 2

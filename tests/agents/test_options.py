@@ -58,3 +58,17 @@ def test_fields_stay_flat_and_round_trip_through_a_saved_dict():
 def test_options_are_keyword_only():
     with pytest.raises(TypeError):
         PPOConfig(8)  # type: ignore[misc]
+
+
+def test_resolve_device_auto_and_clear_errors():
+    import torch
+
+    from agents.options import resolve_device
+
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu") == resolve_device(torch.device("cpu"))
+    with pytest.raises(ValueError, match="device must be one of cpu, cuda, auto"):
+        resolve_device("tpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device; use 'cpu' or 'auto'"):
+            resolve_device("cuda")

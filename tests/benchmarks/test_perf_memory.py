@@ -16,7 +16,7 @@ def test_perf_memory_prints_peak_rss(capsys):
     out = capsys.readouterr().out
     assert "batch 2 x 4 tokens" in out
     for reference in ("none", "bf16"):
-        row = re.search(rf"tiny-shop\s+{reference}\s+1\.7M\s+(\d+)Mi\s+(\d+)Mi\s+(\d+)Mi", out)
+        row = re.search(rf"tiny-shop\s+{reference}\s+packed\s+1\.7M\s+(\d+)Mi\s+(\d+)Mi\s+(\d+)Mi", out)
         assert row, out
         base, _, peak = map(int, row.groups())
         assert 0 < base <= peak, out

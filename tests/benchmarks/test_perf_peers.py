@@ -25,13 +25,19 @@ def _run(args: list[str]) -> None:
 
 @needs_trl
 def test_perf_peers_trl_prints_both_sides_and_ratio(capsys):
-    _run(["--skip-sb3", "--updates", "2", "--batch", "4", "--group", "2", "--max-new-tokens", "4"])
+    _run(["--skip-sb3", "--updates", "2", "--batch", "4", "--group", "2", "--max-new-tokens", "4", "--rounds", "1"])
     out = capsys.readouterr().out
     assert "same prompts, same order: yes (4 prompts x 2" in out, out  # 2 updates x 2 groups
+    assert "in each of 1 rounds" in out, out
     assert "prompt token ids: identical" in out, out
     assert re.search(r"ours REINFORCE-RLOO\s+[\d,]+\s+[\d.]+", out), out
     assert re.search(r"TRL [\d.]+ RLOOTrainer\s+[\d,]+\s+[\d.]+", out), out
-    assert re.search(r"ratio ours / TRL: tokens/s \d+\.\d+", out), out
+    assert re.search(r"ratio ours / TRL, tokens/s: \d+\.\d+ \(min-max [\d.]+-[\d.]+ over 1 alternating rounds", out), out
+    assert re.search(r"^machine: .+dtype float32$", out, re.MULTILINE), out
+    # every setting is printed for both sides, and where TRL cannot match, the line says so
+    for setting in ("device / precision", "stop tokens", "KL", "batch / group", "completion length", "sampling"):
+        assert re.search(rf"^  {re.escape(setting)}\s+\S", out, re.MULTILINE), (setting, out)
+    assert re.search(r"^  generation\s+.+CANNOT MATCH: model\.generate", out, re.MULTILINE), out
     assert "TRL gradient checkpointing off" in out
     assert "KL coefficient 0 (TRL beta), our reference none" in out  # TRL with beta 0 loads no reference
     assert "TRL PPOTrainer:" in out
@@ -40,7 +46,8 @@ def test_perf_peers_trl_prints_both_sides_and_ratio(capsys):
 
 @needs_trl
 def test_trl_reward_sees_our_prompts_and_task_fields_in_order():
-    args = argparse.Namespace(batch=4, group=2, max_new_tokens=3, updates=2, lr=2e-5, trl_gradient_checkpointing=False, our_reference=None)
+    args = argparse.Namespace(batch=4, group=2, max_new_tokens=3, updates=2, lr=2e-5, trl_gradient_checkpointing=False, our_reference=None,
+                              dtype="float32", device="cpu")
     torch.manual_seed(0)
     rows, prompts = peers.run_ours_rloo(args)
     assert len(rows) == 2 and len(prompts) == 4  # updates x (batch / group)
@@ -61,10 +68,10 @@ def test_same_prompts_reports_the_first_difference():
 def test_perf_peers_sb3_prints_both_sides_and_ratio(capsys):
     _run(["--skip-trl", "--classic-steps", "256", "--classic-envs", "CartPole-v1", "--eval-episodes", "2", "--seeds", "0", "1"])
     out = capsys.readouterr().out
-    assert "seeds 0, 1" in out
+    assert "seeds 0, 1" in out and "a round per seed, the sides alternating" in out
     for algo in ("PPO", "A2C"):
         assert re.search(
-            rf"CartPole-v1\s+{algo}\s+[\d,]+\s+[\d,]+\s+\d+\.\d+\s+[-\d.e+]+ ± [\d.e+]+\s+[-\d.e+]+ ± [\d.e+]+\s+goal", out
+            rf"CartPole-v1\s+{algo}\s+[\d,]+\s+[\d,]+\s+\d+\.\d+\s+[\d.]+-[\d.]+\s+[-\d.e+]+ ± [\d.e+]+\s+[-\d.e+]+ ± [\d.e+]+\s+goal", out
         ), out
 
 
