@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.results import atomic_write_text, load_curve, load_results, read_checked_json
+from benchmarks.results import atomic_save_figure, atomic_write_text, load_curve, load_results, read_checked_json
 from benchmarks.runs import AGENTS
 from benchmarks.stats import bootstrap_ci, probability_of_improvement
 
@@ -428,7 +428,7 @@ def _plot_learning_curves(tables: dict[str, Any], path: Path) -> Path | None:
         if ax.get_legend_handles_labels()[0]:  # a panel whose curves were all skipped has none
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -465,7 +465,7 @@ def _plot_aggregate(tables: dict[str, Any], path: Path) -> Path | None:
         ax.axvline(0, color="black", linewidth=0.6)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path)
     plt.close(fig)
     return path
 

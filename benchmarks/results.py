@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - Windows: folders are not locked
 __all__ = [
     "LOCK_FILE",
     "OutputError",
+    "atomic_save_figure",
     "atomic_write_text",
     "clean_temp_files",
     "environment_metadata",
@@ -168,6 +169,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def atomic_save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> None:
+    """Save a matplotlib figure to ``path`` so that a reader never sees half an image:
+    written to a temp file beside it, then renamed over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _json_default(value: Any) -> Any:

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from benchmarks.learning import add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
-from benchmarks.results import atomic_write_text
+from benchmarks.results import atomic_save_figure, atomic_write_text
 
 QA_ID = "lm_envs/CustomerServiceQA-v0"
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"  # v1: a budget-cut dialog is a failure
@@ -343,10 +343,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     if ppo:
         curves.legend(fontsize="small")
     fig.tight_layout()
-    partial = path.with_name(path.stem + ".partial.png")  # a reader never sees half a file
-    fig.savefig(partial, dpi=110)
+    atomic_save_figure(fig, path)
     plt.close(fig)
-    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.results import atomic_write_text
+from benchmarks.results import atomic_save_figure, atomic_write_text
 
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"
 POLICY = "tiny-shop-reader"
@@ -373,10 +373,8 @@ def plot(results: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
         curve.set_ylim(0, 1.05)
         curve.set_title(f"SFT alone, tier {DEFAULT_TIER}")
     fig.tight_layout()
-    partial = path.with_name(path.stem + ".partial.png")
-    fig.savefig(partial, dpi=110)
+    atomic_save_figure(fig, path)
     plt.close(fig)
-    partial.replace(path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench_helpers import cli, rec_config
-from benchmarks.results import clean_temp_files
+from benchmarks.results import atomic_save_figure, clean_temp_files
 from benchmarks.runs import failed_record
 from benchmarks.suite import atomic_write_text, execute, load_results, plan, run_suite
 
@@ -37,6 +37,28 @@ def test_a_crash_during_the_write_keeps_the_old_file(tmp_path, monkeypatch):
         atomic_write_text(path, '{"v": 2}')
     assert json.loads(path.read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_a_figure_is_saved_whole_or_not_at_all(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "curves.png"
+    fig = plt.figure()
+    atomic_save_figure(fig, path)
+    first = path.read_bytes()
+    assert first.startswith(b"\x89PNG") and sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", crash)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save_figure(fig, path)
+    plt.close(fig)
+    assert path.read_bytes() == first and sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
 
 
 def test_leftover_temp_files_are_never_results(tmp_path):
