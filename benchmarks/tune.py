@@ -344,17 +344,20 @@ def _study_attrs(settings: TuneSettings, base: RunSpec) -> dict[str, Any]:
             "base_config": base.agent_config, "fixed": dict(settings.fixed)}
 
 
+def _engine_kwargs(settings: TuneSettings) -> dict[str, Any] | None:
+    """SQLite waits up to a minute for a lock held by another process (another worker, a
+    dashboard reading the study) instead of failing the write."""
+    return {"connect_args": {"timeout": 60}} if settings.storage_url.startswith("sqlite") else None
+
+
 def _open_study(settings: TuneSettings, base: RunSpec, *, create: bool) -> Any:
     """The study of ``settings`` in its storage (created when ``create``), checked to hold
     trials of the same settings."""
     optuna = _optuna()
     with warnings.catch_warnings():  # the heartbeat is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(
-            settings.storage_url, heartbeat_interval=30, grace_period=120,
-            # a lock held by another worker is waited for, not an error
-            engine_kwargs={"connect_args": {"timeout": 60}} if settings.storage_url.startswith("sqlite") else None,
-        )
+        storage = optuna.storages.RDBStorage(settings.storage_url, heartbeat_interval=30, grace_period=120,
+                                             engine_kwargs=_engine_kwargs(settings))
     pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, settings.trials // 3)),
                                                             n_warmup_steps=max(1, _evaluations(settings) // 3)),
               "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
@@ -398,7 +401,7 @@ def fail_dead_trials(settings: TuneSettings) -> list[int]:
     optuna = _optuna()
     from optuna.trial import TrialState
 
-    storage = optuna.storages.RDBStorage(settings.storage_url)
+    storage = optuna.storages.RDBStorage(settings.storage_url, engine_kwargs=_engine_kwargs(settings))
     study_id = storage.get_study_id_from_name(settings.name)
     host, dead = socket.gethostname(), []
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -141,19 +142,32 @@ def _trials(db, name="ppo-CartPole-v1-mlp"):
         return None
 
 
+def _running_states(db) -> list[str]:
+    """Trial states, read read-only while the tuner writes: opening the study through optuna
+    would create the schema itself and race the tuner creating it."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return [state for (state,) in con.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.Error:  # the schema is not there yet, or the file is locked mid-write
+        return []
+
+
 @pytest.mark.slow
 def test_a_killed_study_resumes_and_the_killed_trial_does_not_count(tmp_path, subprocess_env):
     out, db = tmp_path / "tune", tmp_path / "tune" / "study.db"
     command = cli("tune", *TINY, "--trials", "4", "--out", str(out))
-    proc = subprocess.Popen(command, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "tune.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(command, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.time() + 300
         while time.time() < deadline:  # kill it while a trial runs, after one has finished
-            trials = _trials(db) or []
-            states = [t.state.name for t in trials]
+            states = _running_states(db)
             if any(s in ("COMPLETE", "PRUNED") for s in states) and states and states[-1] == "RUNNING":
                 break
-            assert proc.poll() is None, "the study ended before it could be killed"
+            assert proc.poll() is None, f"the study ended before it could be killed:\n{log.read_text()}"
             time.sleep(0.2)
         else:
             pytest.fail("no trial finished in time")
