@@ -175,7 +175,7 @@ async def run_session(url: str, kind: str, index: int, steps: int, seed: int, vo
                     result = await client.reset(seed=next_seed)
                     record.actions.append({})
                     record.seen.append((result.observation.input_ids, None, False))
-    except Exception as err:  # noqa: BLE001  any failure (connection, protocol, timeout) is an error of this session, counted and printed
+    except Exception as err:  # noqa: BLE001  any failure (connection, protocol, timeout) is this client's error, counted and printed
         record.errors.append(f"{type(err).__name__}: {err}")
         if not joined:
             await start_line.ready()  # don't hold the others at the start
