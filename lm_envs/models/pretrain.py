@@ -1,8 +1,15 @@
 """Pretrain the tiny-shop tokenizer and GPT-2 model on the shop world's corpus.
 
-Reads top to bottom: config, corpus, tokenizer, packing, model, training loop, save.
+Reads top to bottom: config, corpus, tokenizer, packing, model, training loop, save, then
+the recipes that chain runs into the shipped models.
 
-    python -m lm_envs.models.pretrain --steps 3000 --out lm_envs/models/tiny_shop
+    python -m lm_envs.models.pretrain --steps 3000 --out runs/tiny_shop
+    python -m lm_envs.models.pretrain --recipe tiny-shop --out runs/tiny-shop-rebuilt
+
+A recipe (``recipes.yml`` beside this file) rebuilds a shipped model from this checkout in
+one command: its stages run in order, each continuing from the one before, and the output
+folder's ``training.json`` records the recipe, every stage's settings and losses, the commit
+and the run time.
 
 The output folder holds ``tokenizer.json``, ``tokenizer_config.json``, ``config.json``,
 ``generation_config.json``, ``model.safetensors`` and ``training.json`` (this config plus
@@ -14,19 +21,38 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import hashlib
 import json
 import math
 import os
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from lm_envs.models.tiny_shop import make_model_config, train_tokenizer
 
-__all__ = ["PretrainConfig", "PretrainResult", "load_corpus", "main", "pack", "pretrain"]
+__all__ = [
+    "RECIPES_FILE",
+    "PretrainConfig",
+    "PretrainResult",
+    "load_corpus",
+    "load_recipes",
+    "main",
+    "pack",
+    "pretrain",
+    "recipe_stages",
+    "run_recipe",
+]
+
+RECIPES_FILE = Path(__file__).resolve().parent / "recipes.yml"
+"""The recipes of the shipped models (``--recipe NAME``)."""
 
 
 @dataclass
@@ -280,6 +306,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
         "val_loss": val_loss,
         "seconds": round(elapsed, 1),
         "torch": torch.__version__,
+        "commit": _commit(),
     }
     (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -299,8 +326,148 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     return PretrainResult(out=out, train_loss=train_loss, val_loss=val_loss, samples=samples)
 
 
+# ------------------------------------------------------------------------------- recipes
+
+
+def _commit() -> str | None:
+    """The checkout's commit (``-dirty`` when tracked files differ from it); ``None`` outside git."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+# fields a stage may not set: the recipe chains the folders, and a recipe trains on the world
+_RECIPE_MANAGED = {"out", "init_from", "corpus_file", "progress"}
+
+
+def load_recipes(path: str | os.PathLike[str] = RECIPES_FILE) -> dict[str, dict[str, Any]]:
+    """Read and check a recipes file (``recipes.yml`` by default).
+
+    Returns:
+        ``{name: {"description", "shipped_dir", "minutes_on_2_cores", "stages"}}``, each stage a
+        dict of ``name`` plus :class:`PretrainConfig` fields. Raises ``ValueError`` naming the
+        recipe and stage of an unknown field, a missing or repeated stage name, or no stages.
+    """
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path}: expected a mapping of recipe names to recipes")
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)} - _RECIPE_MANAGED
+    for name, recipe in raw.items():
+        stages = recipe.get("stages") if isinstance(recipe, dict) else None
+        if not isinstance(stages, list) or not stages:
+            raise ValueError(f"{path}: recipe {name!r} needs a non-empty list of stages")
+        unknown = set(recipe) - {"description", "shipped_dir", "minutes_on_2_cores", "stages"}
+        if unknown:
+            raise ValueError(f"{path}: recipe {name!r} has unknown keys {sorted(unknown)}")
+        seen = set()
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, dict) or not isinstance(stage.get("name"), str) or stage["name"] in seen:
+                raise ValueError(f"{path}: stage {i} of recipe {name!r} needs a name of its own")
+            seen.add(stage["name"])
+            bad = set(stage) - fields - {"name"}
+            if bad:
+                raise ValueError(f"{path}: stage {stage['name']!r} of recipe {name!r} sets {sorted(bad)}, "
+                                 f"which are not settings a stage may set; allowed: {sorted(fields)}")
+    return raw
+
+
+def recipe_stages(name: str, work: str | os.PathLike[str], *,
+                  recipes: str | os.PathLike[str] = RECIPES_FILE) -> list[tuple[str, PretrainConfig]]:
+    """The stages of recipe ``name`` as ``(stage name, config)``, each writing to its folder in ``work``.
+
+    A stage's folder is named by the stage and a hash of every stage up to it, so two recipes
+    that start alike share their first folders, and a changed stage trains anew.
+    """
+    all_recipes = load_recipes(recipes)
+    if name not in all_recipes:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(all_recipes))}")
+    stages, chain, previous = [], [], None
+    for stage in all_recipes[name]["stages"]:
+        settings = {k: v for k, v in stage.items() if k != "name"}
+        chain.append(settings)
+        digest = hashlib.sha256(json.dumps(chain, sort_keys=True).encode()).hexdigest()[:10]
+        folder = Path(work) / f"{stage['name']}-{digest}"
+        stages.append((stage["name"], PretrainConfig(**settings, out=str(folder), init_from=previous)))
+        previous = str(folder)
+    return stages
+
+
+def run_recipe(name: str, out: str | os.PathLike[str], *, work: str | os.PathLike[str] = "runs/recipes",
+               recipes: str | os.PathLike[str] = RECIPES_FILE, progress: bool = True) -> Path:
+    """Run the stages of recipe ``name`` (reusing finished ones in ``work``) and save the model to ``out``.
+
+    ``out`` (replaced whole, atomically) gets the last stage's files and a ``training.json``
+    with the recipe: the command, each stage's settings that differ from the defaults, its
+    losses, tokens and seconds, the commit and the date. Returns ``out``.
+    """
+    stages = recipe_stages(name, work, recipes=recipes)
+    defaults = dataclasses.asdict(PretrainConfig())
+    records = []
+    for stage_name, cfg in stages:
+        folder = Path(cfg.out)
+        if (folder / "training.json").is_file():  # written last: a finished stage
+            print(f"recipe {name}: stage {stage_name} reused from {folder}", file=sys.stderr)
+        else:
+            print(f"recipe {name}: stage {stage_name} -> {folder}", file=sys.stderr)
+            tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            pretrain(dataclasses.replace(cfg, out=str(tmp), progress=progress))
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        info = json.loads((folder / "training.json").read_text())
+        settings = {k: v for k, v in dataclasses.asdict(cfg).items()
+                    if k not in _RECIPE_MANAGED and v != defaults[k]}
+        records.append({"stage": stage_name, "settings": settings,
+                        **{k: info[k] for k in ("train_tokens", "train_loss", "val_loss", "seconds", "commit")}})
+    import transformers
+
+    last = Path(stages[-1][1].out)
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(last, tmp)
+    last_info = json.loads((last / "training.json").read_text())
+    recipe = load_recipes(recipes)[name]
+    record = {
+        "model": name,
+        "description": recipe.get("description"),
+        "command": f"python -m lm_envs.models.pretrain --recipe {name}",
+        "commit": _commit(),
+        "date": datetime.date.today().isoformat(),
+        "n_params": last_info["n_params"],
+        "stages": records,
+        "seconds": round(sum(r["seconds"] for r in records), 1),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+    (tmp / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    for f in tmp.iterdir():
+        f.chmod(0o644)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(target)
+    print(f"recipe {name}: saved to {target} ({record['seconds'] / 60:.0f} min of training)")
+    return target
+
+
 def _parse(argv: list[str] | None) -> PretrainConfig:
     p = argparse.ArgumentParser(prog="python -m lm_envs.models.pretrain", description=__doc__.split("\n")[0])
+    p.add_argument("--recipe", default=None, help="run this recipe of recipes.yml (tiny-shop, tiny-shop-reader); "
+                   "then only --out (default: runs/NAME), --work, --recipes-file and --[no-]progress apply")
+    p.add_argument("--work", default="runs/recipes", help="a recipe's stage folders (default: runs/recipes)")
+    p.add_argument("--recipes-file", default=str(RECIPES_FILE), help="(default: the shipped recipes.yml)")
     defaults = PretrainConfig()
     for f in dataclasses.fields(PretrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -310,12 +477,24 @@ def _parse(argv: list[str] | None) -> PretrainConfig:
             continue
         kind = {"int": int, "float": float, "str": str}[f.type.split(" |")[0]]
         p.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
-    return PretrainConfig(**vars(p.parse_args(argv)))
+    args = vars(p.parse_args(argv))
+    recipe = {k: args.pop(k) for k in ("recipe", "work", "recipes_file")}
+    if recipe["recipe"] is None:
+        return PretrainConfig(**args)
+    changed = sorted(k for k, v in args.items() if k not in ("out", "progress") and v != getattr(defaults, k))
+    if changed:
+        p.error(f"--recipe sets every training setting itself; drop {', '.join('--' + k.replace('_', '-') for k in changed)}")
+    out = f"runs/{recipe['recipe']}" if args["out"] == defaults.out else args["out"]
+    return recipe | {"out": out, "progress": args["progress"]}
 
 
-def main(argv: list[str] | None = None) -> PretrainResult:
+def main(argv: list[str] | None = None) -> PretrainResult | Path:
     """Command-line entry point; ``argv`` defaults to ``sys.argv[1:]``."""
-    return pretrain(_parse(argv))
+    parsed = _parse(argv)
+    if isinstance(parsed, dict):
+        return run_recipe(parsed["recipe"], parsed["out"], work=parsed["work"], recipes=parsed["recipes_file"],
+                          progress=parsed["progress"])
+    return pretrain(parsed)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,79 @@ def test_pretrain_continues_from_a_saved_model(tmp_path):
     info = json.loads((second / "training.json").read_text())
     assert info["config"]["init_from"] == str(first) and info["config"]["copy_exercises"] == 50
     assert info["continued_from"]["config"]["init_from"] is None
+
+
+# ---------------------------------------------------------------------------------- recipes
+
+TINY_STAGE = {"batch_size": 4, "seq_len": 32, "vocab_size": 400, "n_embd": 32, "n_layer": 2, "n_head": 2,
+              "eval_every": 2, "threads": 1, "samples": 1, "max_docs": 200}
+
+
+def _recipes_file(tmp_path, stages):
+    import yaml
+
+    path = tmp_path / "recipes.yml"
+    path.write_text(yaml.safe_dump({"tiny": {"description": "test", "stages": stages}}))
+    return path
+
+
+def test_shipped_recipes_parse():
+    from lm_envs.models import tiny_shop
+    from lm_envs.models.pretrain import load_recipes, recipe_stages
+
+    recipes = load_recipes()
+    assert {"tiny-shop", "tiny-shop-reader"} <= set(recipes)
+    for name, recipe in recipes.items():
+        assert (tiny_shop.SHIPPED_DIR.parent / recipe["shipped_dir"] / "model.safetensors").is_file()
+        stages = recipe_stages(name, "work")
+        assert stages[0][1].init_from is None
+        for (_, before), (_, after) in zip(stages, stages[1:]):
+            assert after.init_from == before.out  # each stage continues from the one before
+        assert all(cfg.seq_len <= cfg.n_positions and cfg.steps > 0 for _, cfg in stages)
+    # both models start from the same base stage, so it trains once
+    assert recipe_stages("tiny-shop", "w")[0] == recipe_stages("tiny-shop-reader", "w")[0]
+
+
+def test_recipe_with_an_unknown_setting_is_named(tmp_path):
+    from lm_envs.models.pretrain import load_recipes
+
+    path = _recipes_file(tmp_path, [{"name": "base", "stpes": 3}])
+    with pytest.raises(ValueError, match="stpes"):
+        load_recipes(path)
+    path = _recipes_file(tmp_path, [{"name": "base", "init_from": "elsewhere"}])
+    with pytest.raises(ValueError, match="init_from"):
+        load_recipes(path)
+    with pytest.raises(ValueError, match="unknown recipe 'nope'"):
+        main(["--recipe", "nope", "--recipes-file", str(_recipes_file(tmp_path, [{"name": "a"}]))])
+
+
+def test_recipe_refuses_training_flags(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--recipe", "tiny-shop", "--steps", "5", "--work", str(tmp_path)])
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_recipe_runs_its_stages_and_records_them(tmp_path):
+    path = _recipes_file(tmp_path, [{"name": "base", "steps": 3, **TINY_STAGE},
+                                    {"name": "more", "steps": 2, "copy_exercises": 40, **TINY_STAGE}])
+    work, out = tmp_path / "work", tmp_path / "model"
+    args = ["--recipe", "tiny", "--recipes-file", str(path), "--work", str(work), "--out", str(out), "--no-progress"]
+    main(args)
+    info = json.loads((out / "training.json").read_text())
+    assert info["model"] == "tiny" and info["command"] == "python -m lm_envs.models.pretrain --recipe tiny"
+    assert "commit" in info and "date" in info
+    assert "continued_from" not in info and "config" not in info  # the recipe, not a history of runs
+    assert [s["stage"] for s in info["stages"]] == ["base", "more"]
+    assert info["stages"][1]["settings"]["copy_exercises"] == 40 and "init_from" not in info["stages"][1]["settings"]
+    assert info["seconds"] == pytest.approx(sum(s["seconds"] for s in info["stages"]), abs=0.2)
+    first = load_file(out / "model.safetensors")
+    load_policy(str(out))
+
+    # a second run reuses both stages and writes the same weights
+    stage_files = sorted(work.glob("*/model.safetensors"))
+    assert len(stage_files) == 2
+    mtimes = [p.stat().st_mtime_ns for p in stage_files]
+    main(args)
+    assert [p.stat().st_mtime_ns for p in stage_files] == mtimes
+    second = load_file(out / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
