@@ -3,9 +3,11 @@
 A reading exercise is a record from outside the shop (a booking, a permit, a made-up
 "umajov ZEWB-34747", "Rule: Lockers are free for the first 9 hours") and a customer question
 whose reply restates the asked line or its values: it teaches finding a value in the context
-and copying it, with no shop fact. ``tiny-shop-reader``'s last pretraining stage used this
-version of them; ``tiny-shop`` was continued on an earlier one (git tag
-``tiny-shop-exercises-v2``; README, "Customer-service baselines").
+and copying it, with no shop fact. This is version 5 of the generator, which
+``tiny-shop-reader``'s last pretraining stage used; versions 2 and 4, which ``tiny-shop`` and
+the reader's first stages used, are kept frozen in ``exercises_v2.py`` and ``exercises_v4.py``
+(`pretraining_corpus(exercise_version=...)`), so ``lm_envs/models/recipes.yml`` rebuilds both
+shipped models from this checkout.
 
 `pretraining_corpus` is what `lm_envs.models.pretrain` trains on: the world corpus
 (`lm_envs.world.ShopWorld.corpus`) with the exercises mixed in. The shop's words (shipped,
@@ -26,7 +28,7 @@ from lm_envs.world.shop import ShopWorld, check_seed
 from lm_envs.world.text import FIRST_NAMES
 from lm_envs.world.words import format_date, format_price, join_words
 
-__all__ = ["copy_exercise", "mentions_world_fact", "pretraining_corpus", "world_fact_strings"]
+__all__ = ["EXERCISE_VERSIONS", "copy_exercise", "mentions_world_fact", "pretraining_corpus", "world_fact_strings"]
 
 
 # ---------------------------------------------- reading exercises (records of other kinds)
@@ -364,25 +366,46 @@ def mentions_world_fact(document: str, world_facts: frozenset[str]) -> bool:
     return any(match.group(0).rstrip(".") in world_facts for match in _VALUE_SHAPES.finditer(document))
 
 
+EXERCISE_VERSIONS = (2, 4, 5)
+"""Versions of the reading-exercise generator that `pretraining_corpus` can draw: 5 is this
+module's; 2 (`lm_envs.models.exercises_v2`) and 4 (`lm_envs.models.exercises_v4`) are frozen,
+because the shipped models' recipes trained on them. 3 added rule notes drawn anew, item lines
+and member labels; 4 gave values the world's shapes and dropped exercises stating a world fact;
+5 gave them the world's vocabulary (see the comment above ``_ENTITIES``)."""
+
+
 def pretraining_corpus(
     world: ShopWorld, seed: int = 0, *, n_copy_exercises: int = 0, n_experience_notes: int = 0,
+    exercise_version: int = 5,
 ) -> list[str]:
     """``world.corpus(seed, n_experience_notes=...)`` with ``n_copy_exercises`` reading exercises.
 
     The exercises are drawn from the corpus's own generator, after the generic text and before
     the experience notes, and the whole is de-duplicated and shuffled as the world corpus is:
     the same world and arguments give the same list, and ``n_copy_exercises=0`` gives the
-    world corpus itself.
+    world corpus itself. ``exercise_version`` (one of :data:`EXERCISE_VERSIONS`) picks the
+    generator; from version 4 on, an exercise that states a world fact is drawn again.
     """
     for name, value in (("n_copy_exercises", n_copy_exercises), ("n_experience_notes", n_experience_notes)):
         check_seed(value, name)  # same rule: an int >= 0
+    if exercise_version not in EXERCISE_VERSIONS:
+        raise ValueError(f"exercise_version must be one of {EXERCISE_VERSIONS}, got {exercise_version!r}")
+    draw, facts, states_fact = copy_exercise, world_fact_strings, mentions_world_fact
+    if exercise_version == 2:
+        from lm_envs.models import exercises_v2
+
+        draw, facts, states_fact = exercises_v2.copy_exercise, (lambda _: frozenset()), (lambda *_: False)
+    elif exercise_version == 4:
+        from lm_envs.models import exercises_v4
+
+        draw, facts, states_fact = exercises_v4.copy_exercise, exercises_v4.world_fact_strings, exercises_v4.mentions_world_fact
     rng = corpus_rng(world.seed, check_seed(seed))
     documents = shop_documents(rng, world.products)
-    world_facts = world_fact_strings(world)
+    world_facts = facts(world)
     for _ in range(n_copy_exercises):
-        exercise = copy_exercise(rng)
-        while mentions_world_fact(exercise, world_facts):  # values are random; a few hit a real one
-            exercise = copy_exercise(rng)
+        exercise = draw(rng)
+        while states_fact(exercise, world_facts):  # values are random; a few hit a real one
+            exercise = draw(rng)
         documents.append(exercise)
     documents += experience_notes(rng, world.products, n_experience_notes)
     return shuffled_unique(rng, documents)

@@ -69,6 +69,8 @@ class PretrainConfig:
     """Seed of the corpus (``pretraining_corpus(world, seed)``)."""
     copy_exercises: int = 0
     """Reading exercises mixed into the world corpus (``pretraining_corpus(n_copy_exercises=...)``)."""
+    exercise_version: int = 5
+    """Version of the reading-exercise generator (``lm_envs.models.exercises.EXERCISE_VERSIONS``)."""
     experience_notes: int = 0
     """Buying-experience notes added to the world corpus (``pretraining_corpus(n_experience_notes=...)``)."""
     corpus_file: str | None = None
@@ -145,7 +147,7 @@ def load_corpus(cfg: PretrainConfig) -> list[str]:
 
         world = make_world(seed=cfg.world_seed)
         texts = pretraining_corpus(world, cfg.corpus_seed, n_copy_exercises=cfg.copy_exercises,
-                                   n_experience_notes=cfg.experience_notes)
+                                   n_experience_notes=cfg.experience_notes, exercise_version=cfg.exercise_version)
     texts = [t for t in texts if t]
     if cfg.max_docs is not None:
         texts = texts[: cfg.max_docs]
