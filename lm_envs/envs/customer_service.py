@@ -22,6 +22,7 @@ from lm_envs.world import Order, Product, ShopWorld, User, format_price, make_wo
 from lm_envs.world.support import INTENTS, account_line, order_line, slot_values
 
 __all__ = [
+    "NO_CUSTOMER",
     "CustomerServiceQAEnv",
     "CustomerServiceQAVectorEnv",
     "record_tasks",
@@ -30,6 +31,8 @@ __all__ = [
 
 AGENT_INSTRUCTIONS = "You are a customer-service agent of Tiny Shop. Answer in one sentence, using these facts:"
 """The system message of the chat-template prompt (instruction-tuned models)."""
+NO_CUSTOMER = -1
+"""The ``customer_id`` of a question about a product or the shop's policies (no customer's)."""
 
 
 # ------------------------------------------------------------------------------- tasks
@@ -55,9 +58,9 @@ def world_tasks(world: ShopWorld, intents: Sequence[str] | None = None) -> list[
     return [task for task, _ in _world_tasks(world, intents)]
 
 
-def _world_tasks(world: ShopWorld, intents: Sequence[str] | None) -> list[tuple[Task, int | None]]:
+def _world_tasks(world: ShopWorld, intents: Sequence[str] | None) -> list[tuple[Task, int]]:
     """`world_tasks`, each with the user id of the customer it is about: the owner of the
-    order, the account's user, or ``None`` for a question about a product or the shop's policy."""
+    order, the account's user, or `NO_CUSTOMER` for a question about a product or the shop's policy."""
     names = list(INTENTS) if intents is None else list(intents)
     unknown = [name for name in names if name not in INTENTS]
     if unknown or not names:
@@ -68,7 +71,7 @@ def _world_tasks(world: ShopWorld, intents: Sequence[str] | None) -> list[tuple[
         for subject in subjects(world):
             lines, reference, facts = build(world, subject)
             context = "\n".join(lines)
-            customer = subject.user_id if isinstance(subject, (Order, User)) else None
+            customer = subject.user_id if isinstance(subject, (Order, User)) else NO_CUSTOMER
             for template in templates:
                 question = _question(template, subject)
                 fields = {
@@ -209,7 +212,7 @@ class CustomerServiceQAEnv(TokenEnv):
     tokens. ``info`` then holds ``prompt``, ``completion``, ``reward_terms``, the ``task``
     fields, ``fact_check`` (``present``, ``missing`` and ``wrong`` facts, ``recall``),
     ``customers`` (the split) and ``customer_id`` (the user id of the customer the question
-    is about, ``None`` for a product or policy question).
+    is about; `NO_CUSTOMER`, -1, for a product or policy question).
 
     ## Arguments
     ``tokenizer`` ("tiny-shop"), ``reward``, ``reward_mode``, ``max_new_tokens`` (48),
@@ -269,14 +272,14 @@ class CustomerServiceQAEnv(TokenEnv):
             askers = [_asker(self.world, i).user_id for i in range(len(tasks))]
         if customers != "all":
             test_users = held_out_customers(self.world)
-            kept = [i for i, c in enumerate(askers) if c is None or (c in test_users) == (customers == "test")]
+            kept = [i for i, c in enumerate(askers) if c == NO_CUSTOMER or (c in test_users) == (customers == "test")]
             if not kept:
                 raise ValueError(f"no question of {'data=' if data is not None else 'the world'} is asked by a "
                                  f"customer of the {customers!r} side ({len(tasks)} questions in all)")
             tasks, askers = [tasks[i] for i in kept], [askers[i] for i in kept]
         self.tasks = [Task(t.prompt, t.fields, index) for index, t in enumerate(tasks)]
-        self.customer_ids: tuple[int | None, ...] = tuple(askers)
-        """Per task: the user id of the customer the question is about (``None``: no customer)."""
+        self.customer_ids: tuple[int, ...] = tuple(askers)
+        """Per task: the user id of the customer the question is about (`NO_CUSTOMER`: none)."""
         groups: dict[str, list[int]] = {}
         for task in self.tasks:
             groups.setdefault(task.fields["intent"] if data is None else "", []).append(task.index)

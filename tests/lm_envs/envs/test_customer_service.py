@@ -11,7 +11,7 @@ import pytest
 
 import lm_envs  # noqa: F401
 from lm_envs.data import DataError, shared_data_dir
-from lm_envs.envs.customer_service import CustomerServiceQAEnv
+from lm_envs.envs.customer_service import NO_CUSTOMER, CustomerServiceQAEnv
 from lm_envs.rewards.facts import check_facts
 from lm_envs.testing import check_lm_env
 from lm_envs.world.support import INTENTS
@@ -270,14 +270,14 @@ def test_customers_split_the_world_like_the_dialog(env):
                 assert customer == owners[order_ids[0]]
             if task.fields["category"] in ("PRODUCT", "SHIPPING", "PAYMENT", "CONTACT") or (
                     task.fields["intent"] == "return_policy"):
-                assert customer is None
+                assert customer == NO_CUSTOMER
         sides[side.customers] = {(t.prompt, c) for t, c in zip(side.tasks, side.customer_ids)}
         assert {t.fields["intent"] for t in side.tasks} == set(INTENTS)  # every intent on each side
-    customers = {name: {c for _, c in pairs if c is not None} for name, pairs in sides.items()}
+    customers = {name: {c for _, c in pairs if c != NO_CUSTOMER} for name, pairs in sides.items()}
     assert customers["test"] == held_out and customers["train"] == customers["all"] - held_out
-    personal = {name: {p for p, c in pairs if c is not None} for name, pairs in sides.items()}
+    personal = {name: {p for p, c in pairs if c != NO_CUSTOMER} for name, pairs in sides.items()}
     assert personal["train"] | personal["test"] == personal["all"] and not personal["train"] & personal["test"]
-    shop = {name: {p for p, c in pairs if c is None} for name, pairs in sides.items()}
+    shop = {name: {p for p, c in pairs if c == NO_CUSTOMER} for name, pairs in sides.items()}
     assert shop["train"] == shop["test"] == shop["all"]  # product and policy questions: on both sides
     # info records the split and the customer
     *_, info = play(test, " Hello.", seed=5)
@@ -299,3 +299,17 @@ def test_customers_split_the_rows_of_data():
     assert not {t.prompt for t in train.tasks} & {t.prompt for t in test.tasks}
     with pytest.raises(ValueError, match="no question of data= is asked by a customer of the 'test' side"):
         make(data=rows[:2], customers="test")  # customers 0 and 1 are both training customers
+
+
+def test_the_native_vector_env_keeps_the_split():
+    venv = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", customers="test",
+                        reward=FACTS_ONLY, max_new_tokens=4)
+    venv.reset(seed=0)
+    eos = venv.env.eos_token_id
+    _, _, terminated, _, info = venv.step(np.full(2, eos))
+    info = info["final_info"]  # the rows reset in the same step
+    assert terminated.all() and list(info["customers"]) == ["test", "test"]
+    from lm_envs.envs.customer_dialog import held_out_customers
+
+    assert all(c == NO_CUSTOMER or c in held_out_customers(venv.env.world) for c in info["customer_id"])
+    assert len(venv.env.tasks) == len(make(customers="test").tasks)
