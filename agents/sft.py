@@ -141,7 +141,8 @@ class SFTConfig(LMOptions):
         if self.columns is not None:
             check_columns(self.columns)
         if self.data is not None and self.columns is None:
-            raise ValueError(f"data={self.data!r} needs columns: {{'prompt': COL, 'response': COL}} or {{'messages': COL}}")
+            raise ValueError(f"data={self.data!r} needs columns: {{'prompt': COL, 'response': COL}} "
+                             "or {'messages': COL}")
         if self.max_examples is not None:
             check_int(self, "max_examples")
             if self.max_examples > MAX_EXAMPLES:

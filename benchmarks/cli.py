@@ -186,9 +186,9 @@ def _train_data_options(args: argparse.Namespace, agent_config: dict[str, Any]) 
     the file read and its columns checked now, before any training (the errors name the file
     and the missing column)."""
     pairs = {"prompt": args.prompt_column, "response": args.response_column}
-    given = [flag for flag, value in (("--prompt-column", args.prompt_column), ("--response-column", args.response_column),
-                                      ("--messages-column", args.messages_column), ("--max-examples", args.max_examples))
-             if value is not None]
+    flags = {"--prompt-column": args.prompt_column, "--response-column": args.response_column,
+             "--messages-column": args.messages_column, "--max-examples": args.max_examples}
+    given = [flag for flag, value in flags.items() if value is not None]
     if args.data is None:
         if given:
             raise UsageError(f"{', '.join(given)} describe(s) the --data file; give --data PATH too")
@@ -369,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--data", default=None, metavar="PATH",
                        help="sft: demonstrations from a CSV, TSV, JSON or JSONL file instead of the env's expert")
-    train.add_argument("--prompt-column", default=None, metavar="COL", help="--data's prompt column (with --response-column)")
-    train.add_argument("--response-column", default=None, metavar="COL", help="--data's response column (the agent's text)")
+    train.add_argument("--prompt-column", default=None, metavar="COL",
+                       help="--data's prompt column (with --response-column)")
+    train.add_argument("--response-column", default=None, metavar="COL",
+                       help="--data's response column (the agent's text)")
     train.add_argument("--messages-column", default=None, metavar="COL",
                        help="--data's column of whole chat transcripts (lists of {role, content}, or their JSON)")
     train.add_argument("--max-examples", type=_max_examples, default=None, metavar="N",
