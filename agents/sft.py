@@ -22,11 +22,14 @@ loss is the mean cross-entropy of the masked-in tokens (:func:`masked_lm_loss`).
   has not revealed, then resolves with what it has), played through the env itself so the
   tokens are exactly those the policy meets. Episodes reset with seeds drawn from
   ``[0, DEMONSTRATION_SEED_LIMIT)``; every evaluation in lm-envs uses seeds at or above it
-  (``Agent.evaluate``: ``seed + 10_000``; the benchmarks: 10,000 and up). On the dialog env
-  the expert also meets only the ``customers="train"`` side of the env's customer split,
-  so an evaluation with ``customers="test"`` meets customers no demonstration saw;
+  (``Agent.evaluate``: ``seed + 10_000``; the benchmarks: 10,000 and up). On the
+  customer-service envs (QA and dialog) the expert also meets only the ``customers="train"``
+  side of the env's customer split, so an evaluation with ``customers="test"`` meets
+  customers no demonstration saw;
 - **a table** (a CSV, TSV, JSON or JSONL path, a list of dicts, a DataFrame or a
-  ``datasets.Dataset``) with a ``columns`` mapping: ``{"prompt": COL, "response": COL}`` for
+  ``datasets.Dataset``; ``demonstrations=``, or a file path in ``SFTConfig.data``, which is
+  what ``lm-envs train --agent sft --data PATH`` sets) with a ``columns`` mapping
+  (``SFTConfig.columns``, or ``columns=``): ``{"prompt": COL, "response": COL}`` for
   (prompt, response) pairs, where the prompt is encoded as the env encodes its prompts and
   the response closes with the env's stop token; or ``{"messages": COL}`` for whole chat
   transcripts (lists of ``{"role", "content"}``, or their JSON text), rendered with the
@@ -67,6 +70,9 @@ __all__ = [
     "SFT_FILE",
     "Demonstration",
     "SFTConfig",
+    "MAX_EXAMPLES",
+    "check_columns",
+    "demonstration_examples",
     "demonstration_seeds",
     "demonstrations_from_records",
     "expert_demonstrations",
@@ -75,6 +81,8 @@ __all__ = [
 
 DEMONSTRATION_SEED_LIMIT = 10_000
 """Expert demonstrations reset with seeds below this; evaluations use seeds at or above it."""
+MAX_EXAMPLES = 1_000_000
+"""The most rows ``max_examples`` may ask for."""
 SFT_FILE = "sft.json"
 """The agent's own record in a saved folder (the rest is a Hugging Face model folder)."""
 _AGENT_ROLES = ("assistant", "agent")
@@ -100,7 +108,15 @@ class SFTConfig(LMOptions):
     batch_size: int = 16
     """Demonstrations per optimizer step."""
     n_demonstrations: int = 64
-    """Episodes the scripted expert plays (a table's demonstrations are all used)."""
+    """Episodes the scripted expert plays (a table's rows are used up to ``max_examples``)."""
+    data: str | None = None
+    """A CSV, TSV, JSON or JSONL file of demonstrations, read with the ``columns`` mapping
+    instead of playing the env's expert; ``None``: the expert (or ``SFT(demonstrations=)``)."""
+    columns: dict[str, str] | None = None
+    """The column mapping of a table: ``{"prompt": COL, "response": COL}`` or ``{"messages": COL}``
+    (``SFT(columns=)`` replaces it)."""
+    max_examples: int | None = None
+    """Use only a table's first ``max_examples`` rows (at most ``MAX_EXAMPLES``); ``None``: all."""
     max_grad_norm: float | None = 1.0
     """Clip the gradient's global norm; ``None`` does not clip."""
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -120,6 +136,17 @@ class SFTConfig(LMOptions):
         check_int(self, "epochs", "batch_size", "n_demonstrations")
         if self.max_grad_norm is not None:
             check_positive(self, "max_grad_norm")
+        if self.data is not None and (not isinstance(self.data, str) or not self.data.strip()):
+            raise ValueError(f"data must be a file path (a non-empty string) or None; got {self.data!r}")
+        if self.columns is not None:
+            check_columns(self.columns)
+        if self.data is not None and self.columns is None:
+            raise ValueError(f"data={self.data!r} needs columns: {{'prompt': COL, 'response': COL}} "
+                             "or {'messages': COL}")
+        if self.max_examples is not None:
+            check_int(self, "max_examples")
+            if self.max_examples > MAX_EXAMPLES:
+                raise ValueError(f"max_examples must be at most {MAX_EXAMPLES:,}; got {self.max_examples}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,6 +286,46 @@ def _transcript(tokenizer: Any, messages: list[dict[str, str]], max_length: int)
     return ids[:max_length], mask[:max_length]
 
 
+def check_columns(columns: Any) -> None:
+    """Raise a ValueError unless ``columns`` is ``{"prompt": COL, "response": COL}`` or
+    ``{"messages": COL}`` with string column names."""
+    if (not isinstance(columns, dict) or set(columns) not in ({"prompt", "response"}, {"messages"})
+            or not all(isinstance(c, str) and c for c in columns.values())):
+        raise ValueError("columns must map 'prompt' and 'response' to the table's columns, or 'messages' to a column "
+                         f"of chat transcripts; got {columns!r}")
+
+
+def demonstration_examples(
+    source: Any, columns: dict[str, str], *, max_records: int | None = None
+) -> tuple[list[Any], str]:
+    """The checked rows of a table of demonstrations, before any tokenizer is involved.
+
+    Returns ``(examples, label)``: per row a ``(prompt, response)`` pair or a list of
+    ``{"role", "content"}`` messages (``customer``/``agent`` roles renamed ``user``/``assistant``),
+    and the label errors name (the file path). Arguments and errors as
+    :func:`demonstrations_from_records`.
+    """
+    from lm_envs.data import DataError, load_records, require_columns
+
+    check_columns(columns)
+    records, label = load_records(source, name="demonstrations")
+    if max_records is not None:
+        records = records[:max_records]
+    require_columns(records, list(columns.values()), label)
+    examples: list[Any] = []
+    for position, record in enumerate(records):
+        if "messages" in columns:
+            examples.append(_messages(record[columns["messages"]], label, position, columns["messages"]))
+            continue
+        prompt, response = record[columns["prompt"]], record[columns["response"]]
+        for name, value in (("prompt", prompt), ("response", response)):
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(f"{label}: record {position}, column {columns[name]!r} ({name}): "
+                                f"expected non-empty text; got {value!r}")
+        examples.append((prompt, response))
+    return examples, label
+
+
 def demonstrations_from_records(
     source: Any,
     env: Any,
@@ -276,33 +343,22 @@ def demonstrations_from_records(
 
     Raises:
         ValueError: ``columns`` names neither form (or both).
-        lm_envs.data.DataError: a column is missing, naming the file and the columns present,
-            or a value cannot be used, naming the record.
+        lm_envs.data.DataError: the file is missing or unreadable, or a column is missing,
+            naming the file and the columns present, or a value cannot be used, naming the record.
     """
     from lm_envs.core import Task
-    from lm_envs.data import DataError, load_records, require_columns
+    from lm_envs.data import DataError
 
-    if not isinstance(columns, dict) or not (set(columns) in ({"prompt", "response"}, {"messages"})):
-        raise ValueError("columns must map 'prompt' and 'response' to the table's columns, or 'messages' to a column "
-                         f"of chat transcripts; got {columns!r}")
-    records, label = load_records(source, name="demonstrations")
-    if max_records is not None:
-        records = records[:max_records]
-    require_columns(records, list(columns.values()), label)
+    examples, label = demonstration_examples(source, columns, max_records=max_records)
     base = env.unwrapped
     tokenizer = base.tokenizer
     max_length = int(getattr(base, "max_length", 1 << 30))
     out = []
-    for position, record in enumerate(records):
-        if "messages" in columns:
-            ids, mask = _transcript(tokenizer, _messages(record[columns["messages"]], label, position, columns["messages"]),
-                                    max_length)
+    for example in examples:
+        if isinstance(example, list):
+            ids, mask = _transcript(tokenizer, example, max_length)
         else:
-            prompt, response = record[columns["prompt"]], record[columns["response"]]
-            for name, value in (("prompt", prompt), ("response", response)):
-                if not isinstance(value, str) or not value.strip():
-                    raise DataError(f"{label}: record {position}, column {columns[name]!r} ({name}): "
-                                    f"expected non-empty text; got {value!r}")
+            prompt, response = example
             stop = getattr(base, "eot_token_id", base.eos_token_id) if base.chat_template else base.eos_token_id
             head = list(base.encode_prompt(Task(prompt)))
             tail = tokenizer.encode(" " + response.strip(), add_special_tokens=False)[: base.max_new_tokens - 1] + [stop]
@@ -362,11 +418,11 @@ class SFT(Agent):
         env_or_id, policy, config, seed, env_kwargs, device, tensorboard_log: as for every
             agent (:class:`agents.base.Agent`); ``config`` is an :class:`SFTConfig`, a dict of
             its fields over the table's (``agents/hyperparams/sft.yml``), or ``None``.
-        demonstrations: ``None`` for the env's scripted expert on training seeds and customers
-            (``config.n_demonstrations`` episodes), a table (see
-            :func:`demonstrations_from_records`) with ``columns``, or a list of
-            :class:`Demonstration`.
-        columns: the column mapping of a table.
+        demonstrations: ``None`` for ``config.data`` when it is set, else the env's scripted
+            expert on training seeds and customers (``config.n_demonstrations`` episodes); a
+            table (see :func:`demonstrations_from_records`) with ``columns``; or a list of
+            :class:`Demonstration`. A table's first ``config.max_examples`` rows are used.
+        columns: the column mapping of a table (default: ``config.columns``).
     """
 
     config_class: ClassVar[type] = SFTConfig
@@ -390,6 +446,8 @@ class SFT(Agent):
         if not isinstance(self.policy, LMActorCritic):
             raise TypeError("SFT trains LM policies on token envs; got an MLP policy")
         self.policy_name = policy if isinstance(policy, str) else None
+        if demonstrations is not None and self.config.data is not None:
+            raise ValueError(f"give demonstrations= or config.data, not both (data={self.config.data!r})")
         self._demonstration_source = demonstrations
         self._columns = columns
         self._demonstrations: list[Demonstration] | None = None
@@ -403,7 +461,7 @@ class SFT(Agent):
     def demonstrations(self) -> list[Demonstration]:
         """The training demonstrations (built on first use)."""
         if self._demonstrations is None:
-            source = self._demonstration_source
+            source = self._demonstration_source if self.config.data is None else self.config.data
             if source is None:
                 if self.env_id is None:
                     raise ValueError("expert demonstrations are played on an env built from its id; "
@@ -413,11 +471,13 @@ class SFT(Agent):
             elif isinstance(source, (list, tuple)) and source and all(isinstance(d, Demonstration) for d in source):
                 self._demonstrations = list(source)
             else:
-                if self._columns is None:
+                columns = self._columns if self._columns is not None else self.config.columns
+                if columns is None:
                     raise ValueError("a table of demonstrations needs columns= ({'prompt': COL, 'response': COL} "
                                      "or {'messages': COL})")
-                self._demonstrations = demonstrations_from_records(source, self.env.env if hasattr(self.env, "env")
-                                                                   else self.env, self._columns)
+                self._demonstrations = demonstrations_from_records(
+                    source, self.env.env if hasattr(self.env, "env") else self.env, columns,
+                    max_records=self.config.max_examples)
         return self._demonstrations
 
     def learn(self, total_steps: int | None = None, callback: Callback | None = None) -> SFT:

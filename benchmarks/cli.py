@@ -172,6 +172,53 @@ def _json_arg(name: str, text: str | None) -> Any:
         raise UsageError(f"{name} must be JSON, e.g. '{{\"sentiment\": 1.0}}'; got {text!r} ({err})") from None
 
 
+def _max_examples(text: str) -> int:
+    from agents.sft import MAX_EXAMPLES
+
+    value = _positive_int(text)
+    if value > MAX_EXAMPLES:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_EXAMPLES}; got {value}")
+    return value
+
+
+def _train_data_options(args: argparse.Namespace, agent_config: dict[str, Any]) -> dict[str, Any]:
+    """SFT's ``data``, ``columns`` and ``max_examples`` from ``--data`` and its column flags,
+    the file read and its columns checked now, before any training (the errors name the file
+    and the missing column)."""
+    pairs = {"prompt": args.prompt_column, "response": args.response_column}
+    flags = {"--prompt-column": args.prompt_column, "--response-column": args.response_column,
+             "--messages-column": args.messages_column, "--max-examples": args.max_examples}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if args.data is None:
+        if given:
+            raise UsageError(f"{', '.join(given)} describe(s) the --data file; give --data PATH too")
+        return {}
+    if args.agent != "sft":
+        raise UsageError(f"--data is SFT's demonstrations; --agent {args.agent} learns from the env's reward")
+    clash = [key for key in ("data", "columns", "max_examples") if key in agent_config]
+    if clash:
+        raise UsageError(f"--agent-config sets {', '.join(clash)}, which --data and its flags set; give one of them")
+    if args.messages_column is not None:
+        if any(value is not None for value in pairs.values()):
+            raise UsageError("give --messages-column (chat transcripts) or --prompt-column and --response-column "
+                             "(pairs), not both")
+        columns = {"messages": args.messages_column}
+    elif all(value is not None for value in pairs.values()):
+        columns = pairs
+    else:
+        raise UsageError("--data needs its column mapping: --prompt-column COL --response-column COL (pairs), "
+                         "or --messages-column COL (chat transcripts)")
+    from agents.sft import demonstration_examples
+
+    path = Path(args.data).expanduser().resolve()
+    try:  # a missing file, a missing column or a bad row raises a DataError naming it
+        examples, _ = demonstration_examples(path, columns, max_records=args.max_examples)
+    except OSError as err:  # e.g. no read permission on a CSV
+        raise UsageError(f"--data {path}: cannot be read ({err.strerror or err})") from None
+    print(f"--data {path}: {len(examples)} demonstrations", file=sys.stderr)
+    return {"data": str(path), "columns": columns, "max_examples": args.max_examples}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.config import plan
     from benchmarks.results import write_result
@@ -193,6 +240,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--env-kwargs and --agent-config must be JSON objects")
     if args.policy is not None:
         agent_config["policy"] = args.policy
+    agent_config.update(_train_data_options(args, agent_config))
     config = {
         "name": "train", "seeds": [args.seed], "steps": args.steps, "eval_every": args.eval_every or args.steps,
         "eval_episodes": args.eval_episodes, "agents": {args.agent: agent_config},
@@ -319,6 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-episodes", type=_positive_int, default=16)
     train.add_argument("--out", required=True, help="folder for model/, runs/<run>.json and the curve")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--data", default=None, metavar="PATH",
+                       help="sft: demonstrations from a CSV, TSV, JSON or JSONL file instead of the env's expert")
+    train.add_argument("--prompt-column", default=None, metavar="COL",
+                       help="--data's prompt column (with --response-column)")
+    train.add_argument("--response-column", default=None, metavar="COL",
+                       help="--data's response column (the agent's text)")
+    train.add_argument("--messages-column", default=None, metavar="COL",
+                       help="--data's column of whole chat transcripts (lists of {role, content}, or their JSON)")
+    train.add_argument("--max-examples", type=_max_examples, default=None, metavar="N",
+                       help="use only --data's first N rows (default: all)")
     train.set_defaults(run=_cmd_train)
 
     compress = commands.add_parser("compress", help="write a smaller copy of a trained policy that every agent and env "

@@ -1,7 +1,8 @@
 """`lm_envs/CustomerServiceQA-v0`: answer a shop customer's question from a knowledge-base snippet.
 
 The questions, KB lines and facts come from `lm_envs.world.support`; the multi-turn
-`lm_envs/CustomerServiceDialog-v0` lives in `lm_envs.envs.customer_dialog`.
+`lm_envs/CustomerServiceDialog-v0` lives in `lm_envs.envs.customer_dialog`, and both envs
+hold out the same customers (`lm_envs.envs.customer_dialog.held_out_customers`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import numpy as np
 
 from lm_envs.core import Task, TokenEnv, pick_task
 from lm_envs.data.bitext import PLACEHOLDER, QARecord, load_qa_records, placeholder_slot
+from lm_envs.envs.customer_dialog import CUSTOMER_SPLITS, held_out_customers
 from lm_envs.vector import TokenVectorEnv
 from lm_envs.world import Order, Product, ShopWorld, User, format_price, make_world
 from lm_envs.world.support import INTENTS, account_line, order_line, slot_values
 
 __all__ = [
+    "NO_CUSTOMER",
     "CustomerServiceQAEnv",
     "CustomerServiceQAVectorEnv",
     "record_tasks",
@@ -28,6 +31,8 @@ __all__ = [
 
 AGENT_INSTRUCTIONS = "You are a customer-service agent of Tiny Shop. Answer in one sentence, using these facts:"
 """The system message of the chat-template prompt (instruction-tuned models)."""
+NO_CUSTOMER = -1
+"""The ``customer_id`` of a question about a product or the shop's policies (no customer's)."""
 
 
 # ------------------------------------------------------------------------------- tasks
@@ -50,6 +55,12 @@ def world_tasks(world: ShopWorld, intents: Sequence[str] | None = None) -> list[
     ``facts`` (required facts, all stated in the context), ``references`` (the reference
     answer). The prompt is the context, then ``"Customer: {question}\\nAgent:"``.
     """
+    return [task for task, _ in _world_tasks(world, intents)]
+
+
+def _world_tasks(world: ShopWorld, intents: Sequence[str] | None) -> list[tuple[Task, int]]:
+    """`world_tasks`, each with the user id of the customer it is about: the owner of the
+    order, the account's user, or `NO_CUSTOMER` for a question about a product or the shop's policy."""
     names = list(INTENTS) if intents is None else list(intents)
     unknown = [name for name in names if name not in INTENTS]
     if unknown or not names:
@@ -60,13 +71,14 @@ def world_tasks(world: ShopWorld, intents: Sequence[str] | None = None) -> list[
         for subject in subjects(world):
             lines, reference, facts = build(world, subject)
             context = "\n".join(lines)
+            customer = subject.user_id if isinstance(subject, (Order, User)) else NO_CUSTOMER
             for template in templates:
                 question = _question(template, subject)
                 fields = {
                     "intent": intent, "category": category, "question": question, "context": context,
                     "facts": facts, "references": [reference],
                 }
-                tasks.append(Task(_prompt(context, question), fields))
+                tasks.append((Task(_prompt(context, question), fields), customer))
     return tasks
 
 
@@ -109,6 +121,11 @@ def _rewrite_question(record: QARecord, user: User, order: Order) -> str:
     return record.question.replace(value, replacement) if value else record.question
 
 
+def _asker(world: ShopWorld, index: int) -> User:
+    """The customer who asks record ``index`` of a table: customer ``index mod n_users``."""
+    return world.users[index % len(world.users)]
+
+
 def record_tasks(records: Sequence[QARecord], world: ShopWorld) -> list[Task]:
     """Tasks from QA records; record ``i`` is asked by customer ``i mod n_users`` about one of their orders.
 
@@ -120,7 +137,7 @@ def record_tasks(records: Sequence[QARecord], world: ShopWorld) -> list[Task]:
     """
     tasks = []
     for i, record in enumerate(records):
-        user = world.users[i % len(world.users)]
+        user = _asker(world, i)
         orders = world.orders_of(user.user_id)
         order = orders[(i // len(world.users)) % len(orders)]
         values = slot_values(world, order)
@@ -159,6 +176,16 @@ class CustomerServiceQAEnv(TokenEnv):
     or any QA table; Bitext's ``{{Placeholders}}`` are filled from the world's facts (see
     `record_tasks`), so the ``facts`` reward applies there too.
 
+    With ``customers="train"`` or ``"test"`` the env keeps one side of the fixed split of the
+    world's customers that `lm_envs/CustomerServiceDialog-v0` uses (the same function,
+    `lm_envs.envs.customer_dialog.held_out_customers`: a quarter of the users, drawn from
+    ``world_seed``, are ``"test"``): a question about an order is asked by the order's owner,
+    a password reset by the account's user, and row ``i`` of ``data=`` by customer
+    ``i mod n_users``; each such question is on its customer's side only. Questions about a
+    product or the shop's policies concern no customer (their facts are the same for
+    everyone) and are asked on both sides. So demonstrations and training on ``"train"``
+    never meet a customer that an evaluation on ``"test"`` meets.
+
     ## Action Space
     ``Discrete(len(tokenizer))``: the id of the next token.
 
@@ -177,12 +204,15 @@ class CustomerServiceQAEnv(TokenEnv):
 
     ## Starting State
     An intent drawn uniformly with ``np_random``, then a question of that intent uniformly
-    (with ``data=``: a record uniformly); ``options={"task_index": i}`` picks task ``i``.
+    (with ``data=``: a record uniformly), among the questions of the ``customers`` side;
+    ``options={"task_index": i}`` picks task ``i``.
 
     ## Episode End
     ``terminated`` at EOS or the end-of-turn token; ``truncated`` after ``max_new_tokens``
     tokens. ``info`` then holds ``prompt``, ``completion``, ``reward_terms``, the ``task``
-    fields and ``fact_check`` (``present``, ``missing`` and ``wrong`` facts, ``recall``).
+    fields, ``fact_check`` (``present``, ``missing`` and ``wrong`` facts, ``recall``),
+    ``customers`` (the split) and ``customer_id`` (the user id of the customer the question
+    is about; `NO_CUSTOMER`, -1, for a product or policy question).
 
     ## Arguments
     ``tokenizer`` ("tiny-shop"), ``reward``, ``reward_mode``, ``max_new_tokens`` (48),
@@ -192,10 +222,13 @@ class CustomerServiceQAEnv(TokenEnv):
     ``context_column``, ``intent_column``, ``category_column``, ``facts_column`` (the column
     mapping of ``data``; see `lm_envs.data.bitext.load_qa_records`), ``chat_template``
     (False; True puts the snippet in a system message and the question in a user message of
-    the tokenizer's chat template, for instruction-tuned models), ``render_mode``.
+    the tokenizer's chat template, for instruction-tuned models), ``customers`` ("all";
+    ``"train"`` or ``"test"``: one side of the customer split above), ``render_mode``.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. The ``customers`` argument came later without a new version: its
+      default ``"all"`` keeps every task, and the episodes of every seed are those of
+      before, so the id means what it meant.
     """
 
     default_reward = {"facts": 1.0, "similarity": 0.3, "length": 0.1}
@@ -214,14 +247,19 @@ class CustomerServiceQAEnv(TokenEnv):
         facts_column: str | None = None,
         max_new_tokens: int = 48,
         max_prompt_tokens: int = 128,
+        customers: str = "all",
         **kwargs: Any,
     ) -> None:
+        if customers not in CUSTOMER_SPLITS:
+            raise ValueError(f"customers must be one of {', '.join(map(repr, CUSTOMER_SPLITS))}; got {customers!r}")
+        self.customers = customers
         self.world = make_world(seed=world_seed)
         if data is None:
             columns = (question_column, answer_column, context_column, intent_column, category_column, facts_column)
             if any(c is not None for c in columns):
                 raise ValueError("the *_column arguments name the columns of data=; pass data= too")
-            tasks = world_tasks(self.world, intents)
+            pairs = _world_tasks(self.world, intents)
+            tasks, askers = [task for task, _ in pairs], [customer for _, customer in pairs]
         else:
             if intents is not None:
                 raise ValueError("intents= selects world questions; with data= filter the records instead")
@@ -231,7 +269,17 @@ class CustomerServiceQAEnv(TokenEnv):
                 intent_column=intent_column, category_column=category_column, facts_column=facts_column,
             )
             tasks = record_tasks(records, self.world)
+            askers = [_asker(self.world, i).user_id for i in range(len(tasks))]
+        if customers != "all":
+            test_users = held_out_customers(self.world)
+            kept = [i for i, c in enumerate(askers) if c == NO_CUSTOMER or (c in test_users) == (customers == "test")]
+            if not kept:
+                raise ValueError(f"no question of {'data=' if data is not None else 'the world'} is asked by a "
+                                 f"customer of the {customers!r} side ({len(tasks)} questions in all)")
+            tasks, askers = [tasks[i] for i in kept], [askers[i] for i in kept]
         self.tasks = [Task(t.prompt, t.fields, index) for index, t in enumerate(tasks)]
+        self.customer_ids: tuple[int, ...] = tuple(askers)
+        """Per task: the user id of the customer the question is about (`NO_CUSTOMER`: none)."""
         groups: dict[str, list[int]] = {}
         for task in self.tasks:
             groups.setdefault(task.fields["intent"] if data is None else "", []).append(task.index)
@@ -291,6 +339,8 @@ class CustomerServiceQAEnv(TokenEnv):
             "present": list(check.present), "missing": list(check.missing), "wrong": list(check.wrong),
             "n_required": check.n_required, "recall": check.recall,
         }
+        info["customers"] = self.customers
+        info["customer_id"] = self.customer_ids[task.index]
         return info
 
 

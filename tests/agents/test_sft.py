@@ -13,6 +13,7 @@ import lm_envs  # noqa: F401
 from agents import PPO, SFT, SFTConfig
 from agents.sft import (
     DEMONSTRATION_SEED_LIMIT,
+    MAX_EXAMPLES,
     Demonstration,
     demonstration_seeds,
     demonstrations_from_records,
@@ -21,6 +22,7 @@ from agents.sft import (
 )
 from lm_envs.data import DataError
 from lm_envs.envs.customer_dialog import held_out_customers
+from lm_envs.envs.customer_service import NO_CUSTOMER
 from lm_envs.world import make_world
 
 DIALOG = "lm_envs/CustomerServiceDialog-v1"
@@ -94,6 +96,26 @@ def test_demonstration_customers_and_evaluation_customers_are_disjoint():
     evaluated = {t.fields["customer_id"] for t in test_env.tasks}
     shown = {d.info["task"]["customer_id"] for d in demos}
     assert shown and evaluated and not shown & evaluated
+
+
+def test_qa_demonstration_customers_and_evaluation_customers_are_disjoint():
+    """QA demonstrations meet training customers on training seeds; an evaluation on
+    customers="test" (seeds from 10,000) meets neither a customer nor a seed they met."""
+    facts = {"reward": {"facts": 1.0}}
+    demos = expert_demonstrations(QA, 48, seed=0, env_kwargs=facts)
+    test_env = gym.make(QA, customers="test", **facts).unwrapped
+    assert all(d.info["customers"] == "train" for d in demos)
+    shown = {d.info["customer_id"] for d in demos} - {NO_CUSTOMER}
+    evaluated = set(test_env.customer_ids) - {NO_CUSTOMER}
+    assert shown and evaluated == held_out_customers(make_world(seed=0)) and not shown & evaluated
+    # no question about a customer is both shown and evaluated (product and policy questions
+    # concern no customer and are asked on both sides)
+    shown_prompts = {d.info["prompt"] for d in demos if d.info["customer_id"] != NO_CUSTOMER}
+    assert not shown_prompts & {t.prompt for t, c in zip(test_env.tasks, test_env.customer_ids) if c != NO_CUSTOMER}
+    seeds = {d.seed for d in demos}
+    assert len(seeds) == 48 and max(seeds) < DEMONSTRATION_SEED_LIMIT <= 10_000  # Agent.evaluate: seed + 10_000 up
+    with pytest.raises(ValueError, match="training customers only"):
+        expert_demonstrations(QA, 2, env_kwargs={"customers": "test", **facts})
 
 
 @pytest.mark.slow
@@ -186,6 +208,28 @@ def test_config_checks():
         SFTConfig(kl_coef=0.1)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         SFTConfig(epochs=0)
+    with pytest.raises(ValueError, match="data='d.csv' needs columns"):
+        SFTConfig(data="d.csv")
+    with pytest.raises(ValueError, match="columns must map 'prompt' and 'response'"):
+        SFTConfig(data="d.csv", columns={"prompt": "q"})
+    with pytest.raises(ValueError, match="max_examples must be an int >= 1"):
+        SFTConfig(max_examples=0)
+    with pytest.raises(ValueError, match="max_examples must be at most 1,000,000"):
+        SFTConfig(max_examples=MAX_EXAMPLES + 1)
+
+
+def test_config_data_reads_a_file_up_to_max_examples(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "d.csv"
+    pd.DataFrame(_pairs()).to_csv(path, index=False)
+    config = {**TINY, "data": str(path), "columns": {"prompt": "question", "response": "answer"}, "max_examples": 1}
+    agent = SFT(QA, policy="tiny-shop", config=config, env_kwargs={"reward": {"facts": 1.0}})
+    (demo,) = agent.demonstrations
+    tok = agent.env.env.tokenizer
+    assert tok.decode([t for t, m in zip(demo.input_ids, demo.loss_mask) if m][:-1]).strip() == "It ships today."
+    with pytest.raises(ValueError, match="give demonstrations= or config.data, not both"):
+        SFT(QA, policy="tiny-shop", config=config, demonstrations=_pairs())
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 import lm_envs  # noqa: F401
 from lm_envs.data import DataError, shared_data_dir
-from lm_envs.envs.customer_service import CustomerServiceQAEnv
+from lm_envs.envs.customer_service import NO_CUSTOMER, CustomerServiceQAEnv
 from lm_envs.rewards.facts import check_facts
 from lm_envs.testing import check_lm_env
 from lm_envs.world.support import INTENTS
@@ -228,3 +228,88 @@ def test_list_of_dicts_and_task_index():
     _, info = env.reset(seed=0, options={"task_index": 1})
     assert info["prompt"].endswith("Customer: Bye?\nAgent:") and info["task_index"] == 1
     assert np.isfinite(play(env, " Goodbye.", seed=1)[0])
+
+
+# --- the customer split ----------------------------------------------------------------------
+
+
+def test_default_customers_keep_the_episodes_of_before(env):
+    """customers="all" (the default) gives every task, and each seed the episode it gave before
+    the split existed: the task, the tokens and the reward recorded then."""
+    import hashlib
+
+    for built in (env, make(customers="all")):
+        text = "\n".join(t.prompt + repr(t.fields) for t in built.tasks)
+        assert len(built.tasks) == 2681 and hashlib.sha256(text.encode()).hexdigest()[:16] == "2d7d1cf71031fb86"
+    scored = make(reward={"facts": 1.0, "length": 0.1})
+    answer = scored.tokenizer.encode(" Your order ORD-81481 ships today.", add_special_tokens=False)
+    before = {0: (2515, "90c13d2a8d52", 0.1), 1: (1691, "9d4c2ffc40df", 0.1), 2: (2514, "5af1cc1580f7", 0.1),
+              7: (2621, "fbb304715955", 0.1), 123: (262, "ed6aca38b56f", -0.233333)}
+    for seed, (task_index, tokens, reward) in before.items():
+        _, info = scored.reset(seed=seed)
+        assert info["task_index"] == task_index
+        for token in [*answer, scored.eos_token_id]:
+            obs, r, terminated, _, info = scored.step(token)
+        assert terminated and hashlib.sha256(obs["input_ids"].tobytes()).hexdigest()[:12] == tokens
+        assert r == pytest.approx(reward, abs=1e-6)
+        assert info["customers"] == "all"
+
+
+def test_customers_split_the_world_like_the_dialog(env):
+    from lm_envs.envs.customer_dialog import held_out_customers
+
+    held_out = held_out_customers(env.world)
+    train, test = make(customers="train"), make(customers="test")
+    owners = {order.order_id: order.user_id for order in env.world.orders}
+    sides = {}
+    for side in (env, train, test):
+        assert len(side.customer_ids) == len(side.tasks)
+        for task, customer in zip(side.tasks, side.customer_ids):
+            order_ids = [f["value"] for f in task.fields["facts"] if f["kind"] == "order_id"]
+            if order_ids:  # an order question is asked by the order's owner
+                assert customer == owners[order_ids[0]]
+            if task.fields["category"] in ("PRODUCT", "SHIPPING", "PAYMENT", "CONTACT") or (
+                    task.fields["intent"] == "return_policy"):
+                assert customer == NO_CUSTOMER
+        sides[side.customers] = {(t.prompt, c) for t, c in zip(side.tasks, side.customer_ids)}
+        assert {t.fields["intent"] for t in side.tasks} == set(INTENTS)  # every intent on each side
+    customers = {name: {c for _, c in pairs if c != NO_CUSTOMER} for name, pairs in sides.items()}
+    assert customers["test"] == held_out and customers["train"] == customers["all"] - held_out
+    personal = {name: {p for p, c in pairs if c != NO_CUSTOMER} for name, pairs in sides.items()}
+    assert personal["train"] | personal["test"] == personal["all"] and not personal["train"] & personal["test"]
+    shop = {name: {p for p, c in pairs if c == NO_CUSTOMER} for name, pairs in sides.items()}
+    assert shop["train"] == shop["test"] == shop["all"]  # product and policy questions: on both sides
+    # info records the split and the customer
+    *_, info = play(test, " Hello.", seed=5)
+    assert info["customers"] == "test" and info["customer_id"] == test.customer_ids[info["task_index"]]
+    with pytest.raises(ValueError, match="customers must be one of 'all', 'train', 'test'; got 'dev'"):
+        make(customers="dev")
+
+
+def test_customers_split_the_rows_of_data():
+    from lm_envs.envs.customer_dialog import held_out_customers
+
+    rows = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(80)]
+    everyone, train, test = (make(data=rows, customers=c) for c in ("all", "train", "test"))
+    held_out = held_out_customers(everyone.world)
+    n_users = len(everyone.world.users)
+    assert everyone.customer_ids == tuple(everyone.world.users[i % n_users].user_id for i in range(80))
+    assert {c for c in test.customer_ids} == held_out and not set(train.customer_ids) & held_out
+    assert len(train.tasks) + len(test.tasks) == 80
+    assert not {t.prompt for t in train.tasks} & {t.prompt for t in test.tasks}
+    with pytest.raises(ValueError, match="no question of data= is asked by a customer of the 'test' side"):
+        make(data=rows[:2], customers="test")  # customers 0 and 1 are both training customers
+
+
+def test_the_native_vector_env_keeps_the_split():
+    venv = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", customers="test",
+                        reward=FACTS_ONLY, max_new_tokens=4)
+    venv.reset(seed=0)
+    eos = venv.env.eos_token_id
+    _, _, terminated, _, info = venv.step(np.full(2, eos))
+    info = info["final_info"]  # the rows reset in the same step
+    assert terminated.all() and list(info["customers"]) == ["test", "test"]
+    from lm_envs.envs.customer_dialog import held_out_customers
+
+    assert all(c == NO_CUSTOMER or c in held_out_customers(venv.env.world) for c in info["customer_id"])
+    assert len(venv.env.tasks) == len(make(customers="test").tasks)
