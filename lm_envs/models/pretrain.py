@@ -431,7 +431,7 @@ def run_recipe(name: str, out: str | os.PathLike[str], *, work: str | os.PathLik
         settings = {k: v for k, v in dataclasses.asdict(cfg).items()
                     if k not in _RECIPE_MANAGED and v != defaults[k]}
         records.append({"stage": stage_name, "settings": settings,
-                        **{k: info[k] for k in ("train_tokens", "train_loss", "val_loss", "seconds", "commit")}})
+                        **{k: info.get(k) for k in ("train_tokens", "train_loss", "val_loss", "seconds", "commit")}})
     import transformers
 
     last = Path(stages[-1][1].out)
