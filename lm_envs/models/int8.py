@@ -123,7 +123,10 @@ def is_compressed(folder: str | os.PathLike[str]) -> bool:
     path = Path(folder) / COMPRESSION_FILE
     if not path.is_file():
         return False
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not JSON ({err})") from None
     return isinstance(meta, dict) and (bool(meta.get("int8")) or bool(meta.get("sparse")))
 
 
@@ -204,8 +207,8 @@ def load_compressed(folder: str | os.PathLike[str]) -> nn.Module:
     returns for it): int8 layers rebuilt from their int8 weights, sparse weights made dense.
 
     Raises:
-        ValueError: ``model.safetensors`` does not match ``config.json`` and ``compression.json``
-            (the message names the file).
+        ValueError: ``model.safetensors`` does not match ``config.json`` and ``compression.json``,
+            or ``compression.json`` is not a JSON object (the message names the file).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -213,7 +216,9 @@ def load_compressed(folder: str | os.PathLike[str]) -> nn.Module:
 
     path = Path(folder)
     file = path / INT8_FILE
-    meta: dict[str, Any] = json.loads((path / COMPRESSION_FILE).read_text())
+    if not is_compressed(path):
+        raise ValueError(f"{path / COMPRESSION_FILE}: names neither int8 layers nor sparse tensors")
+    meta: dict[str, Any] = json.loads((path / COMPRESSION_FILE).read_text(encoding="utf-8"))
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_config(config).eval()  # quantize_dynamic converts eval-mode modules
     per_channel = bool(meta.get("per_channel", False))

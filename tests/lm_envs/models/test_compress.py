@@ -191,6 +191,22 @@ def test_a_pruned_file_is_smaller_and_round_trips_exactly(folders, tmp_path):
     assert (folders["both"] / "model.safetensors").stat().st_size < (folders["int8"] / "model.safetensors").stat().st_size
 
 
+def test_a_damaged_compressed_folder_is_named(folders, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folders["pruned"], broken)
+    (broken / COMPRESSION_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match=r"compression.json: not JSON"):
+        load_policy(broken)
+    shutil.copytree(folders["pruned"], tmp_path / "cut")
+    meta = json.loads((tmp_path / "cut" / COMPRESSION_FILE).read_text())
+    meta["sparse"].append("transformer.wte.weight")  # names a tensor the file does not hold packed
+    (tmp_path / "cut" / COMPRESSION_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="the sparse tensor 'transformer.wte.weight' .* is missing"):
+        load_policy(tmp_path / "cut")
+
+
 def test_pack_sparse_round_trips_and_refuses_a_mask_that_does_not_fit():
     tensor = torch.tensor([[0.0, 1.5, 0.0], [-2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
     mask, values = pack_sparse(tensor)
