@@ -280,7 +280,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     if args.prune is not None and not 0.0 < args.prune < 1.0:
         raise UsageError(f"--prune must be a share in (0, 1); got {args.prune}")
     try:
-        out = compress(args.run_dir, args.out, int8=args.int8, prune=args.prune)
+        out = compress(args.run_dir, args.out, int8=args.int8, prune=args.prune, tokenizer=args.tokenizer)
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
@@ -381,11 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     compress = commands.add_parser("compress", help="write a smaller copy of a trained policy that every agent and env "
                                                     "loads: int8 linear layers and/or magnitude pruning")
-    compress.add_argument("run_dir", help="a policy folder (SFT's, or lm-envs train's RUN_DIR/model) or a model name")
+    compress.add_argument("run_dir", help="a policy folder (SFT's or an RL agent's save), a run folder of lm-envs train, "
+                                          "or a model name")
     compress.add_argument("--int8", action="store_true", help="int8 dynamic quantisation of the linear layers")
     compress.add_argument("--prune", type=float, default=None, metavar="SHARE",
                           help="set this share in (0, 1) of each linear weight's smallest entries to 0")
     compress.add_argument("--out", required=True, help="the compressed policy folder")
+    compress.add_argument("--tokenizer", default=None, metavar="NAME",
+                          help="the tokenizer to write with it (default: the source's; an RL agent's: its env's)")
     compress.set_defaults(run=_cmd_compress)
 
     report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")

@@ -4,13 +4,16 @@ and reward and success on the same held-out episodes, in one process.
     python -m benchmarks.perf compress                         # SFT on 64 oracle dialogs, then compress
     python -m benchmarks.perf compress --policy runs/sft --rounds 5 --prune 0.3
 
-The policy is ``--policy`` (a folder written by ``agents.SFT.save``, or any name
-``load_policy`` takes), or, by default, tiny-shop-reader fine-tuned by ``agents.SFT`` on the
-table's number of oracle dialogs of ``CustomerServiceDialog-v1`` (training customers, seed 0).
-``lm_envs.models.compress`` writes its int8 copy (dynamic int8 linear layers) and a pruned
-copy (``--prune`` of each linear weight set to 0, permanently).
+The policy is ``--policy`` (anything ``lm_envs.models.compress`` takes: a folder written by
+``agents.SFT.save``, an RL agent's save, a run folder of ``lm-envs train``, a model name), or,
+by default, tiny-shop-reader fine-tuned by ``agents.SFT`` on the table's number of oracle
+dialogs of ``CustomerServiceDialog-v1`` (training customers, seed 0).
+``lm_envs.models.compress`` writes its int8 copy (dynamic int8 linear layers, per-channel
+weight scales) and a pruned copy (``--prune`` of each linear weight set to 0, permanently,
+stored bit-packed).
 
-- **size**: bytes of the folder's weight file (``model.safetensors``).
+- **size**: bytes of the folder's weight file (``model.safetensors``; for an RL agent's save,
+  its file, value head included).
 - **tokens/s**: ``agents.Rollout.collect(--tokens)`` on ``--batch`` rows of the dialog env
   (held-out customers), sampled at temperature 1, with the value head and log-probs the agents
   need. The three versions run in turn in each round (fp32, int8, pruned, fp32, ...) after
@@ -69,6 +72,24 @@ def _quality(policy: Any, episodes: int) -> dict[str, float]:
             "success": float(np.mean([e.success for e in played]))}
 
 
+def _fp32(source: str) -> tuple[Any, float]:
+    """The uncompressed policy of ``source`` and the size of its weights file (NaN for a name)."""
+    import json
+
+    from lm_envs.models import load_policy
+    from lm_envs.models.compress import agent_language_model
+
+    folder = Path(source)
+    if folder.is_dir() and not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
+        folder = folder / "model"  # a run folder of `lm-envs train`
+    if not (folder / "config.json").is_file():
+        return load_policy(source), float("nan")
+    size = float((folder / "model.safetensors").stat().st_size)
+    if "algorithm" in json.loads((folder / "config.json").read_text()):
+        return agent_language_model(folder)[0], size
+    return load_policy(folder), size
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.perf compress", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,13 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             sft.save(root / "fp32")
             source = str(root / "fp32")
             print(f"trained SFT on {len(sft.demonstrations)} oracle dialogs", flush=True)
-        folders = {"fp32": Path(source) if Path(source).is_dir() else None,
-                   "int8": compress(source, root / "int8", int8=True),
+        fp32, fp32_size = _fp32(source)
+        folders = {"int8": compress(source, root / "int8", int8=True),
                    f"pruned {args.prune:g}": compress(source, root / "pruned", prune=args.prune)}
-        policies = {name: LMActorCritic(load_policy(folder if folder is not None else source))
-                    for name, folder in folders.items()}
-        sizes = {name: (folder / "model.safetensors").stat().st_size if folder is not None else float("nan")
-                 for name, folder in folders.items()}
+        policies = {"fp32": LMActorCritic(fp32)} | {name: LMActorCritic(load_policy(folder))
+                                                     for name, folder in folders.items()}
+        sizes = {"fp32": fp32_size} | {name: (folder / "model.safetensors").stat().st_size
+                                       for name, folder in folders.items()}
         speeds: dict[str, list[float]] = {name: [] for name in policies}
         for round_ in range(args.rounds + 1):  # round 0 warms up
             for name, policy in policies.items():

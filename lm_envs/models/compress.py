@@ -4,28 +4,45 @@
 from lm_envs.models import load_policy
 from lm_envs.models.compress import compress
 compress("runs/sft", "runs/sft-int8", int8=True)         # linear layers in int8, the rest fp32
-compress("runs/sft", "runs/sft-pruned", prune=0.3)       # 30% smallest-magnitude weights set to 0
+compress("runs/ppo/model", "runs/ppo-pruned", prune=0.3) # an RL agent's save: its LM, value head dropped
 load_policy("runs/sft-int8")                             # what every agent and env loads
 ```
 
-Both write a Hugging Face folder (config, weights, the tokenizer) plus ``compression.json``.
+Both write a folder (config, weights, the tokenizer, ``compression.json``) that
+:func:`lm_envs.models.load_policy` loads; its weights file is in the format of
+:mod:`lm_envs.models.int8` (transformers alone cannot read it).
 
 - **int8**: the transformer's linear layers (GPT-2's ``Conv1D`` included, made ``nn.Linear``)
-  become ``torch.ao.quantization`` dynamic int8 linears (per-tensor weights, activations
-  quantised on the fly, CPU only). ``model.safetensors`` stores their int8 weights with scale
-  and zero point; :func:`lm_envs.models.load_policy` rebuilds the quantised modules from
-  them. The output layer (tied to the token embeddings) stays fp32.
+  become ``torch.ao.quantization`` dynamic int8 linears (int8 weights with one scale per
+  output row, activations quantised on the fly; CPU only). The output layer, tied to the token
+  embeddings, stays fp32.
 - **prune**: ``torch.nn.utils.prune.l1_unstructured`` on every linear weight of the
   transformer (not the embeddings nor the output layer), made permanent with
-  ``prune.remove``. The zeros are stored densely: the file keeps its size.
+  ``prune.remove``. Pruned weights are stored as a bitmask plus their nonzero entries, so the
+  file shrinks with the share pruned; loading rebuilds them exactly.
+
+The source is a Hugging Face model folder (``agents.SFT.save`` writes one), a built-in model
+name, the save folder of an RL agent (``Agent.save``), or a run folder of ``lm-envs train``
+(whose ``model/`` is one of those). An RL agent's save is read from its documented files alone
+(``lm_envs`` does not import ``agents``): ``config.json`` with ``algorithm``, ``policy`` =
+``{"kind": "lm", "hf_config": {...}}`` and ``files`` (each weights file's SHA-256), and
+``model.safetensors`` holding the actor-critic, whose language model's tensors are named
+``model.<name>`` (the value head's, ``value_head.*``, are dropped). Such a save holds no
+tokenizer: the compressed folder gets ``tokenizer`` when given, else the agent's env's
+(``env_kwargs["tokenizer"]``, or the default of the registered ``lm_envs`` env).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
+
+from torch import nn
 
 from lm_envs.models.int8 import (
     COMPRESSION_FILE,
@@ -34,68 +51,229 @@ from lm_envs.models.int8 import (
     linear_names,
     load_compressed,
     quantize,
-    save_int8,
+    save_compressed,
 )
 
-__all__ = ["COMPRESSION_FILE", "compress", "is_compressed", "load_compressed"]
+__all__ = ["AGENT_MODEL_PREFIX", "COMPRESSION_FILE", "agent_language_model", "compress", "is_compressed",
+           "load_compressed"]
+
+AGENT_CONFIG_FILE = "config.json"
+AGENT_WEIGHTS_FILE = "model.safetensors"
+AGENT_MODEL_PREFIX = "model."
+"""Prefix of the language model's tensors in an RL agent's ``model.safetensors``."""
+_MAX_CONFIG_BYTES = 16 << 20
+
+
+def _read_json(path: Path) -> Any:
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ValueError(f"{path} is {path.stat().st_size} bytes, more than a model config's {_MAX_CONFIG_BYTES}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not JSON ({err})") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def agent_language_model(folder: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """The language model of an RL agent's save folder (``Agent.save``), without its value head.
+
+    Reads only the documented files (see the module docstring): checks ``model.safetensors``
+    against the SHA-256 in ``config.json`` where it records one, and its tensors' shapes against
+    the model ``hf_config`` describes before building it.
+
+    Returns:
+        ``(model, meta)``: the causal LM in eval mode and the agent's ``config.json``.
+
+    Raises:
+        ValueError: the folder is not an RL agent's save of an LM policy, or its weights do not
+            match its ``config.json`` (the message names the file).
+    """
+    import torch
+    from safetensors import SafetensorError, safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    src = Path(folder)
+    config_path, weights = src / AGENT_CONFIG_FILE, src / AGENT_WEIGHTS_FILE
+    meta = _read_json(config_path)
+    if not isinstance(meta, dict) or not isinstance(meta.get("algorithm"), str):
+        raise ValueError(f"{config_path} is not an RL agent's config (no 'algorithm')")
+    spec = meta.get("policy")
+    if not isinstance(spec, dict) or spec.get("kind") != "lm":
+        kind = spec.get("kind") if isinstance(spec, dict) else spec
+        raise ValueError(f"{src} holds a {meta['algorithm']} agent whose policy is {kind!r}, not a language model: "
+                         "only language-model policies can be compressed")
+    hf = spec.get("hf_config")
+    if not isinstance(hf, dict) or not isinstance(hf.get("model_type"), str):
+        raise ValueError(f"{config_path}: an LM policy needs its 'hf_config' with a 'model_type'")
+    if not weights.is_file():
+        raise ValueError(f"{src} is an RL agent's folder without its {AGENT_WEIGHTS_FILE}")
+    recorded = (meta.get("files") or {}).get(AGENT_WEIGHTS_FILE) if isinstance(meta.get("files"), dict) else None
+    if isinstance(recorded, dict) and _sha256(weights) != recorded.get("sha256"):
+        raise ValueError(f"{weights} does not match the hash {config_path} records: the weights were changed, cut "
+                         "short, or belong to another save")
+    hf = dict(hf)
+    config = AutoConfig.for_model(hf.pop("model_type"), **hf)
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {k[len(AGENT_MODEL_PREFIX):]: tuple(f.get_slice(k).get_shape())
+                      for k in f.keys() if k.startswith(AGENT_MODEL_PREFIX)}
+    except SafetensorError as err:
+        raise ValueError(f"{weights}: not a whole safetensors file ({err})") from None
+    with torch.device("meta"):  # the shapes the config asks for, without allocating them
+        skeleton = AutoModelForCausalLM.from_config(config)
+    persistent = set(skeleton.state_dict())
+    groups: dict[int, list[str]] = {}  # tied weights: one tensor under several names, stored once
+    needed: dict[int, tuple[int, ...]] = {}
+    for name, tensor in (*skeleton.named_parameters(remove_duplicate=False),
+                         *skeleton.named_buffers(remove_duplicate=False)):
+        if name in persistent:
+            groups.setdefault(id(tensor), []).append(name)
+            needed[id(tensor)] = tuple(tensor.shape)
+    known = {n for names in groups.values() for n in names}
+    extra = sorted(set(shapes) - known)
+    if extra:
+        raise ValueError(f"{weights}: tensor '{AGENT_MODEL_PREFIX}{extra[0]}' is not in the model {config_path} "
+                         "describes: the weights and the config do not belong together")
+    for group, names in groups.items():
+        found = [shapes[n] for n in names if n in shapes]
+        if not found or found[0] != needed[group]:
+            raise ValueError(f"{weights}: needs tensor '{AGENT_MODEL_PREFIX}{names[0]}' of shape {needed[group]} "
+                             f"(the model in {config_path}); found {found[0] if found else 'none'}")
+    del skeleton
+    model = AutoModelForCausalLM.from_config(config)
+    state = {}
+    with safe_open(str(weights), framework="pt") as f:
+        for key in f.keys():
+            if key.startswith(AGENT_MODEL_PREFIX):
+                state[key[len(AGENT_MODEL_PREFIX):]] = f.get_tensor(key)
+    model.load_state_dict(state, strict=False)  # tied names absent from the file share a loaded tensor
+    return model.eval(), meta
+
+
+def _agent_tokenizer(src: Path, meta: dict[str, Any]) -> str:
+    """The tokenizer an RL agent's env used: its ``env_kwargs["tokenizer"]``, else the default of
+    the registered ``lm_envs`` env ``env_id``."""
+    import lm_envs
+
+    kwargs = meta.get("env_kwargs")
+    if isinstance(kwargs, dict) and isinstance(kwargs.get("tokenizer"), str):
+        return kwargs["tokenizer"]
+    env_id = meta.get("env_id")
+    if isinstance(env_id, str) and env_id in lm_envs.ENV_IDS and lm_envs.is_token_env(env_id):
+        import gymnasium as gym
+
+        registered = gym.spec(env_id).kwargs.get("tokenizer")
+        if isinstance(registered, str):
+            return registered
+        for cls in lm_envs.env_class(env_id).__mro__:  # the first __init__ that takes `tokenizer` (TokenEnv's)
+            init = vars(cls).get("__init__")
+            default = inspect.signature(init).parameters.get("tokenizer") if init is not None else None
+            if default is not None:
+                if isinstance(default.default, str):
+                    return default.default
+                break
+    raise ValueError(f"{src} is an RL agent's save without a tokenizer, and its env ({env_id!r}) names none: "
+                     "pass tokenizer=<the policy's model name or folder> (--tokenizer on the command line)")
+
+
+def _source(source: str | os.PathLike[str], tokenizer: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
+    """``(model, tokenizer, kind)`` of a compress source; kind is ``"hf"`` or ``"agent"``."""
+    from lm_envs.models.loading import MODELS, load_policy, load_tokenizer
+
+    if isinstance(source, str) and source in MODELS:
+        return load_policy(source), load_tokenizer(tokenizer if tokenizer is not None else source), "hf"
+    src = Path(source).expanduser()
+    if not src.is_dir():
+        if src.exists() or os.fspath(source).startswith((".", "/", "~")):
+            raise FileNotFoundError(f"no policy folder at {os.fspath(source)!r}")
+        name = os.fspath(source)  # a hub name in the local cache
+        return load_policy(name), load_tokenizer(tokenizer if tokenizer is not None else name), "hf"
+    if not (src / "config.json").is_file() and (src / "model" / "config.json").is_file():
+        src = src / "model"  # a run folder of `lm-envs train`
+    config_path = src / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{src} is neither a Hugging Face model folder (config.json with 'model_type'), an RL "
+                         "agent's save (config.json with 'algorithm'), nor a run folder of `lm-envs train` "
+                         "(model/ holding one of those)")
+    if (src / COMPRESSION_FILE).is_file():
+        raise ValueError(f"{src} is already compressed ({COMPRESSION_FILE}); compress the policy it was made from")
+    config = _read_json(config_path)
+    if isinstance(config, dict) and "algorithm" in config:
+        model, meta = agent_language_model(src)
+        return model, load_tokenizer(tokenizer if tokenizer is not None else _agent_tokenizer(src, meta)), "agent"
+    if not (isinstance(config, dict) and isinstance(config.get("model_type"), str)):
+        raise ValueError(f"{config_path} is neither a Hugging Face model config (no 'model_type') nor an RL "
+                         "agent's (no 'algorithm')")
+    return load_policy(src), load_tokenizer(tokenizer if tokenizer is not None else src), "hf"
 
 
 def compress(source: str | os.PathLike[str], out: str | os.PathLike[str], *, int8: bool = False,
-             prune: float | None = None) -> Path:
+             prune: float | None = None, tokenizer: str | os.PathLike[str] | None = None) -> Path:
     """Write a compressed copy of the policy ``source`` to the folder ``out``.
 
     Args:
-        source: anything :func:`lm_envs.models.load_policy` loads (a built-in name, a Hugging
-            Face folder such as one written by ``agents.SFT.save``), or a run folder of
-            ``lm-envs train`` whose ``model/`` is such a folder.
-        out: the new folder (replaced if it exists).
-        int8: quantise the linear layers to int8 (dynamic quantisation).
+        source: a built-in model name, a Hugging Face model folder (``agents.SFT.save`` writes
+            one), the save folder of an RL agent with a language-model policy (``Agent.save``:
+            its value head is dropped), or a run folder of ``lm-envs train`` whose ``model/``
+            is one of those.
+        out: the new folder (replaced if it exists; written beside it and moved into place).
+        int8: quantise the linear layers to int8.
         prune: the share in (0, 1) of each linear weight's smallest-magnitude entries set to 0.
+        tokenizer: the tokenizer to write with the model (a model name or folder); by default
+            the source's (an RL agent's: its env's).
 
     Returns:
-        ``out`` as a path. Raises ``ValueError`` when neither ``int8`` nor ``prune`` is asked for,
-        or ``prune`` is outside (0, 1).
+        ``out`` as a path.
+
+    Raises:
+        ValueError: neither ``int8`` nor ``prune`` is asked for, ``prune`` is outside (0, 1),
+            ``source`` is none of the above or already compressed, or the tokenizer has more
+            tokens than the model.
+        FileNotFoundError: ``source`` looks like a path but no such folder exists.
     """
     from torch.nn.utils import prune as torch_prune
 
-    from lm_envs.models.loading import load_policy, load_tokenizer
-
     if not int8 and prune is None:
         raise ValueError("compress needs int8=True, prune=<share>, or both")
-    if prune is not None and not (isinstance(prune, (int, float)) and 0.0 < prune < 1.0):
+    if prune is not None and (isinstance(prune, bool) or not isinstance(prune, (int, float)) or not 0.0 < prune < 1.0):
         raise ValueError(f"prune must be a share in (0, 1); got {prune!r}")
-    src = Path(source)
-    if src.is_dir() and not (src / "config.json").is_file() and (src / "model" / "config.json").is_file():
-        src = src / "model"
-    name: str | Path = src if src.is_dir() else str(source)
-    model = load_policy(name)
-    if src.is_dir() and (src / "config.json").is_file() and "algorithm" in json.loads((src / "config.json").read_text()):
-        raise ValueError(f"{src} is an RL agent's folder, not a Hugging Face model folder; compress an SFT folder "
-                         "or export the policy with model.save_pretrained first")
-    tokenizer = load_tokenizer(name)
+    model, tok, kind = _source(source, tokenizer)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    if len(tok) > vocab:
+        raise ValueError(f"the tokenizer has {len(tok)} tokens but the model's vocabulary only {vocab}: pass the "
+                         "policy's own tokenizer")
     names = linear_names(model)
     if prune is not None:
         for layer in names:
             module = model.get_submodule(layer)
             torch_prune.l1_unstructured(module, "weight", amount=float(prune))
             torch_prune.remove(module, "weight")
+    if int8:
+        quantize(model, names, per_channel=True)
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tokenizer.save_pretrained(tmp)
-    if int8:
+    try:
+        tok.save_pretrained(tmp)
         model.config.save_pretrained(tmp)
-        quantize(model, names)
-        save_int8(model, names, tmp / INT8_FILE)
-    else:
-        model.save_pretrained(tmp, safe_serialization=True)
-    meta = {"source": str(source), "int8": bool(int8), "prune": prune, "layers": names if int8 else []}
-    (tmp / COMPRESSION_FILE).write_text(json.dumps(meta, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(target)
+        sparse = save_compressed(model, tmp / INT8_FILE, layers=names if int8 else [],
+                                 sparse_layers=names if prune is not None else [])
+        meta = {"source": os.fspath(source), "source_kind": kind, "int8": bool(int8), "prune": prune,
+                "per_channel": bool(int8), "layers": names if int8 else [], "sparse": sparse}
+        (tmp / COMPRESSION_FILE).write_text(json.dumps(meta, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return target
-
-

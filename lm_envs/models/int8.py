@@ -1,5 +1,21 @@
-"""The int8 format of compressed policies: dynamic int8 linear layers, saved as int8
-safetensors and rebuilt on load (``lm_envs.models.compress`` writes it, ``load_policy`` reads it)."""
+"""The on-disk format of compressed policies (``lm_envs.models.compress`` writes it,
+``load_policy`` reads it): dynamic int8 linear layers and bit-packed sparse weights in one
+safetensors file, rebuilt on load.
+
+A compressed folder holds the model's ``config.json``, the tokenizer, ``compression.json``
+(how it was compressed: the int8 layers, the sparse tensors) and
+``model.safetensors`` (metadata ``format``: ``lm-envs-compressed``), whose tensors are:
+
+- ``<layer>.weight_int8`` (int8), ``<layer>.weight_scale`` (float64) and
+  ``<layer>.weight_zero_point`` (int64) for each int8 layer: one scale per output row
+  (per-channel) or a single one (per-tensor, folders written before per-channel), plus
+  ``<layer>.bias`` in fp32.
+- ``<name>.sparse_mask`` (uint8, the tensor's nonzero pattern packed 8 entries a byte,
+  row-major, most significant bit first as :func:`numpy.packbits`) and ``<name>.sparse_values``
+  (its nonzero entries in row-major order) for each tensor named in ``sparse`` (pruned weights,
+  int8 or fp32); the dense tensor is rebuilt exactly on load.
+- every other tensor of the model, dense, under its ``state_dict`` name.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +25,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["COMPRESSION_FILE", "INT8_FILE", "is_compressed", "linear_names", "load_compressed", "quantize", "save_int8"]
+__all__ = ["COMPRESSION_FILE", "INT8_FILE", "is_compressed", "linear_names", "load_compressed", "pack_sparse",
+           "quantize", "save_compressed", "unpack_sparse"]
 
 COMPRESSION_FILE = "compression.json"
 """Marks a compressed folder and says how it was compressed."""
 INT8_FILE = "model.safetensors"
+FORMAT = "lm-envs-compressed"
+"""``model.safetensors`` metadata ``format`` of a compressed folder (transformers refuses to read it)."""
+_MASK, _VALUES = ".sparse_mask", ".sparse_values"
 
 
 def linear_names(model: nn.Module) -> list[str]:
@@ -49,80 +70,195 @@ def _set(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
-def quantize(model: nn.Module, names: list[str]) -> nn.Module:
-    """Replace the named layers by dynamic int8 linears, in place."""
-    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+def _qconfig(per_channel: bool) -> Any:
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+
+    return per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+
+
+def quantize(model: nn.Module, names: list[str], *, per_channel: bool = True) -> nn.Module:
+    """Replace the named layers by dynamic int8 linears (one weight scale per output row with
+    ``per_channel``, else one per layer), in place."""
+    from torch.ao.quantization import quantize_dynamic
 
     for name in names:
         _set(model, name, _as_linear(model.get_submodule(name)))
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, dict.fromkeys(names, default_dynamic_qconfig), dtype=torch.qint8, inplace=True)
+        return quantize_dynamic(model, dict.fromkeys(names, _qconfig(per_channel)), dtype=torch.qint8, inplace=True)
+
+
+def pack_sparse(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mask, values)``: ``tensor``'s nonzero pattern packed 8 entries a byte (uint8) and its
+    nonzero entries in row-major order; :func:`unpack_sparse` inverts it exactly."""
+    flat = tensor.detach().reshape(-1)
+    nonzero = flat != 0
+    mask = torch.from_numpy(np.packbits(nonzero.numpy()))
+    return mask, flat[nonzero].contiguous()
+
+
+def unpack_sparse(mask: torch.Tensor, values: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """The dense tensor of ``shape`` that :func:`pack_sparse` gave ``(mask, values)`` for.
+
+    Raises:
+        ValueError: ``mask`` or ``values`` does not fit ``shape``.
+    """
+    numel = int(torch.Size(shape).numel())
+    if mask.dtype != torch.uint8 or mask.dim() != 1 or mask.numel() != (numel + 7) // 8 or values.dim() != 1:
+        raise ValueError(f"a sparse mask of {tuple(mask.shape)} {mask.dtype} does not fit a tensor of shape "
+                         f"{tuple(shape)}")
+    nonzero = torch.from_numpy(np.unpackbits(mask.numpy(), count=numel).astype(bool))
+    if int(nonzero.sum()) != values.numel():
+        raise ValueError(f"a sparse mask marks {int(nonzero.sum())} nonzero entries but {values.numel()} values "
+                         f"are stored (shape {tuple(shape)})")
+    dense = torch.zeros(numel, dtype=values.dtype)
+    dense[nonzero] = values
+    return dense.reshape(shape)
 
 
 def is_compressed(folder: str | os.PathLike[str]) -> bool:
-    """Whether ``folder`` was written by :func:`compress` with ``int8`` (it needs :func:`load_compressed`)."""
+    """Whether ``folder`` was written by ``compress`` in this module's format (int8 layers or
+    sparse weights; it needs :func:`load_compressed`). A pruned folder of the first format
+    (a plain Hugging Face folder with dense zeros) is not: transformers loads it."""
     path = Path(folder) / COMPRESSION_FILE
-    return path.is_file() and bool(json.loads(path.read_text()).get("int8"))
+    if not path.is_file():
+        return False
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not JSON ({err})") from None
+    return isinstance(meta, dict) and (bool(meta.get("int8")) or bool(meta.get("sparse")))
 
 
-def save_int8(model: nn.Module, names: list[str], path: Path) -> None:
+def _int8_tensors(prefix: str, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        scale = weight.q_per_channel_scales().to(torch.float64)
+        zero_point = weight.q_per_channel_zero_points().to(torch.int64)
+    else:
+        scale = torch.tensor([weight.q_scale()], dtype=torch.float64)
+        zero_point = torch.tensor([weight.q_zero_point()], dtype=torch.int64)
+    return {f"{prefix}.weight_int8": weight.int_repr().contiguous(), f"{prefix}.weight_scale": scale.contiguous(),
+            f"{prefix}.weight_zero_point": zero_point.contiguous()}
+
+
+def save_compressed(model: nn.Module, path: Path, *, layers: list[str], sparse_layers: list[str]) -> list[str]:
+    """Write ``model`` to the safetensors file ``path`` in this module's format.
+
+    Args:
+        model: the model, its ``layers`` already int8 (:func:`quantize`).
+        path: the file.
+        layers: the int8 layers.
+        sparse_layers: the layers whose weight is stored bit-packed (the pruned ones).
+
+    Returns:
+        The names of the tensors stored sparse (for ``compression.json``).
+    """
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    quantized = set(names)
-    for layer in names:
-        module = model.get_submodule(layer)
-        weight, bias = module._weight_bias()
-        tensors[f"{layer}.weight_int8"] = weight.int_repr().contiguous()
-        tensors[f"{layer}.weight_scale"] = torch.tensor([weight.q_scale()], dtype=torch.float64)
-        tensors[f"{layer}.weight_zero_point"] = torch.tensor([weight.q_zero_point()], dtype=torch.int64)
+    quantized = set(layers)
+    for layer in layers:
+        weight, bias = model.get_submodule(layer)._weight_bias()
+        tensors |= _int8_tensors(layer, weight)
         if bias is not None:
             tensors[f"{layer}.bias"] = bias.detach().contiguous()
-    head = model.get_output_embeddings()
-    tied = head is not None and head.weight is model.get_input_embeddings().weight
+    embeddings = model.get_input_embeddings().weight
+    output = model.get_output_embeddings()
+    output_name = _name_of(model, output) if output is not None else None
+    tied = output is not None and output.weight is embeddings
     for name, tensor in model.state_dict().items():
         owner = name.rpartition(".")[0]
         if owner in quantized or not isinstance(tensor, torch.Tensor) or tensor.is_quantized:
             continue
-        if tied and head is not None and name.startswith(_name_of(model, head)):
-            continue  # tied to the input embeddings: stored once
+        if tied and name == f"{output_name}.weight":
+            continue  # the output layer's weight is the input embedding: stored once
         tensors[name] = tensor.detach().contiguous()
-    save_file(tensors, str(path), metadata={"format": "lm-envs-int8"})
+    sparse = []
+    for layer in sparse_layers:
+        name = f"{layer}.weight_int8" if layer in quantized else f"{layer}.weight"
+        mask, values = pack_sparse(tensors.pop(name))
+        tensors[name + _MASK], tensors[name + _VALUES] = mask, values
+        sparse.append(name)
+    save_file(tensors, str(path), metadata={"format": FORMAT})
+    return sparse
 
 
 def _name_of(model: nn.Module, module: nn.Module) -> str:
     return next(name for name, m in model.named_modules() if m is module)
 
 
+def _quantized_weight(tensors: dict[str, torch.Tensor], prefix: str, file: Path) -> torch.Tensor:
+    try:
+        values = tensors.pop(f"{prefix}.weight_int8")
+        scale = tensors.pop(f"{prefix}.weight_scale").to(torch.float64)
+        zero_point = tensors.pop(f"{prefix}.weight_zero_point").to(torch.int64)
+    except KeyError as err:
+        raise ValueError(f"{file} has no tensor {err.args[0]!r}, which its {COMPRESSION_FILE} needs") from None
+    if values.dtype != torch.int8 or values.dim() != 2 or scale.shape != zero_point.shape or scale.numel() not in (
+            1, values.shape[0]):
+        raise ValueError(f"{file}: the int8 weight of {prefix} and its scales do not fit together")
+    if scale.numel() == 1:
+        return torch._make_per_tensor_quantized_tensor(values, float(scale), int(zero_point))
+    return torch._make_per_channel_quantized_tensor(values, scale, zero_point, 0)
+
+
 def load_compressed(folder: str | os.PathLike[str]) -> nn.Module:
-    """The int8 model of a folder written by :func:`compress` (what ``load_policy`` returns for it)."""
+    """The model of a folder written by ``lm_envs.models.compress`` (what ``load_policy``
+    returns for it): int8 layers rebuilt from their int8 weights, sparse weights made dense.
+
+    Raises:
+        ValueError: ``model.safetensors`` does not match ``config.json`` and ``compression.json``,
+            or ``compression.json`` is not a JSON object (the message names the file).
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path = Path(folder)
-    meta: dict[str, Any] = json.loads((path / COMPRESSION_FILE).read_text())
+    file = path / INT8_FILE
+    if not is_compressed(path):
+        raise ValueError(f"{path / COMPRESSION_FILE}: names neither int8 layers nor sparse tensors")
+    meta: dict[str, Any] = json.loads((path / COMPRESSION_FILE).read_text(encoding="utf-8"))
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_config(config).eval()  # quantize_dynamic converts eval-mode modules
-    names = list(meta["layers"])
-    quantize(model, names)
-    tensors = load_file(str(path / INT8_FILE))
+    per_channel = bool(meta.get("per_channel", False))
+    names = [str(n) for n in meta.get("layers", [])]
+    if names:
+        quantize(model, names, per_channel=per_channel)
+    try:
+        tensors = load_file(str(file))
+    except SafetensorError as err:
+        raise ValueError(f"{file}: not a whole safetensors file ({err})") from None
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items() if isinstance(t, torch.Tensor)}
     for layer in names:
-        weight = torch._make_per_tensor_quantized_tensor(
-            tensors.pop(f"{layer}.weight_int8"), float(tensors.pop(f"{layer}.weight_scale")),
-            int(tensors.pop(f"{layer}.weight_zero_point")))
+        module = model.get_submodule(layer)
+        shapes[f"{layer}.weight_int8"] = (module.out_features, module.in_features)
+    for name in meta.get("sparse", []):
+        if name not in shapes or name + _MASK not in tensors or name + _VALUES not in tensors:
+            raise ValueError(f"{file}: the sparse tensor {name!r} that {COMPRESSION_FILE} names is missing or not "
+                             "in the model")
+        try:
+            tensors[name] = unpack_sparse(tensors.pop(name + _MASK), tensors.pop(name + _VALUES), shapes[name])
+        except ValueError as err:
+            raise ValueError(f"{file}: {name}: {err}") from None
+    for layer in names:
+        weight = _quantized_weight(tensors, layer, file)
         model.get_submodule(layer).set_weight_bias(weight, tensors.pop(f"{layer}.bias", None))
     # the remaining (fp32) tensors, one by one: the quantised modules take no state_dict keys
     expected = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
-    head = model.get_output_embeddings()
-    if head is not None and head.weight is model.get_input_embeddings().weight:
-        expected -= {f"{_name_of(model, head)}.weight"}
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is model.get_input_embeddings().weight:
+        expected -= {f"{_name_of(model, output)}.weight"}
     unexpected = sorted(set(tensors) - expected)
     missing = sorted(n for n in expected - set(tensors) if n.rpartition(".")[0] not in set(names))
     if missing or unexpected:
-        raise ValueError(f"{path / INT8_FILE} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(f"{file} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
     with torch.no_grad():
         for name, tensor in tensors.items():
             owner, _, attr = name.rpartition(".")
-            getattr(model.get_submodule(owner) if owner else model, attr).copy_(tensor)
+            target = getattr(model.get_submodule(owner) if owner else model, attr)
+            if tuple(target.shape) != tuple(tensor.shape):
+                raise ValueError(f"{file}: tensor {name!r} has shape {tuple(tensor.shape)}, the model needs "
+                                 f"{tuple(target.shape)}")
+            target.copy_(tensor)
     return model.eval()

@@ -145,8 +145,8 @@ def load_policy(
     Every call returns a fresh model (agents train them in place).
 
     Args:
-        name: ``"tiny-shop"``, ``"smollm2-135m"``, a local folder (an int8 folder written by
-            ``lm_envs.models.compress`` included), or a cached hub name.
+        name: ``"tiny-shop"``, ``"smollm2-135m"``, a local folder (a compressed folder written by
+            ``lm_envs.models.compress`` included: int8 layers run on the CPU), or a cached hub name.
         dtype: e.g. ``torch.bfloat16`` or ``"float32"``; ``None`` keeps the checkpoint's.
         device: where to put the model.
         trust_remote_code: passed to transformers for folders and hub names.
@@ -159,7 +159,7 @@ def load_policy(
     from lm_envs.models.int8 import is_compressed, load_compressed
 
     if not (isinstance(name, str) and name in MODELS) and Path(name).expanduser().is_dir() and is_compressed(
-            Path(name).expanduser()):  # an int8 folder of lm_envs.models.compress: CPU, its own dtype
+            Path(name).expanduser()):  # a folder of lm_envs.models.compress: int8 (CPU) or sparse weights
         return load_compressed(Path(name).expanduser()).to(device).eval()
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if dtype is not None:

@@ -20,5 +20,6 @@ def test_compress_benchmark_prints_the_three_versions(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| version")]
     assert [r.split(" | ")[0] for r in rows] == ["| fp32", "| int8", "| pruned 0.3"]
-    assert "| int8 | 3.00 |" in out or "| int8 | 2." in out  # the int8 file is about half of fp32's 6.7 MB
+    sizes = {r.split(" | ")[0][2:]: float(r.split(" | ")[1]) for r in rows}
+    assert sizes["int8"] < 0.5 * 6.69 and sizes["pruned 0.3"] < 0.85 * 6.69  # tiny-shop's fp32 file: 6.69 MB
     assert "Target: int8 keeps >= 95% of the reward" in out

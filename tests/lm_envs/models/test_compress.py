@@ -1,4 +1,5 @@
-"""Compressed policies: int8 and pruned folders round-trip, are smaller or sparser, and act in every token env."""
+"""Compressed policies: int8 and pruned folders round-trip, are smaller, come from SFT folders and RL agents' saves,
+and act in every token env."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 import lm_envs
 from lm_envs.models import load_policy, load_tokenizer
 from lm_envs.models.compress import COMPRESSION_FILE, compress, is_compressed
+from lm_envs.models.int8 import linear_names, pack_sparse, quantize, save_compressed, unpack_sparse
 
 TOKEN_ENVS = [env_id for env_id in lm_envs.ENV_IDS if lm_envs.is_token_env(env_id)]
 
@@ -28,9 +30,10 @@ def folders(tmp_path_factory):
 def test_int8_round_trips_and_is_smaller(folders, tmp_path):
     base = load_policy("tiny-shop")
     model = load_policy(folders["int8"])
-    assert is_compressed(folders["int8"]) and not is_compressed(folders["pruned"])
+    assert is_compressed(folders["int8"]) and is_compressed(folders["pruned"])
     layer = model.transformer.h[0].attn.c_attn
     assert isinstance(layer, torch.ao.nn.quantized.dynamic.Linear)
+    assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per output row
     size = (folders["int8"] / "model.safetensors").stat().st_size
     base_size = sum(p.numel() * 4 for p in base.parameters())
     assert size < 0.6 * base_size
@@ -57,14 +60,56 @@ def test_pruning_is_permanent_and_leaves_embeddings_alone(folders):
     assert meta["prune"] == 0.3 and meta["int8"] is False
 
 
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    """A tiny PPO agent on tiny-shop, trained a few steps and saved as `lm-envs train` does (RUN_DIR/model)."""
+    from agents import PPO, PPOConfig
+
+    kwargs = {"max_new_tokens": 4, "max_prompt_tokens": 48, "reward": {"length": 1.0}}
+    config = PPOConfig(num_envs=2, n_steps=4, minibatch_size=8, update_epochs=1, learning_rate=1e-3)
+    ppo = PPO("lm_envs/TextGeneration-v1", policy="tiny-shop", config=config, seed=0, env_kwargs=kwargs)
+    ppo.learn(8)
+    run = tmp_path_factory.mktemp("run")
+    ppo.save(run / "model")
+    root = tmp_path_factory.mktemp("agent-compressed")
+    return {"run": run, "model": ppo.policy.model.eval(), "int8": compress(run / "model", root / "int8", int8=True),
+            "pruned": compress(run, root / "pruned", prune=0.3)}
+
+
+def test_an_rl_agents_save_compresses_to_its_language_model(agent):
+    from safetensors import safe_open
+
+    trained, base = agent["model"], load_policy("tiny-shop")
+    assert not torch.equal(trained.transformer.h[0].mlp.c_fc.weight, base.transformer.h[0].mlp.c_fc.weight)
+    pruned = load_policy(agent["pruned"])  # the run folder's model/, the value head dropped
+    for name, tensor in trained.state_dict().items():
+        kept = pruned.state_dict()[name]
+        if name.endswith(".weight") and name.rpartition(".")[0] in linear_names(trained):
+            assert torch.equal(kept[kept != 0], tensor[kept != 0]) and float((kept == 0).float().mean()) > 0.29
+        else:
+            assert torch.equal(kept, tensor), name
+    with safe_open(str(agent["int8"] / "model.safetensors"), framework="pt") as f:
+        assert not any("value_head" in k or k.startswith("model.") for k in f.keys())
+    meta = json.loads((agent["int8"] / COMPRESSION_FILE).read_text())
+    assert meta["source_kind"] == "agent" and meta["int8"] and meta["per_channel"]
+    # the tokenizer is the agent's env's (TextGeneration's default, tiny-shop's)
+    assert load_tokenizer(agent["int8"]).get_vocab() == load_tokenizer("tiny-shop").get_vocab()
+    text = "Hi, the lamp I ordered arrived damaged. I'd like a refund. Could you tell me your order number?"
+    x = torch.tensor([load_tokenizer("tiny-shop").encode(text)])
+    with torch.no_grad():
+        assert (trained(x).logits.argmax(-1) == load_policy(agent["int8"])(x).logits.argmax(-1)).float().mean() >= 0.8
+
+
 @pytest.mark.parametrize("env_id", TOKEN_ENVS)
-def test_a_compressed_policy_acts_in_every_token_env(folders, env_id):
+@pytest.mark.parametrize("version", ["both", "agent-int8", "agent-pruned"])
+def test_a_compressed_policy_acts_in_every_token_env(folders, agent, env_id, version):
     from agents.actors import ActorPolicy
     from agents.envs import make_vector_env
     from agents.evaluation import evaluate_policy
     from agents.policies import LMActorCritic
 
-    policy = LMActorCritic(load_policy(folders["both"]))
+    folder = folders[version] if version in folders else agent[version.removeprefix("agent-")]
+    policy = LMActorCritic(load_policy(folder))
     env = make_vector_env(env_id, num_envs=2, env_kwargs={"max_new_tokens": 16})
     act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -80,6 +125,121 @@ def test_compress_refuses_bad_requests(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_compress_names_a_source_that_is_no_policy(tmp_path, folders):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"neither a Hugging Face model folder .* an RL agent.s save .* `lm-envs train`"):
+        compress(empty, tmp_path / "x", int8=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"name": "not a model"}')
+    with pytest.raises(ValueError, match="neither a Hugging Face model config .* nor an RL agent's"):
+        compress(other, tmp_path / "x", int8=True)
+    with pytest.raises(FileNotFoundError, match="no policy folder"):
+        compress(tmp_path / "missing", tmp_path / "x", int8=True)
+    with pytest.raises(ValueError, match="already compressed"):
+        compress(folders["int8"], tmp_path / "x", prune=0.3)
+    assert not (tmp_path / "x").exists()
+
+
+def test_compress_names_what_is_wrong_with_an_agents_save(tmp_path, agent):
+    import shutil
+
+    from agents import PPO, PPOConfig
+
+    mlp = PPO("CartPole-v1", policy="mlp", config=PPOConfig(num_envs=1, n_steps=8, minibatch_size=8), seed=0)
+    mlp.save(tmp_path / "mlp")
+    with pytest.raises(ValueError, match="PPO agent whose policy is 'mlp', not a language model"):
+        compress(tmp_path / "mlp", tmp_path / "x", int8=True)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(agent["run"] / "model", tampered)
+    with (tampered / "model.safetensors").open("r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ValueError, match="does not match the hash"):
+        compress(tampered, tmp_path / "x", int8=True)
+    foreign = tmp_path / "foreign"  # trained on an env lm_envs does not know: no tokenizer to take
+    shutil.copytree(agent["run"] / "model", foreign)
+    meta = json.loads((foreign / "config.json").read_text())
+    (foreign / "config.json").write_text(json.dumps(meta | {"env_id": "MyTextEnv-v0", "env_kwargs": {}}))
+    with pytest.raises(ValueError, match="pass tokenizer="):
+        compress(foreign, tmp_path / "x", int8=True)
+    assert not (tmp_path / "x").exists()
+    assert is_compressed(compress(foreign, tmp_path / "x", int8=True, tokenizer="tiny-shop"))
+    with pytest.raises(ValueError, match="tokenizer has .* tokens but the model's vocabulary only"):
+        compress(foreign, tmp_path / "y", int8=True, tokenizer="smollm2-135m")
+
+
+def test_a_pruned_file_is_smaller_and_round_trips_exactly(folders, tmp_path):
+    from torch.nn.utils import prune
+
+    base = load_policy("tiny-shop")
+    expected = load_policy("tiny-shop")
+    for layer in linear_names(expected):
+        prune.l1_unstructured(expected.get_submodule(layer), "weight", amount=0.3)
+        prune.remove(expected.get_submodule(layer), "weight")
+    loaded = load_policy(folders["pruned"])
+    assert is_compressed(folders["pruned"])
+    state = loaded.state_dict()
+    assert all(torch.equal(state[name], tensor) for name, tensor in expected.state_dict().items())
+    fp32 = sum(p.numel() * 4 for p in base.parameters())
+    linear = sum(base.get_submodule(n).weight.numel() for n in linear_names(base))
+    size = (folders["pruned"] / "model.safetensors").stat().st_size
+    # each pruned linear weight: 70% of its fp32 entries plus one bit per entry
+    assert size < fp32 - linear * (0.3 * 4 - 1 / 8) + 100_000
+    # int8 and pruned: the int8 zeros are left out too
+    assert (folders["both"] / "model.safetensors").stat().st_size < (folders["int8"] / "model.safetensors").stat().st_size
+
+
+def test_a_damaged_compressed_folder_is_named(folders, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folders["pruned"], broken)
+    (broken / COMPRESSION_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match=r"compression.json: not JSON"):
+        load_policy(broken)
+    shutil.copytree(folders["pruned"], tmp_path / "cut")
+    meta = json.loads((tmp_path / "cut" / COMPRESSION_FILE).read_text())
+    meta["sparse"].append("transformer.wte.weight")  # names a tensor the file does not hold packed
+    (tmp_path / "cut" / COMPRESSION_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="the sparse tensor 'transformer.wte.weight' .* is missing"):
+        load_policy(tmp_path / "cut")
+
+
+def test_pack_sparse_round_trips_and_refuses_a_mask_that_does_not_fit():
+    tensor = torch.tensor([[0.0, 1.5, 0.0], [-2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    mask, values = pack_sparse(tensor)
+    assert mask.dtype == torch.uint8 and mask.numel() == 2 and values.tolist() == [1.5, -2.0, 3.0]
+    assert torch.equal(unpack_sparse(mask, values, tensor.shape), tensor)
+    ints = torch.tensor([0, -3, 0, 7, 0, 0, 0, 0, 1], dtype=torch.int8)
+    assert torch.equal(unpack_sparse(*pack_sparse(ints), ints.shape), ints)
+    with pytest.raises(ValueError, match="does not fit a tensor of shape"):
+        unpack_sparse(mask, values, (5, 5))
+    with pytest.raises(ValueError, match="marks 3 nonzero entries but 2 values"):
+        unpack_sparse(mask, values[:2], tensor.shape)
+
+
+def test_an_int8_folder_with_per_tensor_scales_still_loads(tmp_path):
+    """Folders written before per-channel scales (one scale per layer) load as they were saved."""
+    model = load_policy("tiny-shop")
+    names = linear_names(model)
+    quantize(model, names, per_channel=False)
+    folder = tmp_path / "old"
+    folder.mkdir()
+    model.config.save_pretrained(folder)
+    load_tokenizer("tiny-shop").save_pretrained(folder)
+    save_compressed(model, folder / "model.safetensors", layers=names, sparse_layers=[])
+    (folder / COMPRESSION_FILE).write_text(json.dumps({"source": "tiny-shop", "int8": True, "prune": None,
+                                                       "layers": names}))
+    loaded = load_policy(folder)
+    layer = loaded.transformer.h[0].attn.c_attn.weight()
+    assert layer.qscheme() == torch.per_tensor_affine
+    x = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.equal(loaded(x).logits, model(x).logits)
+
+
 @pytest.mark.slow
 def test_the_cli_compresses(tmp_path):
     out = tmp_path / "int8"
@@ -90,3 +250,17 @@ def test_the_cli_compresses(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", "tiny-shop", "--out", str(out)],
                           capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
     assert proc.returncode == 2 and "give --int8, --prune SHARE, or both" in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_compresses_a_train_run_folder(tmp_path, agent):
+    out = tmp_path / "pruned"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", str(agent["run"]), "--prune", "0.3",
+                           "--int8", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / COMPRESSION_FILE).read_text())["source_kind"] == "agent"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", str(tmp_path), "--int8", "--out",
+                           str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
+    assert proc.returncode == 2 and "is neither a Hugging Face model folder" in proc.stderr
