@@ -21,7 +21,6 @@ on PyTorch's meta device to compare them, which allocates nothing); unknown keys
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -40,6 +39,7 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 
 from agents.policies import LMActorCritic
+from lm_envs.models.compress import file_sha256
 
 __all__ = [
     "CONFIG_FILE",
@@ -123,14 +123,6 @@ def config_from_dict(config_class: type, raw: dict[str, Any]) -> Any:
     return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     """Flush a file, or a folder's entries, to disk."""
     flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
@@ -209,7 +201,7 @@ def save_agent(agent: Checkpointable, path: str | Path, *, reference: nn.Module 
             "num_timesteps": agent.num_timesteps,
             "num_updates": agent.num_updates,
             "state": agent.extra_state(),
-            "files": {name: {"sha256": _sha256(tmp / name)} for name in weights},
+            "files": {name: {"sha256": file_sha256(tmp / name)} for name in weights},
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         for name in (*weights, CONFIG_FILE):
@@ -270,7 +262,7 @@ def _check_hashes(src: Path, meta: dict[str, Any]) -> None:
         path = src / name
         if not path.is_file():
             raise ValueError(f"{path} is missing; {CONFIG_FILE} records it")
-        if _sha256(path) != entry.get("sha256"):
+        if file_sha256(path) != entry.get("sha256"):
             raise ValueError(f"{path} does not match the hash {CONFIG_FILE} records: the weights were changed, "
                              "cut short, or belong to another save")
 

@@ -54,8 +54,8 @@ from lm_envs.models.int8 import (
     save_compressed,
 )
 
-__all__ = ["AGENT_MODEL_PREFIX", "COMPRESSION_FILE", "agent_language_model", "compress", "is_compressed",
-           "load_compressed"]
+__all__ = ["AGENT_MODEL_PREFIX", "COMPRESSION_FILE", "agent_language_model", "compress", "file_sha256",
+           "is_compressed", "load_compressed"]
 
 AGENT_CONFIG_FILE = "config.json"
 AGENT_WEIGHTS_FILE = "model.safetensors"
@@ -73,9 +73,10 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path}: not JSON ({err})") from None
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (the digest an agent's ``config.json`` records)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with Path(path).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -115,7 +116,7 @@ def agent_language_model(folder: str | os.PathLike[str]) -> tuple[nn.Module, dic
     if not weights.is_file():
         raise ValueError(f"{src} is an RL agent's folder without its {AGENT_WEIGHTS_FILE}")
     recorded = (meta.get("files") or {}).get(AGENT_WEIGHTS_FILE) if isinstance(meta.get("files"), dict) else None
-    if isinstance(recorded, dict) and _sha256(weights) != recorded.get("sha256"):
+    if isinstance(recorded, dict) and file_sha256(weights) != recorded.get("sha256"):
         raise ValueError(f"{weights} does not match the hash {config_path} records: the weights were changed, cut "
                          "short, or belong to another save")
     hf = dict(hf)
