@@ -44,7 +44,7 @@ from agents.options import check_cache_mode
 from agents.policies import LMActorCritic
 from agents.sampling import log_prob_entropy, sample
 
-__all__ = ["InPlaceLayer", "LMActor", "left_pad"]
+__all__ = ["InPlaceLayer", "LMActor", "left_pad", "step_block"]
 
 _PROMPT_KV_ROWS = 1024  # prompt rows whose KV one collect call may keep for reuse (bounds memory)
 _MIN_ROOM = 64  # spare KV columns: a reallocation every ~64 steps instead of a copy per step
@@ -68,6 +68,26 @@ def left_pad(ids: torch.Tensor, lens: torch.Tensor, start: torch.Tensor | None =
     mask = src >= start[:, None]
     block = ids.gather(1, src.clamp(min=0, max=ids.shape[1] - 1)) * mask
     return block, mask.long()
+
+
+def step_block(ids: torch.Tensor, lens: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inputs of one cached step: :func:`left_pad`'s block and mask of the tokens
+    ``ids[i, start_i:lens_i]``, and their positions ``(N, K)`` (right-aligned, so the real
+    tokens of row ``i`` sit at positions ``start_i, start_i + 1, ...``; holes get
+    clamped positions that the mask hides).
+
+    When no row feeds more than one token (the usual step: just the sampled action),
+    the block is a single gathered column, without :func:`left_pad`'s index arithmetic;
+    the result is the same.
+    """
+    fed = lens > start
+    if not bool((lens - start > 1).any()):
+        last = (lens - 1).clamp(min=0)[:, None]
+        mask = fed[:, None]
+        return ids.gather(1, last.clamp(max=ids.shape[1] - 1)) * mask, mask.long(), last
+    block, mask = left_pad(ids, lens, start=start)
+    positions = (lens[:, None] - block.shape[1] + torch.arange(block.shape[1], device=ids.device)[None, :]).clamp(min=0)
+    return block, mask, positions
 
 
 def _only_none(value: Any) -> None:
@@ -374,11 +394,8 @@ class LMActor:
 
     def _extend(self, start: torch.Tensor, fed: torch.Tensor) -> None:
         """Feed the live rows' tokens from ``start`` (both ``(L,)``, live rows only)."""
-        lens = self._rows(self.lens)
-        block, mask = left_pad(self._rows(self.ids), lens, start=start)
-        # real tokens of row i sit at positions n_cached_i, n_cached_i + 1, ... (right-aligned);
         # a row with nothing to feed gets an all-hole block and keeps its logits and values
-        positions = (lens[:, None] - block.shape[1] + torch.arange(block.shape[1], device=self.device)[None, :]).clamp(min=0)
+        block, mask, positions = step_block(self._rows(self.ids), self._rows(self.lens), start)
         full_mask = torch.cat([self.cache_mask, mask], dim=1)
         logits, values, self.cache = self.policy.extend(block, full_mask, positions, self.cache)
         every = bool(fed.all())
@@ -390,6 +407,8 @@ class LMActor:
 
     def _compact(self) -> None:
         if self.cache_mode != "per_row":
+            return
+        if bool(self.cache_mask[:, 0].any()):  # the usual case: nothing to crop
             return
         used = self.cache_mask.any(dim=0)
         first = int(torch.argmax(used.long()))

@@ -13,7 +13,7 @@ from agents.actors import ActorPolicy
 from agents.buffers import minibatch_indices
 from agents.envs import row_info
 from agents.evaluation import evaluate_policy
-from agents.kv_cache import InPlaceLayer, LMActor, left_pad
+from agents.kv_cache import InPlaceLayer, LMActor, left_pad, step_block
 from agents.policies import LMActorCritic, MLPActorCritic
 from agents.rollout import Rollout
 
@@ -372,6 +372,27 @@ def test_in_place_layer_matches_concatenation():
     torch.testing.assert_close(layer.keys[:, :, -ref_k.shape[2] :], ref_k)
     torch.testing.assert_close(layer.values[:, :, -ref_v.shape[2] :], ref_v)
     assert torch.isfinite(layer.keys).all()  # the new leading holes are finite (masked, never NaN)
+
+
+@pytest.mark.parametrize("most", [1, 3])
+def test_step_block_matches_left_pad(most):
+    # the one-token fast path (most=1) and the general path give left_pad's block and mask,
+    # and positions that continue each row's context; rows feeding nothing are all holes
+    g = torch.Generator().manual_seed(most)
+    ids = torch.randint(0, VOCAB, (9, 12), generator=g)
+    lens = torch.randint(1, 13, (9,), generator=g)
+    k = torch.randint(0, most + 1, (9,), generator=g).minimum(lens)
+    k[0], k[1] = 0, most
+    start = lens - k
+    block, mask, positions = step_block(ids, lens, start)
+    ref_block, ref_mask = left_pad(ids, lens, start=start)
+    assert torch.equal(block, ref_block) and torch.equal(mask, ref_mask)
+    assert block.shape == (9, most)
+    for i in range(9):
+        real = mask[i].bool()
+        assert torch.equal(block[i, real], ids[i, start[i] : lens[i]])
+        assert torch.equal(positions[i, real], torch.arange(start[i], lens[i]))
+    assert not mask[0].any()
 
 
 class RepeatingPromptsEnv(ChattyTokenEnv):
