@@ -554,7 +554,11 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
 
         torch.manual_seed(spec.seed)
         device = check_device(spec.device, flag="device")
-        record["device"] = str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        if device.type == "cuda":  # the record names the very GPU: cuda:0 (its model)
+            index = torch.cuda.current_device() if device.index is None else device.index
+            record["device"] = f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+        else:
+            record["device"] = str(device)
         entry = AGENTS[spec.agent]
         if entry.kind == "learner":
             out = run_learner(spec, save_dir=save_dir)
