@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import os
 
 import pytest
 import torch
@@ -185,3 +186,28 @@ def test_bench_on_cuda_in_worker_processes(tmp_path):
                  "--device", "cuda"]) == 0
     records = load_results(out)
     assert all(r["status"] == "ok" and r["device"].startswith("cuda:0") for r in records)
+
+
+@pytest.mark.slow
+def test_bench_device_reaches_ray_tasks(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'lm-envs[ray]'")
+    from bench_helpers import ROOT
+
+    from benchmarks.suite import run_suite
+
+    # Ray's worker processes inherit the driver's environment: make the checkout importable
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = run_suite(rec_config(steps=64, agents=["ppo", "random"]), tmp_path, backend="ray", quiet=True,
+                            report=False, device="auto")
+        gpus = ray.cluster_resources().get("GPU", 0)
+    finally:
+        ray.shutdown()
+    assert summary["n_ok"] == 2
+    records = load_results(tmp_path)
+    assert {r["spec"]["device"] for r in records} == {"auto"}
+    # auto asks Ray for a GPU share only where the cluster has a GPU; without one the tasks see none
+    assert all(r["device"].startswith("cuda:") if gpus else r["device"] == "cpu" for r in records)
