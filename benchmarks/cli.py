@@ -3,9 +3,9 @@
 ```
 lm-envs list                                   envs, agents, rewards, models, presets
 lm-envs demo                                   roll the default policy through each env
-lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --address ADDR] [--quiet]
+lm-envs bench --preset quick --out results/quick [--workers N] [--backend ray --address ADDR] [--device cuda] [--quiet]
 lm-envs bench --config my.toml --out results/mine
-lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo
+lm-envs train --agent ppo --env lm_envs/TextGeneration-v1 --steps 2048 --reward '{"sentiment": 1.0}' --out runs/ppo [--device auto]
 lm-envs report results/quick                   rewrite the CSVs, plots, report.md and report.html
 lm-envs compress runs/sft --int8 --out runs/sft-int8   int8 linear layers (or --prune 0.3: magnitude pruning)
 lm-envs hyperparams ppo CartPole-v1 [--policy NAME]   the settings an agent gets, and where each comes from
@@ -17,6 +17,7 @@ lm-envs serve lm_envs/CustomerServiceDialog-v1 [--host 127.0.0.1 --port 8000]   
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -143,6 +144,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
     config = resolve_config(preset=args.preset, config=args.config)
     specs = plan(config)  # refuse a bad config before creating any folder
+    _device(args.device, here=args.backend == "local")  # a Ray cluster's GPUs are not visible here
     out = Path(args.out) if args.out else Path("results") / str(config.get("name", "bench"))
     if not args.quiet:
         print(f"{len(specs)} runs ({config.get('name')}) -> {out}", file=sys.stderr)
@@ -151,7 +153,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     with lock_out_dir(out):  # the report too: another bench must not rewrite it meanwhile
         summary = run_suite(config, out, workers=args.workers, backend=args.backend, address=args.address,
-                            quiet=args.quiet, report=False, argv=args.command_line)
+                            quiet=args.quiet, report=False, argv=args.command_line, device=args.device)
         tables = write_report(out)
     print(tables["summary_markdown"])
     for extra in ("groups_markdown", "aggregate_markdown"):
@@ -161,6 +163,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"\n{summary['n_ok']} ok, {summary['n_failed']} failed, {summary['n_skipped']} already done; "
           f"{summary['wall_time_s']:.0f} s. Report: {out / 'report.md'} and {out / 'report.html'}")
     return 1 if summary["n_failed"] else 0
+
+
+def _device(value: str, *, here: bool = True) -> Any:
+    """``--device``'s ``torch.device`` (``None`` when ``here`` is false: only the name is checked)."""
+    from benchmarks.runs import check_device
+
+    try:
+        return check_device(value, here=here)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _json_arg(name: str, text: str | None) -> Any:
@@ -246,7 +258,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "eval_episodes": args.eval_episodes, "agents": {args.agent: agent_config},
         "envs": [{"id": args.env, "kwargs": env_kwargs, "agents": [args.agent]}],
     }
+    device = _device(args.device)
     (spec,) = plan(config)
+    spec = dataclasses.replace(spec, device=args.device)
     out = Path(args.out)
     from tqdm.auto import tqdm
 
@@ -254,7 +268,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.runs import ProgressSink, init_worker
 
     with lock_out_dir(out):  # a file in the way or a read-only folder fails here, before training
-        print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}) -> {out}",
+        print(f"training {args.agent} on {args.env} for {args.steps} steps (seed {args.seed}, {device}) -> {out}",
               file=sys.stderr)
         with tqdm(total=spec.steps, desc="steps", unit="step", unit_scale=True, disable=args.quiet) as bar:
             init_worker(ProgressSink(bar), threads=None)  # one run: let torch use every core
@@ -350,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or one Ray task per run (pip install 'lm-envs[ray]')")
     bench.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001")
+    bench.add_argument("--device", default="cpu",
+                       help="where every run trains: cpu (default), cuda, cuda:N or auto (cuda when a worker sees "
+                            "one); local workers share this machine's GPU")
     bench.add_argument("--quiet", action="store_true", help="no progress bars; one log line per finished run")
     bench.set_defaults(run=_cmd_bench)
 
@@ -366,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between evaluations")
     train.add_argument("--eval-episodes", type=_positive_int, default=16)
     train.add_argument("--out", required=True, help="folder for model/, runs/<run>.json and the curve")
+    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto (cuda when present): "
+                                                        "where the policy, its sampler and the update run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--data", default=None, metavar="PATH",
                        help="sft: demonstrations from a CSV, TSV, JSON or JSONL file instead of the env's expert")

@@ -6,6 +6,10 @@ does, so resuming works the same. Without ``--address`` Ray joins the instance t
 process already started (tests call ``ray.init(num_cpus=2)`` themselves), else an
 instance named by ``RAY_ADDRESS``, else it starts a local one. On a cluster every node
 needs lm-envs installed (``pip install 'lm-envs[ray]'``) and the model files it uses.
+
+A run on CUDA (``--device cuda``, or ``auto`` on a cluster with GPUs) asks Ray for
+``GPUS_PER_RUN`` of a GPU, so Ray places it on a GPU node and makes that GPU visible to it
+(Ray hides every GPU from a task that asks for none).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from typing import Any
 
 from benchmarks.runs import RunSpec, execute, failed_record, progress_bars
 
-__all__ = ["run_ray"]
+__all__ = ["GPUS_PER_RUN", "run_ray"]
+
+GPUS_PER_RUN = 0.25
+"""The share of one GPU a Ray task on CUDA asks for: four runs share a GPU."""
 
 log = logging.getLogger("lm_envs.bench")
 
@@ -55,7 +62,8 @@ def run_ray(
     task = ray.remote(num_cpus=1, max_retries=0)(_execute_task)
     runs_bar, _ = progress_bars(specs, quiet=quiet)
     try:
-        pending = {task.remote(spec.to_dict(), imports): spec for spec in specs}
+        gpus = {device: _gpu_share(device, ray) for device in {spec.device for spec in specs}}
+        pending = {task.options(num_gpus=gpus[spec.device]).remote(spec.to_dict(), imports): spec for spec in specs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -77,3 +85,26 @@ def _execute_task(spec_data: dict[str, Any], imports: tuple[str, ...] = ()) -> d
     for module in imports:
         importlib.import_module(module)
     return execute(spec_data)
+
+
+def _gpu_share(device: str, ray: Any) -> float:
+    """The GPUs a task asks Ray for to run on ``device``: none on the CPU, ``GPUS_PER_RUN`` on CUDA
+    (with ``auto``: where the cluster has a GPU).
+
+    Raises:
+        ConfigError: CUDA asked for where the cluster has no GPU (its tasks would wait for
+            ever), or ``cuda:N`` (Ray picks each task's GPU: give ``cuda`` or ``auto``).
+    """
+    from benchmarks.presets import ConfigError
+
+    if device == "cpu":
+        return 0.0
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    if device == "auto":
+        return GPUS_PER_RUN if has_gpu else 0.0
+    if device != "cuda":
+        raise ConfigError(f"--device {device}: on the Ray backend give cuda or auto; Ray picks each task's GPU")
+    if not has_gpu:
+        raise ConfigError("--device cuda: the Ray cluster has no GPU (ray.cluster_resources() lists none); "
+                          "use cpu, or auto")
+    return GPUS_PER_RUN

@@ -35,6 +35,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "AgentEntry",
     "EnvInfo",
+    "check_device",
     "ProgressSink",
     "RunSpec",
     "execute",
@@ -156,6 +157,11 @@ class RunSpec:
     deterministic: bool = False
     agent_config: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    """Where the run trains and evaluates: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when
+    the process that runs it sees one), resolved in that process. Not part of :meth:`digest`:
+    the device changes how fast a run goes, not what it means, so a result stays valid (a
+    rerun skips it) whichever device made it; the record names the device it ran on."""
 
     @property
     def env_name(self) -> str:
@@ -174,8 +180,44 @@ class RunSpec:
         return cls(**data)
 
     def digest(self) -> str:
-        """A hash of the spec: a stored result counts only for the same spec."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the spec, ``device`` left out: a stored result counts only for the same spec."""
+        identity = {k: v for k, v in self.to_dict().items() if k != "device"}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_device(value: Any, *, flag: str = "--device", here: bool = True) -> Any:
+    """The ``torch.device`` that ``value`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``) names.
+
+    With ``here`` false only the name is checked (the runs go to other machines, e.g. a Ray
+    cluster, whose GPUs this process cannot see) and ``None`` is returned.
+
+    Raises:
+        ValueError: naming ``flag`` and ``value``: not a device name, or (``here``) a CUDA
+            device that torch does not see in this process.
+    """
+    import torch
+
+    from agents.options import DEVICES, resolve_device
+
+    if not isinstance(value, str) or value != value.strip() or not value:
+        raise ValueError(f"{flag} must be one of {', '.join(DEVICES)} or cuda:N; got {value!r}")
+    if value != "auto":
+        try:
+            named = torch.device(value)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{flag} must be one of {', '.join(DEVICES)} or cuda:N; got {value!r}") from None
+        if named.type not in ("cpu", "cuda"):
+            raise ValueError(f"{flag} must be one of {', '.join(DEVICES)} or cuda:N; got {value!r}")
+    if not here:
+        return None
+    try:
+        device = resolve_device(value)
+    except ValueError as err:
+        raise ValueError(f"{flag} {value}: {err}") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{flag} {value}: torch sees {torch.cuda.device_count()} CUDA device(s), "
+                         f"numbered from 0")
+    return device
 
 
 # ---------------------------------------------------------------------------------------
@@ -351,7 +393,8 @@ def run_learner(spec: RunSpec, *, save_dir: str | None = None,
     options = dict(spec.agent_config)
     policy = options.pop("policy", "auto")
     config = make_agent_config(cls.config_class, options)
-    agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs)
+    agent = cls(spec.env_id, policy=policy, config=config, seed=spec.seed, env_kwargs=spec.env_kwargs,
+                device=spec.device)
     curve: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
 
@@ -433,11 +476,15 @@ def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
     from agents.evaluation import evaluate_policy, summarize
 
     seed = spec.seed + 10_000
+    device = check_device(spec.device, flag="device")
     env = make_vector_env(spec.env_id, num_envs=max(1, min(spec.eval_episodes, 16)), env_kwargs=spec.env_kwargs)
-    policy = make_policy(spec.agent_config.get("policy", "tiny-shop"), env)
+    policy = make_policy(spec.agent_config.get("policy", "tiny-shop"), env).to(device)
+
+    def generator(offset: int = 0) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(seed + offset)
 
     def evaluate(deterministic: bool) -> dict[str, Any]:
-        act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=deterministic)
+        act = ActorPolicy(policy, env, generator=generator(), deterministic=deterministic)
         start = time.perf_counter()
         with torch.no_grad():
             episodes = evaluate_policy(env, act, spec.eval_episodes, seed=seed)
@@ -451,7 +498,7 @@ def _run_initial(spec: RunSpec, save_dir: str | None) -> dict[str, Any]:
 
             n_tasks, n_tries = pass_k_design(spec.eval_episodes)
             with torch.no_grad():
-                tasks = evaluate_tries(env, lambda t: ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed + t)),
+                tasks = evaluate_tries(env, lambda t: ActorPolicy(policy, env, generator=generator(t)),
                                        n_tasks, n_tries, seed=seed)
             pass_k = pass_k_summary([[bool(e.success) for e in tries] for tries in tasks]) | {
                 "n_tasks": n_tasks, "n_tries": n_tries}
@@ -506,6 +553,12 @@ def execute(spec_data: dict[str, Any] | RunSpec, *, save_dir: str | None = None)
         import lm_envs  # noqa: F401  registers the env ids: a spawned worker or Ray task starts without them
 
         torch.manual_seed(spec.seed)
+        device = check_device(spec.device, flag="device")
+        if device.type == "cuda":  # the record names the very GPU: cuda:0 (its model)
+            index = torch.cuda.current_device() if device.index is None else device.index
+            record["device"] = f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+        else:
+            record["device"] = str(device)
         entry = AGENTS[spec.agent]
         if entry.kind == "learner":
             out = run_learner(spec, save_dir=save_dir)

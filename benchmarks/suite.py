@@ -27,6 +27,7 @@ bench before any run starts.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -56,6 +57,7 @@ from benchmarks.runs import (
     AgentEntry,
     ProgressSink,
     RunSpec,
+    check_device,
     execute,
     failed_record,
     init_worker,
@@ -114,6 +116,7 @@ def run_suite(
     quiet: bool = False,
     report: bool = True,
     argv: list[str] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Run every spec of ``config`` not already finished in ``out_dir``; write the report.
 
@@ -127,6 +130,11 @@ def run_suite(
             starts or joins a local Ray instance.
         quiet: no progress bars, warnings only.
         report: write the CSVs, plots, ``report.md`` and ``report.html`` at the end.
+        device: where every run trains (``cpu``, ``cuda``, ``cuda:N``, ``auto``), resolved in
+            the worker process or Ray task that runs it; local workers share this machine's
+            GPU, a Ray task on CUDA asks Ray for a share of one
+            (``benchmarks.ray_backend.GPUS_PER_RUN``). Not part of a run's digest: results
+            made on another device count as finished.
 
     A run counts as finished when ``runs/<key>.json`` holds ``status: ok`` for the same
     spec (same digest); failed runs and runs whose spec changed are run again.
@@ -135,8 +143,9 @@ def run_suite(
         A summary: ``n_runs``, ``n_skipped``, ``n_ok``, ``n_failed``, ``wall_time_s``.
 
     Raises:
-        ConfigError: the config cannot run, or a custom reward it uses does not exist in the
-            worker processes (found before any run starts).
+        ConfigError: the config cannot run, a custom reward it uses does not exist in the
+            worker processes (found before any run starts), or ``device`` is not a device
+            name, or (local backend) names a CUDA device this machine lacks.
         OutputError: ``out_dir`` is a file or not writable, or another process holds its
             lock (``benchmarks.results.lock_out_dir``); nothing in it is touched then.
     """
@@ -144,7 +153,11 @@ def run_suite(
         raise ConfigError(f"unknown backend {backend!r}; known: local, ray")
     if workers is not None and workers < 0:
         raise ConfigError(f"--workers must be >= 0 (0: run in this process); got {workers}")
-    specs = plan(config)
+    try:  # a Ray cluster's GPUs are not visible here: there only the name is checked
+        check_device(device, here=backend == "local")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    specs = [dataclasses.replace(spec, device=device) for spec in plan(config)]
     rewards, modules = custom_rewards(specs)
     with lock_out_dir(out_dir) as out:
         (out / "runs").mkdir(exist_ok=True)
@@ -163,6 +176,7 @@ def run_suite(
             "backend": backend,
             "address": address,
             "workers": default_workers() if workers is None else workers,
+            "device": device,
             "n_runs": len(specs),
             "n_skipped": skipped,
         }

@@ -25,3 +25,20 @@ def check_tiny_shop(parser: argparse.ArgumentParser, tiny_shop: str) -> None:
 def tiny_shop_env_kwargs(tiny_shop: str) -> dict[str, Any]:
     """Env kwargs that pair an env with a tiny-shop variant: its own tokenizer."""
     return {} if tiny_shop == SHIPPED_TINY_SHOP else {"tokenizer": tiny_shop}
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where the agents' policies, samplers and updates run (default ``cpu``)."""
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda, cuda:N or auto (cuda when present): where the agents train")
+
+
+def check_device_option(parser: argparse.ArgumentParser, device: str) -> Any:
+    """``--device``'s ``torch.device``; a usage error naming the flag and value when it is not a
+    device name, or names a CUDA device torch does not see."""
+    from benchmarks.runs import check_device
+
+    try:
+        return check_device(device)
+    except ValueError as err:
+        parser.error(str(err))

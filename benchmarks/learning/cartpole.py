@@ -20,13 +20,15 @@ import numpy as np
 import torch
 
 from agents import A2C, PPO
+from benchmarks.learning import add_device_option, check_device_option
 
 AGENTS = {"ppo": PPO, "a2c": A2C}
 THRESHOLD = 475.0
 
 
-def run(algo: str, seed: int, steps: int, eval_every: int, eval_episodes: int, out: Path | None) -> dict:
-    agent = AGENTS[algo]("CartPole-v1", seed=seed)  # the table's settings
+def run(algo: str, seed: int, steps: int, eval_every: int, eval_episodes: int, out: Path | None,
+        device: str = "cpu") -> dict:
+    agent = AGENTS[algo]("CartPole-v1", seed=seed, device=device)  # the table's settings
     curve: list[tuple[int, float]] = []
     next_eval = eval_every
 
@@ -64,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (tiny MLPs run fastest on 1)")
+    add_device_option(parser)
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
+    check_device_option(parser, args.device)
     torch.set_num_threads(args.threads)
     results = []
     for algo in args.algos:
         for seed in args.seeds:
-            r = run(algo, seed, args.steps, args.eval_every, args.eval_episodes, args.out)
+            r = run(algo, seed, args.steps, args.eval_every, args.eval_episodes, args.out, args.device)
             results.append(r)
             print(
                 f"{algo:4s} seed {seed}: eval return {r['eval_return']:6.1f} (greedy, {args.eval_episodes} ep), "

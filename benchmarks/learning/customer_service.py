@@ -51,7 +51,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.learning import add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
+from benchmarks.learning import (
+    add_device_option,
+    add_tiny_shop_option,
+    check_device_option,
+    check_tiny_shop,
+    tiny_shop_env_kwargs,
+)
 from benchmarks.results import atomic_save_figure, atomic_write_text
 
 QA_ID = "lm_envs/CustomerServiceQA-v0"
@@ -137,7 +143,7 @@ def _lm(env_id: str, n: int, policy: Any, env_kwargs: dict[str, Any], *, greedy:
     from agents.evaluation import evaluate_policy
 
     env = make_vector_env(env_id, num_envs=NUM_ENVS, env_kwargs=env_kwargs)
-    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed), deterministic=greedy)
+    act = ActorPolicy(policy, env, generator=torch.Generator(device=policy.device).manual_seed(seed), deterministic=greedy)
     with torch.no_grad():
         episodes = evaluate_policy(env, act, n, seed=EVAL_SEED)
     env.close()
@@ -145,11 +151,11 @@ def _lm(env_id: str, n: int, policy: Any, env_kwargs: dict[str, Any], *, greedy:
     return summary | {"answer_tokens": float(np.mean([e.length for e in episodes]))}
 
 
-def _policy(name: str) -> Any:
+def _policy(name: str, device: str = "cpu") -> Any:
     from agents.policies import LMActorCritic
     from lm_envs.models import load_policy
 
-    return LMActorCritic(load_policy(name))
+    return LMActorCritic(load_policy(name)).to(device)
 
 
 # -------------------------------------------------------------------------------- runs
@@ -159,7 +165,7 @@ def qa_kwargs(tiny_shop: str, intents: list[str] | None) -> dict[str, Any]:
 
 
 def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TINY_SHOP,
-                  intents: list[str] | None = None) -> dict[str, dict[str, Any]]:
+                  intents: list[str] | None = None, device: str = "cpu") -> dict[str, dict[str, Any]]:
     envs = [("qa", QA_ID)] + ([("dialog", DIALOG_ID)] if dialog else [])
     tiny_kwargs = {"qa": qa_kwargs(tiny_shop, intents), "dialog": qa_kwargs(tiny_shop, None)}
     out: dict[str, dict[str, Any]] = {}
@@ -172,13 +178,13 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TI
             if name == "oracle":
                 results[key] = _scripted(env_id, n, tiny_kwargs[key])
             elif name == "untrained":
-                policy = _policy(tiny_shop)
+                policy = _policy(tiny_shop, device)
                 results[key] = _lm(env_id, n, policy, tiny_kwargs[key], greedy=False, seed=EVAL_SEED)
                 results[key + "_greedy"] = _lm(env_id, n, policy, tiny_kwargs[key], greedy=True, seed=EVAL_SEED)
             elif name == "smollm2":
                 kwargs = ({"tokenizer": "smollm2-135m"} | ({"chat_template": True} if key == "qa" else {})
                           | ({"intents": intents} if key == "qa" and intents is not None else {}))
-                results[key + "_greedy"] = _lm(env_id, n, _policy("smollm2-135m"), kwargs, greedy=True, seed=EVAL_SEED)
+                results[key + "_greedy"] = _lm(env_id, n, _policy("smollm2-135m", device), kwargs, greedy=True, seed=EVAL_SEED)
         results["seconds"] = time.perf_counter() - start
         out[name] = results
         print(f"{name}: {json.dumps(_round(results))}", flush=True)
@@ -187,7 +193,8 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TI
 
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: list[str] | None = None,
             advantage: str | None = None, learning_rate: float | None = None,
-            train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS, kl_coef: float | None = None) -> dict[str, Any]:
+            train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS, kl_coef: float | None = None,
+            device: str = "cpu") -> dict[str, Any]:
     from agents import PPO
 
     torch.manual_seed(seed)
@@ -198,7 +205,7 @@ def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: 
                                                  | ({} if learning_rate is None else {"learning_rate": learning_rate})
                                                  | ({} if kl_coef is None else {"kl_coef": kl_coef,
                                                                                 "reference": "fp32" if kl_coef else "none"})))
-    agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs)
+    agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs, device=device)
     start = time.perf_counter()
     agent.learn(steps)
     seconds = time.perf_counter() - start
@@ -222,7 +229,7 @@ def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     run_seed = partial(run_ppo, steps=args.ppo_steps, n=args.eval_episodes, tiny_shop=args.tiny_shop,
                        intents=args.intents, advantage=args.advantage, learning_rate=args.learning_rate,
-                       train_answer_tokens=args.train_answer_tokens, kl_coef=args.kl_coef)
+                       train_answer_tokens=args.train_answer_tokens, kl_coef=args.kl_coef, device=args.device)
     if args.workers == 1 or len(args.seeds) <= 1:
         return [run_seed(seed) for seed in args.seeds]
     import multiprocessing
@@ -357,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dialog", action="store_true", help="skip the dialog env")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
+    add_device_option(parser)
     add_tiny_shop_option(parser, f"a pretrained tiny-shop folder or built-in name for the untrained and PPO rows "
                                  f"(default: {TINY_SHOP})", default=TINY_SHOP)
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
@@ -390,10 +398,11 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown --intents {', '.join(unknown)}; known: {', '.join(INTENTS)}")
     check_tiny_shop(parser, args.tiny_shop)
+    check_device_option(parser, args.device)
     torch.set_num_threads(args.threads)
 
     baselines = run_baselines([p for p in args.policies if p != "ppo"], args.eval_episodes, not args.no_dialog,
-                              args.tiny_shop, args.intents)
+                              args.tiny_shop, args.intents, args.device)
     ppo = run_ppo_seeds(args) if "ppo" in args.policies else []
     text = table(baselines, ppo, args)
     print()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agents import A2C, PPO, REINFORCE
+from benchmarks.learning import add_device_option, check_device_option
 
 AGENTS: dict[str, type] = {"ppo": PPO, "reinforce": REINFORCE, "a2c": A2C}
 ENVS = ("lm_envs/TextGeneration-v0", "lm_envs/TextGeneration-v1")
@@ -30,9 +31,9 @@ MAX_STEPS = 1_000_000
 MAX_EVAL_EPISODES = 4096
 
 
-def run(name: str, env_id: str, seed: int, *, steps: int, eval_episodes: int) -> dict[str, Any]:
+def run(name: str, env_id: str, seed: int, *, steps: int, eval_episodes: int, device: str = "cpu") -> dict[str, Any]:
     """Train ``name`` with the table's settings (no config) and evaluate it before and after."""
-    agent = AGENTS[name](env_id, policy="tiny-shop", seed=seed)
+    agent = AGENTS[name](env_id, policy="tiny-shop", seed=seed, device=device)
     before = agent.evaluate(eval_episodes, deterministic=False, seed=EVAL_SEED)["reward_mean"]
     start = time.perf_counter()
     agent.learn(steps)
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=_bounded_int(1, MAX_STEPS), default=20_000, help="tokens of training per run")
     parser.add_argument("--eval-episodes", type=_bounded_int(1, MAX_EVAL_EPISODES), default=128)
     parser.add_argument("--threads", type=_bounded_int(1, 256), default=1, help="torch threads (default 1)")
+    add_device_option(parser)
     args = parser.parse_args(argv)
+    check_device_option(parser, args.device)
     torch.set_num_threads(args.threads)
     print(f"no config: the table's settings; {args.steps:,} tokens per run; evaluation: {args.eval_episodes} sampled "
           f"episodes, seed {EVAL_SEED}, before and after; seeds {args.seeds}", flush=True)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for env_id in args.envs:
         for name in args.agents:
             for seed in args.seeds:
-                r = run(name, env_id, seed, steps=args.steps, eval_episodes=args.eval_episodes)
+                r = run(name, env_id, seed, steps=args.steps, eval_episodes=args.eval_episodes, device=args.device)
                 results.append(r)
                 print(f"{env_id} {name:9s} seed {seed}: {r['before']:+.3f} -> {r['after']:+.3f} "
                       f"({r['after'] - r['before']:+.3f}; learning rate {r['learning_rate']:g}, {r['seconds']:.0f} s)",

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.learning import add_device_option, check_device_option
 from benchmarks.results import atomic_save_figure, atomic_write_text
 
 DIALOG_ID = "lm_envs/CustomerServiceDialog-v1"
@@ -92,9 +93,12 @@ def evaluate(policy: Any, tier: str, n_tasks: int, *, seed: int = EVAL_SEED) -> 
     env = make_vector_env(DIALOG_ID, num_envs=min(NUM_ENVS, n_tasks), env_kwargs=eval_kwargs(tier))
     start = time.perf_counter()
     with torch.no_grad():
-        tasks = evaluate_tries(env, lambda t: ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed + t)),
+        def generator(s: int) -> torch.Generator:
+            return torch.Generator(device=policy.device).manual_seed(s)
+
+        tasks = evaluate_tries(env, lambda t: ActorPolicy(policy, env, generator=generator(seed + t)),
                                n_tasks, N_TRIES, seed=seed)
-        greedy = evaluate_policy(env, ActorPolicy(policy, env, generator=torch.Generator().manual_seed(seed),
+        greedy = evaluate_policy(env, ActorPolicy(policy, env, generator=generator(seed),
                                                   deterministic=True), n_tasks, seed=seed)
     env.close()
     episodes = [e for tries in tasks for e in tries]
@@ -154,12 +158,12 @@ def table_config(algorithm: str, overrides: dict[str, Any] | None = None) -> Any
     return resolve(algorithm, DIALOG_ID, POLICY, overrides).config
 
 
-def train_sft(tier: str, seed: int, n_demonstrations: int, folder: Path) -> dict[str, Any]:
+def train_sft(tier: str, seed: int, n_demonstrations: int, folder: Path, device: str = "cpu") -> dict[str, Any]:
     from agents import SFT
 
     torch.manual_seed(seed)
     agent = SFT(DIALOG_ID, policy=POLICY, config=table_config("sft", {"n_demonstrations": n_demonstrations}),
-                seed=seed, env_kwargs=train_kwargs(tier))
+                seed=seed, env_kwargs=train_kwargs(tier), device=device)
     start = time.perf_counter()
     agent.learn()
     seconds = time.perf_counter() - start
@@ -169,20 +173,20 @@ def train_sft(tier: str, seed: int, n_demonstrations: int, folder: Path) -> dict
             "final_loss": float(agent.metrics["loss"].tail(3).mean())}
 
 
-def train_rl(algorithm: str, tier: str, seed: int, folder: Path, steps: int) -> tuple[Any, float]:
+def train_rl(algorithm: str, tier: str, seed: int, folder: Path, steps: int, device: str = "cpu") -> tuple[Any, float]:
     from agents import PPO, REINFORCE
 
     cls = {"ppo": PPO, "reinforce": REINFORCE}[algorithm]
     torch.manual_seed(seed)
     agent = cls(DIALOG_ID, policy=str(folder), config=table_config(algorithm), seed=seed,
-                env_kwargs=train_kwargs(tier))
+                env_kwargs=train_kwargs(tier), device=device)
     start = time.perf_counter()
     agent.learn(steps)
     return agent, time.perf_counter() - start
 
 
 def run_job(tier: str, seed: int, *, demonstrations: int, rl_steps: int, eval_tasks: int,
-            demo_curve: list[int], noise_blocks: int, threads: int) -> dict[str, Any]:
+            demo_curve: list[int], noise_blocks: int, threads: int, device: str = "cpu") -> dict[str, Any]:
     """One (tier, seed): SFT, then PPO and REINFORCE from it; the SFT curve and the noise floor
     where asked for."""
     torch.set_num_threads(threads)
@@ -190,7 +194,7 @@ def run_job(tier: str, seed: int, *, demonstrations: int, rl_steps: int, eval_ta
     work = Path(tempfile.mkdtemp(prefix=f"dialog-{tier}-{seed}-"))
     try:
         folder = work / "sft"
-        sft = train_sft(tier, seed, demonstrations, folder)
+        sft = train_sft(tier, seed, demonstrations, folder, device)
         out["sft"] = evaluate(sft["agent"].policy, tier, eval_tasks) | {
             "train_seconds": sft["train_seconds"], "final_loss": sft["final_loss"], "n_demonstrations": demonstrations}
         out["demo_customers"] = sft["demo_customers"]
@@ -207,13 +211,13 @@ def run_job(tier: str, seed: int, *, demonstrations: int, rl_steps: int, eval_ta
             if n == demonstrations:
                 curve[n] = out["sft"]["success"]
                 continue
-            extra = train_sft(tier, seed, n, work / f"sft-{n}")
+            extra = train_sft(tier, seed, n, work / f"sft-{n}", device)
             curve[n] = evaluate(extra["agent"].policy, tier, eval_tasks)["success"]
             print(f"[{tier} seed {seed}] sft ({n} demonstrations): success {curve[n]:.3f}", flush=True)
         if curve:
             out["demo_curve"] = {str(k): v for k, v in sorted(curve.items())}
         for algorithm in ("ppo", "reinforce"):
-            agent, seconds = train_rl(algorithm, tier, seed, folder, rl_steps)
+            agent, seconds = train_rl(algorithm, tier, seed, folder, rl_steps, device)
             row = f"sft+{algorithm}"
             out[row] = evaluate(agent.policy, tier, eval_tasks) | {"train_seconds": seconds,
                                                                    "steps": int(agent.num_timesteps)}
@@ -227,12 +231,12 @@ def run_job(tier: str, seed: int, *, demonstrations: int, rl_steps: int, eval_ta
     return out
 
 
-def run_fixed(tier: str, eval_tasks: int) -> dict[str, Any]:
+def run_fixed(tier: str, eval_tasks: int, device: str = "cpu") -> dict[str, Any]:
     """The rows that do not train: the oracle and the untrained policy."""
     from agents.policies import LMActorCritic
     from lm_envs.models import load_policy
 
-    out = {"oracle": evaluate_oracle(tier, eval_tasks), "untrained": evaluate(LMActorCritic(load_policy(POLICY)), tier,
+    out = {"oracle": evaluate_oracle(tier, eval_tasks), "untrained": evaluate(LMActorCritic(load_policy(POLICY)).to(device), tier,
                                                                               eval_tasks)}
     for name in ("oracle", "untrained"):
         print(f"[{tier}] {name}: {_brief(out[name])}", flush=True)
@@ -398,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the default tier only, fewer RL steps, no curve")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="(tier, seed) jobs at once, in processes")
+    add_device_option(parser)
     parser.add_argument("--out", type=Path, default=None, help="write results.json, table.md and dialog.png here")
     args = parser.parse_args(argv)
     tiers = args.tiers or ([DEFAULT_TIER] if args.quick else list(TIERS))
@@ -410,13 +415,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{name} must be >= 1; got {value}")
     if args.noise_blocks < 0 or any(n < 1 for n in demo_curve):
         parser.error("--noise-blocks must be >= 0 and --demo-curve counts >= 1")
+    check_device_option(parser, args.device)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    fixed = {tier: run_fixed(tier, args.eval_tasks) for tier in tiers}
+    fixed = {tier: run_fixed(tier, args.eval_tasks, args.device) for tier in tiers}
     jobs = [{"tier": tier, "seed": seed, "demonstrations": demonstrations, "rl_steps": rl_steps,
              "eval_tasks": args.eval_tasks, "demo_curve": demo_curve if tier == DEFAULT_TIER else [],
              "noise_blocks": args.noise_blocks if (tier == DEFAULT_TIER and seed == args.seeds[0]) else 0,
-             "threads": args.threads}
+             "threads": args.threads, "device": args.device}
             for tier in tiers for seed in args.seeds]
     if args.workers == 1:
         done = [run_job(**job) for job in jobs]

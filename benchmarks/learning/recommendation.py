@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.learning import add_device_option, check_device_option
 from benchmarks.results import atomic_write_text
 
 ENV_ID = "lm_envs/ProductRecommendation-v0"
@@ -56,7 +57,7 @@ def settings(algo: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------ runs
-def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[float], float]:
+def _ours(algo: str, seed: int, steps: int, eval_episodes: int, device: str = "cpu") -> tuple[list[float], float]:
     from agents import PPO
     from agents.ddpg import DDPG
 
@@ -65,10 +66,10 @@ def _ours(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[fl
         env_id = CONTINUOUS_ID if algo == "ddpg-continuous" else ENV_ID
         # ddpg-continuous stays plain DDPG on the proto-action: the like-for-like comparison with SB3's
         config = dataclasses.replace(config, log_interval=LOG_INTERVAL, box_items=algo != "ddpg-continuous")
-        agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS)
+        agent: Any = DDPG(env_id, config=config, seed=seed, env_kwargs=ENV_KWARGS, device=device)
         deterministic = True
     else:
-        agent = PPO(ENV_ID, config=config, seed=seed, env_kwargs=ENV_KWARGS)
+        agent = PPO(ENV_ID, config=config, seed=seed, env_kwargs=ENV_KWARGS, device=device)
         deterministic = False
     start = time.perf_counter()
     agent.learn(steps)
@@ -87,12 +88,13 @@ def _evaluate_ours(agent: Any, n: int, deterministic: bool, seed: int) -> list[f
     from agents.evaluation import evaluate_policy
 
     env = make_vector_env(ENV_ID, num_envs=max(1, min(n, agent.config.num_envs)), env_kwargs=ENV_KWARGS)
-    act = ActorPolicy(agent.policy, env, generator=torch.Generator().manual_seed(10_000 + seed), deterministic=deterministic)
+    act = ActorPolicy(agent.policy, env, generator=torch.Generator(device=agent.device).manual_seed(10_000 + seed),
+                      deterministic=deterministic)
     with torch.no_grad():
         return [e.episode_return for e in evaluate_policy(env, act, n, seed=10_000 + seed)]
 
 
-def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[float], float]:
+def _sb3(algo: str, seed: int, steps: int, eval_episodes: int, device: str = "cpu") -> tuple[list[float], float]:
     import gymnasium as gym
     from stable_baselines3 import DDPG as SB3DDPG
     from stable_baselines3 import PPO as SB3PPO
@@ -112,6 +114,7 @@ def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[flo
             learning_starts=hp.learning_starts, gamma=hp.gamma, tau=hp.tau, learning_rate=hp.critic_lr,
             action_noise=NormalActionNoise(np.zeros(d), hp.noise_std * np.ones(d)), train_freq=hp.train_freq,
             gradient_steps=hp.gradient_steps, policy_kwargs={"net_arch": list(hp.hidden_sizes)}, seed=seed, verbose=0,
+            device=device,
         )
         deterministic = True
     else:
@@ -119,6 +122,7 @@ def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[flo
             "MultiInputPolicy", venv, n_steps=hp.n_steps, batch_size=hp.minibatch_size, n_epochs=hp.update_epochs,
             learning_rate=hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_coef,
             ent_coef=hp.ent_coef, policy_kwargs={"net_arch": list(hp.hidden_sizes)}, seed=seed, verbose=0,
+            device=device,
         )
         deterministic = False
     start = time.perf_counter()
@@ -130,10 +134,11 @@ def _sb3(algo: str, seed: int, steps: int, eval_episodes: int) -> tuple[list[flo
     return [float(r) for r in returns], steps_per_s
 
 
-def run(algo: str, seed: int, steps: int, eval_episodes: int) -> dict[str, Any]:
+def run(algo: str, seed: int, steps: int, eval_episodes: int, device: str = "cpu") -> dict[str, Any]:
+    """One run of ``algo``; ours and SB3's on the same ``device``."""
     torch.manual_seed(seed)
     runner = _sb3 if algo.startswith("sb3") else _ours
-    returns, steps_per_s = runner(algo, seed, steps, eval_episodes)
+    returns, steps_per_s = runner(algo, seed, steps, eval_episodes, device)
     return {"algo": algo, "seed": seed, "steps": steps, "returns": returns, "steps_per_s": steps_per_s}
 
 
@@ -189,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-episodes", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None, help="write results.json and table.md here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small MLPs: 1 is fastest)")
+    add_device_option(parser)
     args = parser.parse_args(argv)
+    device = check_device_option(parser, args.device)
     torch.set_num_threads(args.threads)
 
     from agents.baselines import evaluate_baseline, reference_returns
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for algo in args.algos:
         for seed in args.seeds:
-            result = run(algo, seed, args.steps, args.eval_episodes)
+            result = run(algo, seed, args.steps, args.eval_episodes, str(device))
             results.append(result)
             print(f"{algo} seed {seed}: mean return {np.mean(result['returns']):.2f}, "
                   f"{result['steps_per_s']:,.0f} env steps/s", flush=True)

@@ -54,7 +54,14 @@ from scipy import stats as sps
 from agents import A2C, PPO, REINFORCE, Rollout
 from agents.envs import make_vector_env
 from agents.hyperparams import resolve
-from benchmarks.learning import SHIPPED_TINY_SHOP, add_tiny_shop_option, check_tiny_shop, tiny_shop_env_kwargs
+from benchmarks.learning import (
+    SHIPPED_TINY_SHOP,
+    add_device_option,
+    add_tiny_shop_option,
+    check_device_option,
+    check_tiny_shop,
+    tiny_shop_env_kwargs,
+)
 from benchmarks.stats import bootstrap_ci
 from lm_envs.envs.text_generation import world_prompts
 
@@ -131,7 +138,7 @@ def _last_sentence(text: str) -> str:
 
 
 def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[str, Any] | None, quick: bool,
-        env_kwargs: dict[str, Any], out: Path | None, policy: str = POLICY) -> dict[str, Any]:
+        env_kwargs: dict[str, Any], out: Path | None, policy: str = POLICY, device: str = "cpu") -> dict[str, Any]:
     """Train one agent on one seed; evaluate it on ``eval_env`` before (unless ``start``,
     the evaluation of the same initial policy, is given) and after."""
     cls = AGENTS[name]
@@ -139,7 +146,7 @@ def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[s
     steps = STEPS if steps is None else steps
     if quick:
         config = dataclasses.replace(config, **QUICK[name])
-    agent = cls(ENV_ID, policy=policy, config=config, seed=seed, env_kwargs=env_kwargs)
+    agent = cls(ENV_ID, policy=policy, config=config, seed=seed, env_kwargs=env_kwargs, device=device)
     # the KL is measured to the initial policy, whether or not the agent keeps a reference
     reference = agent.ref_policy or copy.deepcopy(agent.policy).requires_grad_(False).eval()
     before = evaluate(agent, eval_env, EVAL_SEED, reference) if start is None else start
@@ -204,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="CI over seeds: Student-t or percentile bootstrap")
     parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_device_option(parser)
     add_tiny_shop_option(parser, "a pretrained tiny-shop folder to fine-tune instead of the shipped model (its tokenizer too)")
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
     check_tiny_shop(parser, args.tiny_shop)
+    device = check_device_option(parser, args.device)
     steps = args.steps if args.steps is not None else (64 if args.quick else None)
     eval_episodes = args.eval_episodes if args.eval_episodes is not None else (8 if args.quick else 2 * N_PROMPTS)
     max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else (8 if args.quick else MAX_NEW_TOKENS)
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"TextGeneration-v1, policy {args.tiny_shop}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate {rates}; "
         f"eval: {eval_episodes} sampled episodes (temperature 1) over the {N_PROMPTS} prompts in order, eval seed "
-        f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s)",
+        f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s), device {device}",
         flush=True,
     )
 
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.agents:
         for seed in args.seeds:
             r = run(name, seed, steps=steps, eval_env=eval_env, start=start, quick=args.quick,
-                    env_kwargs=env_kwargs, out=args.out, policy=args.tiny_shop)
+                    env_kwargs=env_kwargs, out=args.out, policy=args.tiny_shop, device=args.device)
             start = r["before"]
             results.append(r)
             b, e = r["before"], r["after"]

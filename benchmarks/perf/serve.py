@@ -25,7 +25,10 @@ env stepped in this process.
 6. Stop the server (SIGINT, then SIGKILL after a timeout), whatever happened.
 
 The clients and the server share the machine: on 2 cores the 64 sessions' client work
-competes with the server for CPU, so the served figures are a lower bound.
+competes with the server for CPU, so the served figures are a lower bound. The server and
+its envs run on the CPU whatever ``--device`` says (an env holds token ids in numpy; no
+policy runs here); the flag is checked and printed, for a uniform command line. A model-based
+reward (``fluency``) takes its own ``device`` in the reward spec of ``--env-kwargs``.
 
     python -m benchmarks.perf serve
     python -m benchmarks.perf serve --env lm_envs/TextGeneration-v1 --sessions 16 --steps 20
@@ -52,6 +55,7 @@ import numpy as np
 
 import lm_envs  # noqa: F401  (registers the ids)
 from benchmarks.perf import rounds
+from benchmarks.runs import check_device
 from lm_envs.wrappers import TextActions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,7 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overhead-steps", type=int, default=64, help="steps per round of the one-session overhead "
                         "measurement (default: 64)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side of it (default: 3)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; the server and its envs "
+                                                        "run on the CPU whatever it says (no policy runs here)")
     args = parser.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     if args.sessions < 1 or args.steps < 1 or args.overhead_steps < 1:
         parser.error("--sessions, --steps and --overhead-steps must be >= 1")
     if args.rounds < 3:
@@ -276,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    print(rounds.machine_line(dtype="-", device="cpu"))
+    print(rounds.machine_line(dtype="-", device="cpu") + f" (--device {args.device}: envs run on the CPU)")
     print(f"== OpenEnv server: {args.env}, {args.sessions} concurrent sessions x {args.steps} steps per phase, "
           f"loopback {url}, server in a child process, clients in one asyncio loop here; {os.cpu_count()} CPUs")
     process = start_server_process(args.env, port, args.sessions, env_kwargs, args.startup_timeout)

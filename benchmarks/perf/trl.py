@@ -16,8 +16,8 @@ Same model (tiny-shop, fresh from its files every round), same prompts in the sa
 (``lm_envs.to_dataset``, ``shuffle_dataset=False``), each prompt ``--group`` times per step,
 ``--batch`` completions per step, at most ``--max-new-tokens`` tokens, temperature 1, no top-k /
 top-p, one Adam step per generation, ``beta = 0`` (no reference model), no gradient
-checkpointing, fp32 on CPU, ``--threads`` torch threads. The script checks that TRL's prompt
-token ids equal the env's. The sampling streams differ, so the completions differ: the mean
+checkpointing, fp32 on ``--device`` (default: the CPU), ``--threads`` torch threads. The
+script checks that TRL's prompt token ids equal the env's. The sampling streams differ, so the completions differ: the mean
 completion length is printed for each side, since tokens/s moves with it.
 
 A round trains ``--steps`` optimizer steps on one side; rounds alternate A B A B ...
@@ -30,6 +30,7 @@ ratio of the median tokens/s, ours / TRL, with the min-max of the per-pair ratio
 
     python -m benchmarks.perf trl
     python -m benchmarks.perf trl --rounds 5 --steps 6 --max-new-tokens 32
+    python -m benchmarks.perf trl --device cuda          # both trainers on the GPU (use_cpu=False)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import torch
 
 import lm_envs  # noqa: F401  (registers the ids)
 from benchmarks.perf import rounds
+from benchmarks.runs import check_device
 
 ENV_ID = "lm_envs/TextGeneration-v1"
 
@@ -96,7 +98,8 @@ def grpo_config(args: argparse.Namespace, out_dir: str) -> Any:
         output_dir=out_dir, per_device_train_batch_size=args.batch, num_generations=args.group,
         steps_per_generation=1, num_iterations=1, shuffle_dataset=False, max_completion_length=args.max_new_tokens,
         learning_rate=args.lr, lr_scheduler_type="constant", beta=0.0, temperature=1.0, top_p=1.0, top_k=0,
-        max_steps=args.steps, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, bf16=False,
+        max_steps=args.steps, logging_steps=1, save_strategy="no", report_to="none",
+        use_cpu=args.device_type == "cpu", bf16=False,
         gradient_checkpointing=False, seed=0, dataloader_num_workers=0, disable_tqdm=True,
     )  # fmt: skip
 
@@ -171,7 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--reward", default='{"sentiment": 1.0}', help="reward spec as JSON (default: sentiment)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto (cuda when present): "
+                                                        "where both trainers run")
     args = parser.parse_args(argv)
+    try:
+        device = check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    args.device_type = device.type
     if args.batch % args.group:
         parser.error(f"--group must divide --batch; got {args.group} and {args.batch}")
     if args.rounds < 3:
@@ -186,14 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     from lm_envs import to_dataset
 
     torch.set_num_threads(args.threads)
-    print(rounds.machine_line(dtype="float32", device="cpu"))
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # the trainers place the model on the current CUDA device
+    print(rounds.machine_line(dtype="float32", device=str(device)))
     reward = json.loads(args.reward)
     prompts = args.batch // args.group * args.steps
     dataset = to_dataset(ENV_ID, prompts, seed=0, reward=reward, max_new_tokens=args.max_new_tokens)
     print(f"== TRL {trl.__version__} GRPOTrainer: our rollout_func vs its own generation (transformers "
           f"{transformers.__version__} generate) — tiny-shop on {ENV_ID}, reward {reward}, {args.batch} completions "
           f"per step ({args.batch // args.group} prompts x {args.group}), <= {args.max_new_tokens} new tokens, "
-          f"temperature 1, no top-k/top-p, lr {args.lr}, beta 0, no gradient checkpointing, fp32 CPU, "
+          f"temperature 1, no top-k/top-p, lr {args.lr}, beta 0, no gradient checkpointing, fp32 on {device}, "
           f"{args.steps} steps per round, {args.rounds} rounds each (A B A B ...), {torch.get_num_threads()} torch threads")
     print(f"ours: GRPOTrainer(rollout_func=make_rollout_func({ENV_ID!r}, reward=..., max_new_tokens={args.max_new_tokens}), "
           "reward_funcs=env_reward): KV-cached env-in-the-loop rollout, the env's reward")
