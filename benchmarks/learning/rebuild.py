@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from scipy import stats as sps
 
-from benchmarks.learning import tiny_shop_env_kwargs
+from benchmarks.learning import add_device_option, check_device_option, tiny_shop_env_kwargs
 from benchmarks.learning.customer_service import EVAL_SEED, NUM_ENVS, QA_ID
 from benchmarks.learning.text import ENV_ID as TEXT_ID
 from benchmarks.learning.text import MAX_NEW_TOKENS, N_PROMPTS, REWARD
@@ -44,7 +44,7 @@ TEXT_EPISODES = 2 * N_PROMPTS
 
 
 def episode_values(model: str, env_id: str, env_kwargs: dict[str, Any], n: int, *, greedy: bool,
-                   value: str) -> np.ndarray:
+                   value: str, device: Any = "cpu") -> np.ndarray:
     """Per-episode ``value`` (``"fact_accuracy"`` or ``"reward"``) of ``model`` on the first ``n``
     evaluation episodes of ``env_id`` (env seed and sampler seed ``EVAL_SEED``)."""
     from agents.actors import ActorPolicy
@@ -53,9 +53,9 @@ def episode_values(model: str, env_id: str, env_kwargs: dict[str, Any], n: int, 
     from agents.policies import LMActorCritic
     from lm_envs.models import load_policy
 
-    policy = LMActorCritic(load_policy(model))
+    policy = LMActorCritic(load_policy(model)).to(device)
     env = make_vector_env(env_id, num_envs=NUM_ENVS, env_kwargs=env_kwargs | tiny_shop_env_kwargs(model))
-    act = ActorPolicy(policy, env, generator=torch.Generator().manual_seed(EVAL_SEED), deterministic=greedy)
+    act = ActorPolicy(policy, env, generator=torch.Generator(device=policy.device).manual_seed(EVAL_SEED), deterministic=greedy)
     with torch.no_grad():
         episodes = evaluate_policy(env, act, n, seed=EVAL_SEED)
     env.close()
@@ -88,12 +88,12 @@ def paired_difference(shipped: np.ndarray, rebuilt: np.ndarray) -> tuple[float, 
     return float(diff.mean()), float(low), float(high)
 
 
-def compare(shipped: str, candidate: str) -> pd.DataFrame:
+def compare(shipped: str, candidate: str, device: Any = "cpu") -> pd.DataFrame:
     """One row per figure: both models' means with CIs, the paired difference's CI, and a verdict."""
     rows = []
     for name, (env_id, kwargs, n, greedy, value) in FIGURES.items():
-        a = episode_values(shipped, env_id, kwargs, n, greedy=greedy, value=value)
-        b = episode_values(candidate, env_id, kwargs, n, greedy=greedy, value=value)
+        a = episode_values(shipped, env_id, kwargs, n, greedy=greedy, value=value, device=device)
+        b = episode_values(candidate, env_id, kwargs, n, greedy=greedy, value=value, device=device)
         mean, low, high = paired_difference(a, b)
         rows.append({"figure": name, "episodes": n, "shipped": _mean_ci(a), "rebuilt": _mean_ci(b),
                      "rebuilt - shipped": f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]",
@@ -112,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the rebuilt folder (python -m lm_envs.models.pretrain --recipe NAME --out PATH)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="write table.md here")
+    add_device_option(parser)
     args = parser.parse_args(argv)
+    device = check_device_option(parser, args.device)
     if not Path(args.candidate).is_dir() or args.candidate in MODELS:
         parser.error(f"--candidate {args.candidate}: not a folder written by lm_envs.models.pretrain")
     torch.set_num_threads(args.threads)
-    frame = compare(args.model, args.candidate)
+    frame = compare(args.model, args.candidate, device)
     table = frame.to_markdown(index=False)
     print(f"{args.model} (shipped) against {args.candidate} (rebuilt)\n\n{table}")
     if args.out is not None:
