@@ -49,6 +49,7 @@ __all__ = [
     "pretrain",
     "recipe_stages",
     "run_recipe",
+    "stage_settings",
 ]
 
 RECIPES_FILE = Path(__file__).resolve().parent / "recipes.yml"
@@ -405,6 +406,13 @@ def recipe_stages(name: str, work: str | os.PathLike[str], *,
     return stages
 
 
+def stage_settings(cfg: PretrainConfig) -> dict[str, Any]:
+    """The settings of a recipe stage that differ from :class:`PretrainConfig`'s defaults
+    (the folders it reads and writes left out): what ``training.json`` records per stage."""
+    defaults = dataclasses.asdict(PretrainConfig())
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RECIPE_MANAGED and v != defaults[k]}
+
+
 def run_recipe(name: str, out: str | os.PathLike[str], *, work: str | os.PathLike[str] = "runs/recipes",
                recipes: str | os.PathLike[str] = RECIPES_FILE, progress: bool = True) -> Path:
     """Run the stages of recipe ``name`` (reusing finished ones in ``work``) and save the model to ``out``.
@@ -414,7 +422,9 @@ def run_recipe(name: str, out: str | os.PathLike[str], *, work: str | os.PathLik
     losses, tokens and seconds, the commit and the date. Returns ``out``.
     """
     stages = recipe_stages(name, work, recipes=recipes)
-    defaults = dataclasses.asdict(PretrainConfig())
+    minutes = load_recipes(recipes)[name].get("minutes_on_2_cores")
+    if minutes is not None:
+        print(f"recipe {name}: {len(stages)} stages, about {minutes} minutes on 2 quiet cores", file=sys.stderr)
     records = []
     for stage_name, cfg in stages:
         folder = Path(cfg.out)
@@ -428,9 +438,7 @@ def run_recipe(name: str, out: str | os.PathLike[str], *, work: str | os.PathLik
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)
         info = json.loads((folder / "training.json").read_text())
-        settings = {k: v for k, v in dataclasses.asdict(cfg).items()
-                    if k not in _RECIPE_MANAGED and v != defaults[k]}
-        records.append({"stage": stage_name, "settings": settings,
+        records.append({"stage": stage_name, "settings": stage_settings(cfg),
                         **{k: info.get(k) for k in ("train_tokens", "train_loss", "val_loss", "seconds", "commit")}})
     import transformers
 

@@ -151,3 +151,17 @@ def test_recipe_runs_its_stages_and_records_them(tmp_path):
     assert [p.stat().st_mtime_ns for p in stage_files] == mtimes
     second = load_file(out / "model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_shipped_models_record_their_recipe():
+    from lm_envs.models import tiny_shop
+    from lm_envs.models.pretrain import load_recipes, recipe_stages, stage_settings
+
+    for name, recipe in load_recipes().items():
+        info = json.loads((tiny_shop.SHIPPED_DIR.parent / recipe["shipped_dir"] / "training.json").read_text())
+        assert info["model"] == name and info["command"] == f"python -m lm_envs.models.pretrain --recipe {name}"
+        assert info["commit"] and "continued_from" not in info and "config" not in info
+        # the stages that made the shipped weights are the recipe's, setting for setting
+        assert [s["stage"] for s in info["stages"]] == [stage["name"] for stage in recipe["stages"]]
+        for record, (_, cfg) in zip(info["stages"], recipe_stages(name, "work")):
+            assert record["settings"] == stage_settings(cfg), (name, record["stage"])
