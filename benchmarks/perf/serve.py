@@ -3,7 +3,7 @@ env stepped in this process.
 
 1. Start ``lm-envs serve ENV --port P`` as a child process on a free loopback port (127.0.0.1
    only) and wait for its ``/health``.
-2. Open ``--sessions`` WebSocket sessions with OpenEnv's async client (`LMEnvClient`), all in
+2. Open ``--clients`` WebSocket sessions with OpenEnv's async client (`LMEnvClient`), all in
    one event loop, each reset with its own seed (``seed + i``). Every session sends
    ``--steps`` step messages, in two phases: one utterance per message (``text``: one agent
    turn on the dialog) and one token id per message (``tokens``). Actions are a fixed
@@ -31,7 +31,7 @@ policy runs here); the flag is checked and printed, for a uniform command line. 
 reward (``fluency``) takes its own ``device`` in the reward spec of ``--env-kwargs``.
 
     python -m benchmarks.perf serve
-    python -m benchmarks.perf serve --env lm_envs/TextGeneration-v1 --sessions 16 --steps 20
+    python -m benchmarks.perf serve --env lm_envs/TextGeneration-v1 --clients 16 --steps 20
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="lm_envs/CustomerServiceDialog-v1")
     parser.add_argument("--env-kwargs", default="{}", help="env kwargs as JSON")
-    parser.add_argument("--sessions", type=int, default=64, help="concurrent client sessions (default: 64)")
+    parser.add_argument("--clients", type=int, default=64, help="concurrent clients, one WebSocket session each (default: 64)")
     parser.add_argument("--steps", type=int, default=32, help="step messages per session and phase (default: 32)")
     parser.add_argument("--phases", nargs="+", choices=("text", "tokens"), default=["text", "tokens"])
     parser.add_argument("--seed", type=int, default=0)
@@ -269,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         check_device(args.device)
     except ValueError as err:
         parser.error(str(err))
-    if args.sessions < 1 or args.steps < 1 or args.overhead_steps < 1:
-        parser.error("--sessions, --steps and --overhead-steps must be >= 1")
+    if args.clients < 1 or args.steps < 1 or args.overhead_steps < 1:
+        parser.error("--clients, --steps and --overhead-steps must be >= 1")
     if args.rounds < 3:
         parser.error("--rounds must be >= 3 (a median and a spread need them)")
     env_kwargs = json.loads(args.env_kwargs)
@@ -287,13 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     print(rounds.machine_line(dtype="-", device="cpu") + f" (--device {args.device}: envs run on the CPU)")
-    print(f"== OpenEnv server: {args.env}, {args.sessions} concurrent sessions x {args.steps} steps per phase, "
+    print(f"== OpenEnv server: {args.env}, {args.clients} concurrent sessions x {args.steps} steps per phase, "
           f"loopback {url}, server in a child process, clients in one asyncio loop here; {os.cpu_count()} CPUs")
-    process = start_server_process(args.env, port, args.sessions, env_kwargs, args.startup_timeout)
+    process = start_server_process(args.env, port, args.clients, env_kwargs, args.startup_timeout)
     try:
         results = {}
         for kind in args.phases:
-            results[kind] = asyncio.run(run_phase(url, kind, args.sessions, args.steps, args.seed, vocab, stop_id))
+            results[kind] = asyncio.run(run_phase(url, kind, args.clients, args.steps, args.seed, vocab, stop_id))
         # A B A B: benchmarks.perf.rounds without the warm-up or the order swap, as before
         figures = rounds.alternate(
             {side: (lambda r, served=served: overhead_round(served, url, args.env, env_kwargs, args.overhead_steps, args.seed))

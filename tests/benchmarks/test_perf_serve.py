@@ -15,7 +15,7 @@ DIALOG = "lm_envs/CustomerServiceDialog-v1"
 
 @pytest.mark.slow
 def test_perf_serve_small_run_prints_rates_latencies_and_isolation(capsys):
-    argv = ["--sessions", "4", "--steps", "3", "--overhead-steps", "2", "--env-kwargs", '{"max_new_tokens": 64}']
+    argv = ["--clients", "4", "--steps", "3", "--overhead-steps", "2", "--env-kwargs", '{"max_new_tokens": 64}']
     assert main(argv) == 0  # 0 only with no error and every session equal to its in-process replay
     out = capsys.readouterr().out
     for phase in ("text", "tokens"):
