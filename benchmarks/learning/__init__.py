@@ -33,6 +33,15 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
                         help="cpu (default), cuda, cuda:N or auto (cuda when present): where the agents train")
 
 
+def add_dtype_option(parser: argparse.ArgumentParser) -> None:
+    """``--dtype``: the agents' compute precision (``LMOptions.dtype``, in rollout and update
+    alike; weights and Adam stay fp32); default: the hyperparameter table's."""
+    from agents.options import DTYPES
+
+    parser.add_argument("--dtype", choices=DTYPES, default=None,
+                        help="the agents' compute precision (default: the hyperparameter table's, float32)")
+
+
 def check_device_option(parser: argparse.ArgumentParser, device: str) -> Any:
     """``--device``'s ``torch.device``; a usage error naming the flag and value when it is not a
     device name, or names a CUDA device torch does not see."""

@@ -53,6 +53,7 @@ import torch
 
 from benchmarks.learning import (
     add_device_option,
+    add_dtype_option,
     add_tiny_shop_option,
     check_device_option,
     check_tiny_shop,
@@ -194,7 +195,7 @@ def run_baselines(policies: list[str], n: int, dialog: bool, tiny_shop: str = TI
 def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: list[str] | None = None,
             advantage: str | None = None, learning_rate: float | None = None,
             train_answer_tokens: int | None = TRAIN_ANSWER_TOKENS, kl_coef: float | None = None,
-            device: str = "cpu") -> dict[str, Any]:
+            device: str = "cpu", dtype: str | None = None) -> dict[str, Any]:
     from agents import PPO
 
     torch.manual_seed(seed)
@@ -204,7 +205,8 @@ def run_ppo(seed: int, steps: int, n: int, tiny_shop: str = TINY_SHOP, intents: 
     config = dataclasses.replace(ppo_config(), **(({} if advantage is None else {"advantage": advantage})
                                                  | ({} if learning_rate is None else {"learning_rate": learning_rate})
                                                  | ({} if kl_coef is None else {"kl_coef": kl_coef,
-                                                                                "reference": "fp32" if kl_coef else "none"})))
+                                                                                "reference": "fp32" if kl_coef else "none"})
+                                                 | ({} if dtype is None else {"dtype": dtype})))
     agent = PPO(QA_ID, policy=tiny_shop, config=config, seed=seed, env_kwargs=train_kwargs, device=device)
     start = time.perf_counter()
     agent.learn(steps)
@@ -229,7 +231,8 @@ def run_ppo_seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     run_seed = partial(run_ppo, steps=args.ppo_steps, n=args.eval_episodes, tiny_shop=args.tiny_shop,
                        intents=args.intents, advantage=args.advantage, learning_rate=args.learning_rate,
-                       train_answer_tokens=args.train_answer_tokens, kl_coef=args.kl_coef, device=args.device)
+                       train_answer_tokens=args.train_answer_tokens, kl_coef=args.kl_coef, device=args.device,
+                       dtype=args.dtype)
     if args.workers == 1 or len(args.seeds) <= 1:
         return [run_seed(seed) for seed in args.seeds]
     import multiprocessing
@@ -254,8 +257,9 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
     table_config = ppo_config()
     learning_rate = table_config.learning_rate if args.learning_rate is None else args.learning_rate
     kl_coef = table_config.kl_coef if args.kl_coef is None else args.kl_coef
-    defaults = (args.advantage, learning_rate, kl_coef, args.train_answer_tokens) == (
-        table_config.advantage, table_config.learning_rate, table_config.kl_coef, TRAIN_ANSWER_TOKENS)
+    dtype = args.dtype or table_config.dtype
+    defaults = (args.advantage, learning_rate, kl_coef, args.train_answer_tokens, dtype) == (
+        table_config.advantage, table_config.learning_rate, table_config.kl_coef, TRAIN_ANSWER_TOKENS, table_config.dtype)
 
     def cell(result: dict[str, Any] | None, key: str) -> str:
         return "-" if result is None or key not in result else f"{result[key]:.3f}"
@@ -264,7 +268,7 @@ def table(baselines: dict[str, dict[str, Any]], ppo: list[dict[str, Any]], args:
         f"CustomerService baselines: {args.eval_episodes} evaluation episodes per env (env seed {EVAL_SEED}), "
         f"default rewards of {QA_ID} and {DIALOG_ID}. Sampled = temperature 1; greedy = argmax.",
         f"tiny-shop = {args.tiny_shop}{'' if args.tiny_shop == TINY_SHOP else ' (not the benchmark default, ' + TINY_SHOP + ')'}; "
-        f"PPO: advantage {args.advantage}, learning rate {learning_rate:g}, KL coefficient {kl_coef:g}, "
+        f"PPO: advantage {args.advantage}, learning rate {learning_rate:g}, KL coefficient {kl_coef:g}, dtype {dtype}, "
         f"trained on answers of at most "
         f"{args.train_answer_tokens} tokens (evaluated on the env's default){'' if defaults else ' (not the benchmark defaults)'}.",
         *([f"QA intents: {' '.join(args.intents)} (not every intent)."] if args.intents is not None else []),
@@ -365,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--workers", type=int, default=1, help="PPO seeds run in this many processes at once")
     add_device_option(parser)
+    add_dtype_option(parser)
     add_tiny_shop_option(parser, f"a pretrained tiny-shop folder or built-in name for the untrained and PPO rows "
                                  f"(default: {TINY_SHOP})", default=TINY_SHOP)
     parser.add_argument("--intents", nargs="+", default=None, metavar="INTENT",
@@ -412,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"tiny_shop": args.tiny_shop, "intents": args.intents, "advantage": args.advantage,
                     "learning_rate": table_config.learning_rate if args.learning_rate is None else args.learning_rate,
                     "kl_coef": table_config.kl_coef if args.kl_coef is None else args.kl_coef,
-                    "train_answer_tokens": args.train_answer_tokens, "ppo_steps": args.ppo_steps}
+                    "train_answer_tokens": args.train_answer_tokens, "ppo_steps": args.ppo_steps,
+                    "dtype": args.dtype or table_config.dtype}
         atomic_write_text(args.out / "results.json",
                           json.dumps(settings | {"baselines": baselines, "ppo": ppo}, indent=1, default=float))
         atomic_write_text(args.out / "table.md", text + "\n")

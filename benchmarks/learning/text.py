@@ -10,6 +10,7 @@ model and takes its settings from the hyperparameter table.
     python -m benchmarks.learning text                         # 3 agents x seeds 0 1 2
     python -m benchmarks.learning text --agents ppo --seeds 0 1 2 --steps 20000
     python -m benchmarks.learning text --quick                 # seconds: settings of the smoke test
+    python -m benchmarks.learning text --dtype bfloat16        # the same runs in bf16 (rollout and update)
 
 Evaluation: one fixed set for every run and both ends of it. ``--eval-episodes`` episodes
 (default 240: each of the env's 120 prompts twice, in order, so the prompt mix is not part
@@ -57,6 +58,7 @@ from agents.hyperparams import resolve
 from benchmarks.learning import (
     SHIPPED_TINY_SHOP,
     add_device_option,
+    add_dtype_option,
     add_tiny_shop_option,
     check_device_option,
     check_tiny_shop,
@@ -138,7 +140,8 @@ def _last_sentence(text: str) -> str:
 
 
 def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[str, Any] | None, quick: bool,
-        env_kwargs: dict[str, Any], out: Path | None, policy: str = POLICY, device: str = "cpu") -> dict[str, Any]:
+        env_kwargs: dict[str, Any], out: Path | None, policy: str = POLICY, device: str = "cpu",
+        dtype: str | None = None) -> dict[str, Any]:
     """Train one agent on one seed; evaluate it on ``eval_env`` before (unless ``start``,
     the evaluation of the same initial policy, is given) and after."""
     cls = AGENTS[name]
@@ -146,6 +149,8 @@ def run(name: str, seed: int, *, steps: int | None, eval_env: Any, start: dict[s
     steps = STEPS if steps is None else steps
     if quick:
         config = dataclasses.replace(config, **QUICK[name])
+    if dtype is not None:
+        config = dataclasses.replace(config, dtype=dtype)
     agent = cls(ENV_ID, policy=policy, config=config, seed=seed, env_kwargs=env_kwargs, device=device)
     # the KL is measured to the initial policy, whether or not the agent keeps a reference
     reference = agent.ref_policy or copy.deepcopy(agent.policy).requires_grad_(False).eval()
@@ -212,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     add_device_option(parser)
+    add_dtype_option(parser)
     add_tiny_shop_option(parser, "a pretrained tiny-shop folder to fine-tune instead of the shipped model (its tokenizer too)")
     parser.add_argument("--out", type=Path, default=None, help="folder for per-run metrics CSVs")
     args = parser.parse_args(argv)
@@ -227,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"TextGeneration-v1, policy {args.tiny_shop}, reward {REWARD}, max_new_tokens {max_new_tokens}, learning rate {rates}; "
         f"eval: {eval_episodes} sampled episodes (temperature 1) over the {N_PROMPTS} prompts in order, eval seed "
-        f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s), device {device}",
+        f"{EVAL_SEED} for every run; seeds {args.seeds}; {args.threads} torch thread(s), device {device}, dtype "
+        f"{args.dtype or agent_config(args.agents[0]).dtype}",
         flush=True,
     )
 
@@ -241,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.agents:
         for seed in args.seeds:
             r = run(name, seed, steps=steps, eval_env=eval_env, start=start, quick=args.quick,
-                    env_kwargs=env_kwargs, out=args.out, policy=args.tiny_shop, device=args.device)
+                    env_kwargs=env_kwargs, out=args.out, policy=args.tiny_shop, device=args.device,
+                    dtype=args.dtype)
             start = r["before"]
             results.append(r)
             b, e = r["before"], r["after"]

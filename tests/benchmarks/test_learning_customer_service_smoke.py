@@ -81,17 +81,30 @@ def test_customer_service_benchmark_rejects_bad_options(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, capsys):
+def test_customer_service_benchmark_trains_ppo_with_gae_on_request(tmp_path, capsys, monkeypatch):
+    import agents
+
+    trained_in = []
+
+    class SpyPPO(agents.PPO):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trained_in.append(self.config.dtype)
+
+    monkeypatch.setattr(agents, "PPO", SpyPPO)
     code = run_benchmark("--policies", "untrained", "ppo", "--seeds", "0", "--advantage", "gae",
-                         "--learning-rate", "1e-4", "--kl-coef", "0.05",
+                         "--learning-rate", "1e-4", "--kl-coef", "0.05", "--dtype", "bfloat16",
                          "--ppo-steps", "256", "--eval-episodes", "16", "--no-dialog", "--intents", "order_total",
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert ("tiny-shop = tiny-shop-reader; PPO: advantage gae, learning rate 0.0001, KL coefficient 0.05, trained on "
-            "answers of at most 20 tokens (evaluated on the env's default) (not the benchmark defaults).") in out
+    assert ("tiny-shop = tiny-shop-reader; PPO: advantage gae, learning rate 0.0001, KL coefficient 0.05, dtype "
+            "bfloat16, trained on answers of at most 20 tokens (evaluated on the env's default) (not the benchmark "
+            "defaults).") in out
+    assert trained_in == ["bfloat16"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["advantage"] == "gae" and results["learning_rate"] == 1e-4 and results["kl_coef"] == 0.05
+    assert results["dtype"] == "bfloat16"
     assert results["ppo"][0]["steps"] >= 256
     assert set(results["ppo"][0]["qa"]["fact_accuracy_by_intent"]) == {"order_total"}
 

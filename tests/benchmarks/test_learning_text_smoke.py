@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 
 from benchmarks.learning.__main__ import main
@@ -53,3 +54,28 @@ def test_learning_text_takes_a_tiny_shop_folder(capsys):
     captured = capsys.readouterr()
     assert f"policy {folder}," in captured.out and "reinforce seed 0: reward" in captured.out
     assert f"--tiny-shop {folder}_nope: no such folder" in captured.err
+
+
+def test_learning_text_trains_in_the_dtype_asked_for(capsys, monkeypatch):
+    from benchmarks.learning import text
+
+    trained_in = []
+
+    class SpyPPO(text.PPO):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trained_in.append(self.config.dtype)
+
+    monkeypatch.setitem(text.AGENTS, "ppo", SpyPPO)
+    threads = torch.get_num_threads()
+    try:
+        assert main(["text", "--quick", "--seeds", "0", "--agents", "ppo", "--dtype", "bfloat16"]) == 0
+        with pytest.raises(SystemExit) as exit_:
+            main(["text", "--dtype", "float16"])
+    finally:
+        torch.set_num_threads(threads)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert trained_in == ["bfloat16"]
+    assert "device cpu, dtype bfloat16" in captured.out
+    assert "--dtype: invalid choice: 'float16'" in captured.err
