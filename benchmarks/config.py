@@ -389,16 +389,17 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
                                         count("eval_episodes", config.eval_episodes))
     overrides = _options_by_agent(f"{where}.agent_config", raw.get("agent_config", {}) or {}, errors)
     if listed is None:
-        listed = [n for n in (*config.agents, *config.baselines) if AGENTS[n].applies(info)]
+        listed = [n for n in (*config.agents, *config.baselines)
+                  if AGENTS[n].applies_given(info, {**config.agents.get(n, {}), **overrides.get(n, {})})]
     score = _score(f"{where}.score", raw.get("score", {}) or {}, errors)
     agent_configs: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(listed):
         agent = AGENTS[name]
-        if not agent.applies(info):
+        options = {**config.agents.get(name, {}), **overrides.get(name, {})}
+        if not agent.applies_given(info, options):
             errors.append(f"{where}: agent {name!r} does not apply to {env_id} ({info.action_space} actions"
                           f"{', token env' if info.token_env else ''})")
             continue
-        options = {**config.agents.get(name, {}), **overrides.get(name, {})}
         if name == "initial" and "policy" not in options:
             options["policy"] = _learners_lm(listed, config.agents, overrides)
         label = f"{where}.agent_config.{name}" if name in overrides else f"agents.{name} on {env_id}"

@@ -75,6 +75,14 @@ class AgentEntry:
     target: str
     description: str
     applies: Callable[[EnvInfo], bool] = lambda env: True
+    """Whether the agent runs on an env by default (what a config that lists no agents gets)."""
+    applies_with: Callable[[EnvInfo, dict[str, Any]], bool] | None = None
+    """Whether it runs on an env given its options, where they widen ``applies`` (SFT with
+    ``data`` runs on every token env); ``None``: ``applies``."""
+
+    def applies_given(self, env: EnvInfo, options: dict[str, Any]) -> bool:
+        """Whether the agent runs on ``env`` with ``options`` (its config overrides)."""
+        return self.applies(env) if self.applies_with is None else self.applies_with(env, options)
 
     def load(self) -> Any:
         module, _, attr = self.target.partition(":")
@@ -97,8 +105,10 @@ AGENTS: dict[str, AgentEntry] = {
         AgentEntry("ppo", "learner", "agents.ppo:PPO", "PPO, clipped surrogate + KL to the initial policy"),
         AgentEntry(
             "sft", "learner", "agents.sft:SFT",
-            "supervised fine-tuning on the env's scripted expert (training seeds and customers)",
+            "supervised fine-tuning on the env's scripted expert (training seeds and customers), or on a table "
+            "of demonstrations (`data`) in any token env",
             applies=lambda env: env.env_id in EXPERT_ENVS,
+            applies_with=lambda env, options: env.env_id in EXPERT_ENVS or (env.token_env and bool(options.get("data"))),
         ),
         AgentEntry(
             "ddpg", "learner", "agents.ddpg:DDPG", "DDPG (Box) / Wolpertinger DDPG (item ids)", applies=_not_token

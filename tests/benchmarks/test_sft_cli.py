@@ -93,3 +93,21 @@ def test_train_sft_on_the_bitext_csv_in_place(tmp_path):
                  "--max-examples", "4")
     assert run["record"]["spec"]["agent_config"]["data"] == str(BITEXT.resolve())
     assert run["sft"]["n_demonstrations"] == 4
+
+
+def test_data_lets_sft_train_on_an_env_without_a_scripted_expert(tmp_path, capsys):
+    text = ["--env", "lm_envs/TextGeneration-v1", "--policy", "tiny-shop", "--steps", "16", "--eval-episodes", "1",
+            "--quiet", "--env-kwargs", json.dumps({"max_new_tokens": 8}), "--agent-config", json.dumps({"batch_size": 2})]
+    # without --data SFT would play the env's expert, and TextGeneration has none
+    assert main(["train", "--agent", "sft", *text, "--out", str(tmp_path / "expert")]) == 2
+    assert "agent 'sft' does not apply to lm_envs/TextGeneration-v1" in capsys.readouterr().err
+    assert not (tmp_path / "expert").exists()
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame([{"prompt": "Write a review of the mug.", "review": "A lovely mug. Love it!"},
+                  {"prompt": "Write a review of the lamp.", "review": "Too dim. Would not buy again."}]).to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["train", "--agent", "sft", *text, "--out", str(out), "--data", str(path),
+                 "--prompt-column", "prompt", "--response-column", "review"]) == 0
+    (record,) = load_results(out)
+    assert record["status"] == "ok" and record["spec"]["env_id"] == "lm_envs/TextGeneration-v1"
+    assert json.loads((out / "model" / "sft.json").read_text())["n_demonstrations"] == 2
