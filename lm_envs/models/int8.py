@@ -244,8 +244,11 @@ def load_compressed(folder: str | os.PathLike[str]) -> nn.Module:
     for layer in names:
         weight = _quantized_weight(tensors, layer, file)
         model.get_submodule(layer).set_weight_bias(weight, tensors.pop(f"{layer}.bias", None))
-    # the remaining (fp32) tensors, one by one: the quantised modules take no state_dict keys
-    expected = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
+    # the remaining (fp32) tensors, one by one: the quantised modules take no state_dict keys, and
+    # non-persistent buffers (Llama's rotary frequencies) are built by the model, not stored
+    persistent = model.state_dict().keys()
+    expected = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()
+                                                                 if name in persistent}
     output = model.get_output_embeddings()
     if output is not None and output.weight is model.get_input_embeddings().weight:
         expected -= {f"{_name_of(model, output)}.weight"}

@@ -264,3 +264,25 @@ def test_the_cli_compresses_a_train_run_folder(tmp_path, agent):
                            str(tmp_path / "x")],
                           capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
     assert proc.returncode == 2 and "is neither a Hugging Face model folder" in proc.stderr
+
+
+def test_a_llama_policy_round_trips_with_its_rotary_buffers(tmp_path):
+    # Llama-family models (SmolLM2) hold their rotary frequencies in non-persistent buffers,
+    # which a state_dict (and so the compressed file) leaves out
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = load_tokenizer("tiny-shop")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=128, tie_word_embeddings=True)).eval()
+    source = tmp_path / "llama"
+    model.save_pretrained(source)
+    tok.save_pretrained(source)
+    x = torch.tensor([tok.encode("Hi, where is my order?")])
+    for name, options in {"int8": {"int8": True}, "pruned": {"prune": 0.3}}.items():
+        loaded = load_policy(compress(source, tmp_path / name, **options))
+        with torch.no_grad():
+            a, b = model(x).logits, loaded(x).logits
+        assert torch.allclose(loaded.model.rotary_emb.inv_freq, model.model.rotary_emb.inv_freq)
+        assert (a.argmax(-1) == b.argmax(-1)).float().mean() >= 0.8, name
