@@ -138,13 +138,17 @@ def main(argv: list[str] | None = None) -> int:
                                                      for name, folder in folders.items()}
         sizes = {"fp32": fp32_size} | {name: (folder / "model.safetensors").stat().st_size
                                        for name, folder in folders.items()}
+        from tqdm.auto import tqdm
+
         speeds: dict[str, list[float]] = {name: [] for name in policies}
-        for round_ in range(args.rounds + 1):  # round 0 warms up
-            for name, policy in policies.items():
-                speed = _rollout_tokens_per_s(policy, args.batch, args.tokens, seed=round_, env_kwargs=test_kwargs)
-                if round_:
-                    speeds[name].append(speed)
-        quality = {name: _quality(policy, args.episodes, test_kwargs) for name, policy in policies.items()}
+        # round 0 warms up; the versions take turns within each round
+        turns = [(round_, name) for round_ in range(args.rounds + 1) for name in policies]
+        for round_, name in tqdm(turns, desc="rollouts", unit="rollout"):
+            speed = _rollout_tokens_per_s(policies[name], args.batch, args.tokens, seed=round_, env_kwargs=test_kwargs)
+            if round_:
+                speeds[name].append(speed)
+        quality = {name: _quality(policies[name], args.episodes, test_kwargs)
+                   for name in tqdm(policies, desc="held-out dialogs", unit="version")}
     print("raw tokens/s per round:", {k: [round(v) for v in s] for k, s in speeds.items()}, flush=True)
     base = np.asarray(speeds["fp32"])
     print(f"\nCompressed {source} (env tokenizer {tokenizer}): rollout of {args.batch} rows x {args.tokens} steps on {DIALOG_ID} (held-out "
