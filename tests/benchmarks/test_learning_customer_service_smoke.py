@@ -116,7 +116,8 @@ def test_customer_service_benchmark_trains_on_shorter_answers_and_evaluates_on_f
                          "--out", str(tmp_path))
     assert code == 0
     out = capsys.readouterr().out
-    assert "advantage rloo, learning rate 5e-05, KL coefficient 0, trained on answers of at most 6 tokens" in out, out
+    assert ("advantage rloo, learning rate 5e-05, KL coefficient 0, dtype float32, trained on answers of at most 6 "
+            "tokens") in out, out
     results = json.loads((tmp_path / "results.json").read_text())
     run = results["ppo"][0]
     assert results["train_answer_tokens"] == 6
