@@ -388,14 +388,17 @@ def _env_entry(index: int, raw: Any, config: BenchConfig, errors: list[str]) -> 
     steps, eval_every, eval_episodes = (count("steps", config.steps), count("eval_every", config.eval_every),
                                         count("eval_episodes", config.eval_episodes))
     overrides = _options_by_agent(f"{where}.agent_config", raw.get("agent_config", {}) or {}, errors)
+
+    def options_of(name: str) -> dict[str, Any]:  # the config's agent options, then this env's overrides
+        return {**config.agents.get(name, {}), **overrides.get(name, {})}
+
     if listed is None:
-        listed = [n for n in (*config.agents, *config.baselines)
-                  if AGENTS[n].applies_given(info, {**config.agents.get(n, {}), **overrides.get(n, {})})]
+        listed = [n for n in (*config.agents, *config.baselines) if AGENTS[n].applies_given(info, options_of(n))]
     score = _score(f"{where}.score", raw.get("score", {}) or {}, errors)
     agent_configs: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(listed):
         agent = AGENTS[name]
-        options = {**config.agents.get(name, {}), **overrides.get(name, {})}
+        options = options_of(name)
         if not agent.applies_given(info, options):
             errors.append(f"{where}: agent {name!r} does not apply to {env_id} ({info.action_space} actions"
                           f"{', token env' if info.token_env else ''})")
