@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=192, help="env steps per rollout round")
     parser.add_argument("--decode-tokens", type=int, default=48,
-                        help="one-token steps of the same-tokens decode timing (after a 200-token prefill)")
+                        help=f"one-token steps of the same-tokens decode timing (after a {DECODE_PROMPT}-token prefill)")
     parser.add_argument("--episodes", type=int, default=96, help="held-out dialogs for reward and success")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -156,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             source = str(root / "fp32")
             print(f"trained SFT of {args.model} on {len(sft.demonstrations)} oracle dialogs", flush=True)
         fp32, fp32_size = _fp32(source)
+        fp32_policy = LMActorCritic(fp32)
+        positions = fp32_policy.max_positions
+        if positions is not None and DECODE_PROMPT + args.decode_tokens > positions:
+            parser.error(f"--decode-tokens {args.decode_tokens}: the decode's {DECODE_PROMPT}-token prefill plus "
+                         f"{args.decode_tokens} steps exceeds the model's {positions} positions")
         folders = {"int8": compress(source, root / "int8", int8=True),
                    f"pruned {args.prune:g}": compress(source, root / "pruned", prune=args.prune)}
-        policies = {"fp32": LMActorCritic(fp32)} | {name: LMActorCritic(load_policy(folder))
-                                                     for name, folder in folders.items()}
+        policies = {"fp32": fp32_policy} | {name: LMActorCritic(load_policy(folder)) for name, folder in folders.items()}
         sizes = {"fp32": fp32_size} | {name: (folder / "model.safetensors").stat().st_size
                                        for name, folder in folders.items()}
         from tqdm.auto import tqdm

@@ -24,3 +24,15 @@ def test_compress_benchmark_prints_the_three_versions(capsys):
     sizes = {r.split(" | ")[0][2:]: float(r.split(" | ")[1]) for r in rows}
     assert sizes["int8"] < 0.5 * 6.69 and sizes["pruned 0.3"] < 0.85 * 6.69  # tiny-shop's fp32 file: 6.69 MB
     assert "Target: int8 keeps >= 95% of the reward" in out and "on the same tokens" in out
+
+
+def test_compress_benchmark_bounds_the_decode_by_the_models_positions(capsys):
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exit_:  # tiny-shop has 512 positions: 200 + 400 do not fit
+            main(["compress", "--policy", "tiny-shop", "--decode-tokens", "400", "--rounds", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert exit_.value.code == 2
+    assert "--decode-tokens 400: the decode's 200-token prefill plus 400 steps exceeds the model's 512 positions" in (
+        capsys.readouterr().err)
