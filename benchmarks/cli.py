@@ -293,8 +293,15 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         raise UsageError("give --int8, --prune SHARE, or both")
     if args.prune is not None and not 0.0 < args.prune < 1.0:
         raise UsageError(f"--prune must be a share in (0, 1); got {args.prune}")
+    if args.smooth is not None and not 0.0 <= args.smooth <= 1.0:
+        raise UsageError(f"--smooth must be SmoothQuant's alpha in [0, 1]; got {args.smooth}")
+    if args.no_smooth and args.smooth is not None:
+        raise UsageError("give --smooth ALPHA or --no-smooth, not both")
+    options = {"smooth": None} if args.no_smooth else {}  # compress's defaults for what is not given
+    options |= {key: value for key, value in [("smooth", args.smooth), ("calibration", args.calibration),
+                                              ("calibration_samples", args.calibration_samples)] if value is not None}
     try:
-        out = compress(args.run_dir, args.out, int8=args.int8, prune=args.prune, tokenizer=args.tokenizer)
+        out = compress(args.run_dir, args.out, int8=args.int8, prune=args.prune, tokenizer=args.tokenizer, **options)
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
@@ -408,6 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--out", required=True, help="the compressed policy folder")
     compress.add_argument("--tokenizer", default=None, metavar="NAME",
                           help="the tokenizer to write with it (default: the source's; an RL agent's: its env's)")
+    compress.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
+                          help="with --int8, SmoothQuant's migration strength in [0, 1]: the layers' inputs are "
+                               "smoothed before int8 (default: lm_envs.models.int8.DEFAULT_SMOOTH_ALPHA)")
+    compress.add_argument("--no-smooth", action="store_true", help="plain dynamic int8, no smoothing")
+    compress.add_argument("--calibration", default=None, metavar="ENV_ID",
+                          help="the token env whose reset prompts calibrate the smoothing (default: "
+                               "lm_envs.models.compress.CALIBRATION_ENV, the customer-service dialog)")
+    compress.add_argument("--calibration-samples", type=int, default=None, metavar="N",
+                          help="prompts that calibrate the smoothing, 1 to 1024 (default: compress's, 32)")
     compress.set_defaults(run=_cmd_compress)
 
     report = commands.add_parser("report", help="rewrite the tables, plots and report of a RESULTS_DIR")

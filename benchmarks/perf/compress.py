@@ -1,5 +1,5 @@
-"""fp32, int8 and pruned versions of one trained dialog policy: size on disk, rollout tokens/s,
-and reward and success on the same held-out episodes, in one process.
+"""fp32, int8 (smoothed and plain) and pruned versions of one trained dialog policy: size on disk,
+rollout tokens/s, and reward and success on the same held-out episodes, in one process.
 
     python -m benchmarks.perf compress                         # SFT on 64 oracle dialogs, then compress
     python -m benchmarks.perf compress --model smollm2-135m            # the same for SmolLM2-135M
@@ -12,14 +12,15 @@ hyperparameter table's settings on that number of oracle dialogs of
 ``CustomerServiceDialog-v1`` (training customers, seed 0). The env uses ``--tokenizer``
 (default: ``--model``'s, or tiny-shop's with ``--policy``).
 ``lm_envs.models.compress`` writes its int8 copy (dynamic int8 linear layers, per-channel
-weight scales) and a pruned copy (``--prune`` of each linear weight set to 0, permanently,
-stored bit-packed).
+weight scales, inputs smoothed as SmoothQuant does with the default alpha and calibration), a
+plain int8 copy (``smooth=None``) and a pruned copy (``--prune`` of each linear weight set to 0,
+permanently, stored bit-packed).
 
 - **size**: bytes of the folder's weight file (``model.safetensors``; for an RL agent's save,
   its file, value head included).
 - **tokens/s**: ``agents.Rollout.collect(--tokens)`` on ``--batch`` rows of the dialog env
   (held-out customers), sampled at temperature 1, with the value head and log-probs the agents
-  need. The three versions run in turn in each round (fp32, int8, pruned, fp32, ...) after
+  need. The versions run in turn in each round (fp32, int8, int8 plain, pruned, fp32, ...) after
   one warm-up round of each; printed: the median over the rounds and the median, min and max of
   the per-round ratio to fp32.
 - **same-tokens decode**: ``--decode-tokens`` one-token steps through the KV cache of each
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--decode-tokens {args.decode_tokens}: the decode's {DECODE_PROMPT}-token prefill plus "
                          f"{args.decode_tokens} steps exceeds the model's {positions} positions")
         folders = {"int8": compress(source, root / "int8", int8=True),
+                   "int8 plain": compress(source, root / "int8-plain", int8=True, smooth=None),
                    f"pruned {args.prune:g}": compress(source, root / "pruned", prune=args.prune)}
         policies = {"fp32": fp32_policy} | {name: LMActorCritic(load_policy(folder)) for name, folder in folders.items()}
         sizes = {"fp32": fp32_size} | {name: (folder / "model.safetensors").stat().st_size
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     base, decode_base = np.asarray(speeds["fp32"]), np.asarray(decode["fp32"])
     print(f"\nCompressed {source} (env tokenizer {tokenizer}): rollout of {args.batch} rows x {args.tokens} steps on "
           f"{DIALOG_ID} (held-out customers) and a decode of the same {args.decode_tokens} random tokens per row after a "
-          f"{DECODE_PROMPT}-token prefill, {args.rounds} rounds alternating fp32 / int8 / pruned after a warm-up, "
+          f"{DECODE_PROMPT}-token prefill, {args.rounds} rounds alternating {' / '.join(policies)} after a warm-up, "
           f"{args.threads} thread(s); reward and success on {args.episodes} held-out dialogs, sampled, same seeds.\n")
     print("| version | size on disk (MB) | rollout tokens/s (median) | rollout ratio to fp32, median [min, max] | "
           "same-tokens decode ratio to fp32, median [min, max] | reward | share of fp32 reward gain over -1 | success |")

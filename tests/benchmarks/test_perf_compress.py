@@ -1,4 +1,4 @@
-"""`python -m benchmarks.perf compress` on a tiny budget: the three versions, the table and the target line."""
+"""`python -m benchmarks.perf compress` on a tiny budget: the four versions, the table and the target line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from benchmarks.perf.__main__ import main
 
 
 @pytest.mark.slow
-def test_compress_benchmark_prints_the_three_versions(capsys):
+def test_compress_benchmark_prints_the_four_versions(capsys):
     threads = torch.get_num_threads()
     try:
         code = main(["compress", "--policy", "tiny-shop", "--rounds", "1", "--tokens", "8", "--episodes", "2",
@@ -20,9 +20,9 @@ def test_compress_benchmark_prints_the_three_versions(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| version")]
     assert all(len(r.split(" | ")) == 8 for r in rows), rows  # size, rollout, its ratio, decode ratio, reward, share, success
-    assert [r.split(" | ")[0] for r in rows] == ["| fp32", "| int8", "| pruned 0.3"]
+    assert [r.split(" | ")[0] for r in rows] == ["| fp32", "| int8", "| int8 plain", "| pruned 0.3"]
     sizes = {r.split(" | ")[0][2:]: float(r.split(" | ")[1]) for r in rows}
-    assert sizes["int8"] < 0.5 * 6.69 and sizes["pruned 0.3"] < 0.85 * 6.69  # tiny-shop's fp32 file: 6.69 MB
+    assert sizes["int8"] < 0.5 * 6.69 and sizes["int8 plain"] < sizes["int8"] and sizes["pruned 0.3"] < 0.85 * 6.69  # tiny-shop's fp32 file: 6.69 MB
     assert "Target: int8 keeps >= 95% of the reward" in out and "on the same tokens" in out
 
 

@@ -13,8 +13,17 @@ import torch
 
 import lm_envs
 from lm_envs.models import load_policy, load_tokenizer
-from lm_envs.models.compress import COMPRESSION_FILE, compress, is_compressed
-from lm_envs.models.int8 import linear_names, pack_sparse, quantize, save_compressed, unpack_sparse
+from lm_envs.models.compress import CALIBRATION_ENV, COMPRESSION_FILE, calibration_sequences, compress, is_compressed
+from lm_envs.models.int8 import (
+    DEFAULT_SMOOTH_ALPHA,
+    SmoothedInt8Linear,
+    linear_names,
+    pack_sparse,
+    quantize,
+    save_compressed,
+    smoothing_scales,
+    unpack_sparse,
+)
 
 TOKEN_ENVS = [env_id for env_id in lm_envs.ENV_IDS if lm_envs.is_token_env(env_id)]
 
@@ -32,8 +41,10 @@ def test_int8_round_trips_and_is_smaller(folders, tmp_path):
     model = load_policy(folders["int8"])
     assert is_compressed(folders["int8"]) and is_compressed(folders["pruned"])
     layer = model.transformer.h[0].attn.c_attn
-    assert isinstance(layer, torch.ao.nn.quantized.dynamic.Linear)
-    assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per output row
+    assert isinstance(layer, SmoothedInt8Linear) and isinstance(layer.int8, torch.ao.nn.quantized.dynamic.Linear)
+    assert layer.int8.weight().qscheme() == torch.per_channel_affine  # one scale per output row
+    meta = json.loads((folders["int8"] / COMPRESSION_FILE).read_text())
+    assert meta["smooth_alpha"] == DEFAULT_SMOOTH_ALPHA and meta["calibration"] == CALIBRATION_ENV
     size = (folders["int8"] / "model.safetensors").stat().st_size
     base_size = sum(p.numel() * 4 for p in base.parameters())
     assert size < 0.6 * base_size
@@ -250,6 +261,19 @@ def test_the_cli_compresses(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", "tiny-shop", "--out", str(out)],
                           capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
     assert proc.returncode == 2 and "give --int8, --prune SHARE, or both" in proc.stderr
+    plain = tmp_path / "plain"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", "tiny-shop", "--int8", "--no-smooth",
+                           "--out", str(plain)],
+                          capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "smooth_alpha" not in json.loads((plain / COMPRESSION_FILE).read_text())
+    assert json.loads((out / COMPRESSION_FILE).read_text())["smooth_alpha"] == DEFAULT_SMOOTH_ALPHA
+    for flags, message in [(["--smooth", "2"], "--smooth must be"), (["--smooth", "0.5", "--no-smooth"], "not both"),
+                           (["--calibration", "lm_envs/NoSuchEnv-v0"], "NoSuchEnv")]:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "compress", "tiny-shop", "--int8", *flags,
+                               "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=300,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": ""}, check=False)
+        assert proc.returncode == 2 and message in proc.stderr, (flags, proc.stderr)
 
 
 @pytest.mark.slow
@@ -286,3 +310,77 @@ def test_a_llama_policy_round_trips_with_its_rotary_buffers(tmp_path):
             a, b = model(x).logits, loaded(x).logits
         assert torch.allclose(loaded.model.rotary_emb.inv_freq, model.model.rotary_emb.inv_freq)
         assert (a.argmax(-1) == b.argmax(-1)).float().mean() >= 0.8, name
+
+
+class _Block(torch.nn.Module):
+    """One linear layer behind an embedding: what ``smoothing_scales`` needs (``model(input_ids=...)``)."""
+
+    def __init__(self, features: int = 64, outlier: float = 60.0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.embed = torch.nn.Embedding(50, features)
+        self.embed.weight.data = torch.randn(50, features, generator=generator)
+        self.embed.weight.data[:, 3] *= outlier  # one input feature runs far larger than the rest, as in LLMs
+        self.proj = torch.nn.Linear(features, 32)
+        self.proj.weight.data = torch.randn(32, features, generator=generator) / features**0.5
+
+    def forward(self, input_ids):
+        return self.proj(self.embed(input_ids))
+
+
+def test_smoothing_keeps_the_precision_an_outlier_feature_takes_from_plain_int8():
+    ids = [list(range(0, 25)), list(range(25, 50))]
+    block = _Block().eval()
+    x = torch.tensor(ids)
+    with torch.no_grad():
+        exact = block(x)
+        plain = quantize(_Block().eval(), ["proj"])(x)
+        scales = smoothing_scales(block, ["proj"], ids, alpha=0.8)
+        smoothed_model = quantize(_Block().eval(), ["proj"], smooth=scales)
+        smoothed = smoothed_model(x)
+    error = lambda y: float((y - exact).norm() / exact.norm())  # noqa: E731
+    assert isinstance(smoothed_model.proj, SmoothedInt8Linear)
+    assert error(plain) > 0.02 and error(smoothed) < error(plain) / 3
+    # s_j = max|x_j| ** alpha / max|W_:,j| ** (1 - alpha), by hand for the outlier feature
+    x_max = block.embed.weight[:, 3].abs().max()
+    w_max = block.proj.weight[:, 3].abs().max()
+    assert torch.isclose(scales["proj"][3], x_max**0.8 / w_max**0.2, rtol=1e-5)
+    with pytest.raises(ValueError, match="alpha"):
+        smoothing_scales(block, ["proj"], ids, alpha=1.5)
+    with pytest.raises(ValueError, match="calibration sequences"):
+        smoothing_scales(block, ["proj"], [], alpha=0.5)
+
+
+def test_int8_smoothing_is_optional_and_its_calibration_is_checked(tmp_path, folders):
+    plain = compress("tiny-shop", tmp_path / "plain", int8=True, smooth=None)
+    meta = json.loads((plain / COMPRESSION_FILE).read_text())
+    assert "smooth_alpha" not in meta
+    assert isinstance(load_policy(plain).transformer.h[0].attn.c_attn, torch.ao.nn.quantized.dynamic.Linear)
+    texts = compress("tiny-shop", tmp_path / "texts", int8=True, calibration=["Where is my order?", "A lamp."])
+    assert json.loads((texts / COMPRESSION_FILE).read_text())["calibration"] == "2 texts"
+    for bad, match in [({"smooth": 1.5}, "smooth"), ({"smooth": True}, "smooth"),
+                       ({"calibration": "lm_envs/NoSuchEnv-v0"}, "NoSuchEnv"),
+                       ({"calibration": "lm_envs/ProductRecommendation-v0"}, "ProductRecommendation"),
+                       ({"calibration": []}, "calibration texts"), ({"calibration_samples": 0}, "calibration_samples"),
+                       ({"calibration_samples": 10**6}, "calibration_samples")]:
+        with pytest.raises(ValueError, match=match):
+            compress("tiny-shop", tmp_path / "bad", int8=True, **bad)
+    assert not (tmp_path / "bad").exists()
+    tok = load_tokenizer("tiny-shop")
+    prompts = calibration_sequences(CALIBRATION_ENV, tok, 3)
+    assert len(prompts) == 3 and all(len(p) > 10 for p in prompts) and prompts[0] != prompts[1]
+    assert calibration_sequences(CALIBRATION_ENV, tok, 3) == prompts  # env seeds 0, 1, 2: the same every time
+
+
+def test_a_smoothed_folder_without_its_scales_is_named(folders, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folders["int8"], broken)
+    tensors = load_file(str(broken / "model.safetensors"))
+    del tensors["transformer.h.0.attn.c_attn.smooth_scale"]
+    save_file(tensors, str(broken / "model.safetensors"), metadata={"format": "lm-envs-compressed"})
+    with pytest.raises(ValueError, match="smoothing scales.*transformer.h.0.attn.c_attn"):
+        load_policy(broken)
