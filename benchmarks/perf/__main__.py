@@ -18,6 +18,7 @@ BENCHMARKS = {
     "serve": "benchmarks.perf.serve",
     "trl": "benchmarks.perf.trl",
     "compress": "benchmarks.perf.compress",
+    "smoothing": "benchmarks.perf.smoothing",
 }
 
 

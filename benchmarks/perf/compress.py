@@ -100,7 +100,7 @@ def _quality(policy: Any, episodes: int, env_kwargs: dict[str, Any]) -> dict[str
             "success": float(np.mean([e.success for e in played]))}
 
 
-def _fp32(source: str) -> tuple[Any, float]:
+def fp32_policy(source: str) -> tuple[Any, float]:
     """The uncompressed policy of ``source`` and the size of its weights file (NaN for a name)."""
     import json
 
@@ -156,16 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             sft.save(root / "fp32")
             source = str(root / "fp32")
             print(f"trained SFT of {args.model} on {len(sft.demonstrations)} oracle dialogs", flush=True)
-        fp32, fp32_size = _fp32(source)
-        fp32_policy = LMActorCritic(fp32)
-        positions = fp32_policy.max_positions
+        fp32, fp32_size = fp32_policy(source)
+        fp32_actor = LMActorCritic(fp32)
+        positions = fp32_actor.max_positions
         if positions is not None and DECODE_PROMPT + args.decode_tokens > positions:
             parser.error(f"--decode-tokens {args.decode_tokens}: the decode's {DECODE_PROMPT}-token prefill plus "
                          f"{args.decode_tokens} steps exceeds the model's {positions} positions")
         folders = {"int8": compress(source, root / "int8", int8=True),
                    "int8 plain": compress(source, root / "int8-plain", int8=True, smooth=None),
                    f"pruned {args.prune:g}": compress(source, root / "pruned", prune=args.prune)}
-        policies = {"fp32": fp32_policy} | {name: LMActorCritic(load_policy(folder)) for name, folder in folders.items()}
+        policies = {"fp32": fp32_actor} | {name: LMActorCritic(load_policy(folder)) for name, folder in folders.items()}
         sizes = {"fp32": fp32_size} | {name: (folder / "model.safetensors").stat().st_size
                                        for name, folder in folders.items()}
         from tqdm.auto import tqdm

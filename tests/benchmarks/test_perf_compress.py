@@ -1,4 +1,4 @@
-"""`python -m benchmarks.perf compress` on a tiny budget: the four versions, the table and the target line."""
+"""`python -m benchmarks.perf compress` and `smoothing` on a tiny budget: the versions, the tables and the target line."""
 
 from __future__ import annotations
 
@@ -36,3 +36,19 @@ def test_compress_benchmark_bounds_the_decode_by_the_models_positions(capsys):
     assert exit_.value.code == 2
     assert "--decode-tokens 400: the decode's 200-token prefill plus 400 steps exceeds the model's 512 positions" in (
         capsys.readouterr().err)
+
+
+def test_smoothing_benchmark_prints_plain_and_each_alpha(capsys):
+    threads = torch.get_num_threads()
+    try:
+        code = main(["smoothing", "--policy", "tiny-shop", "--alphas", "0.5", "0.8", "--dialogs", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and not line.startswith("| version")]
+    assert [r[0] for r in rows] == ["| fp32", "| int8 plain", "| int8 smoothed, alpha 0.5", "| int8 smoothed, alpha 0.8"]
+    assert float(rows[0][1]) == 0.0 and float(rows[0][2]) == 1.0  # fp32 against itself
+    assert all(float(r[1]) > 0.0 for r in rows[1:])
+    with pytest.raises(SystemExit):
+        main(["smoothing", "--policy", "tiny-shop", "--alphas", "1.5"])
