@@ -16,7 +16,8 @@ from lm_envs.models import load_policy, load_tokenizer
 from lm_envs.models.compress import CALIBRATION_ENV, COMPRESSION_FILE, calibration_sequences, compress, is_compressed
 from lm_envs.models.int8 import (
     DEFAULT_SMOOTH_ALPHA,
-    SmoothedInt8Linear,
+    Int8Linear,
+    _quantize_per_tensor_input,
     linear_names,
     pack_sparse,
     quantize,
@@ -41,10 +42,11 @@ def test_int8_round_trips_and_is_smaller(folders, tmp_path):
     model = load_policy(folders["int8"])
     assert is_compressed(folders["int8"]) and is_compressed(folders["pruned"])
     layer = model.transformer.h[0].attn.c_attn
-    assert isinstance(layer, SmoothedInt8Linear) and isinstance(layer.int8, torch.ao.nn.quantized.dynamic.Linear)
-    assert layer.int8.weight().qscheme() == torch.per_channel_affine  # one scale per output row
+    assert isinstance(layer, Int8Linear) and layer.weight_int8.dtype == torch.int8 and layer.smooth_scale is not None
+    assert layer.weight_scale.shape == (layer.out_features,)  # one scale per output row
     meta = json.loads((folders["int8"] / COMPRESSION_FILE).read_text())
     assert meta["smooth_alpha"] == DEFAULT_SMOOTH_ALPHA and meta["calibration"] == CALIBRATION_ENV
+    assert meta["activations"] == "per-token"
     size = (folders["int8"] / "model.safetensors").stat().st_size
     base_size = sum(p.numel() * 4 for p in base.parameters())
     assert size < 0.6 * base_size
@@ -231,21 +233,23 @@ def test_pack_sparse_round_trips_and_refuses_a_mask_that_does_not_fit():
         unpack_sparse(mask, values[:2], tensor.shape)
 
 
-def test_an_int8_folder_with_per_tensor_scales_still_loads(tmp_path):
-    """Folders written before per-channel scales (one scale per layer) load as they were saved."""
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_an_int8_folder_of_torch_ao_layers_still_loads(tmp_path, per_channel):
+    """Folders written before per-token activations (torch.ao dynamic int8, one weight scale per layer or per
+    output row, no ``activations`` key) load as they were saved."""
     model = load_policy("tiny-shop")
     names = linear_names(model)
-    quantize(model, names, per_channel=False)
+    _quantize_per_tensor_input(model, names, per_channel=per_channel)
     folder = tmp_path / "old"
     folder.mkdir()
     model.config.save_pretrained(folder)
     load_tokenizer("tiny-shop").save_pretrained(folder)
     save_compressed(model, folder / "model.safetensors", layers=names, sparse_layers=[])
     (folder / COMPRESSION_FILE).write_text(json.dumps({"source": "tiny-shop", "int8": True, "prune": None,
-                                                       "layers": names}))
+                                                       "per_channel": per_channel, "layers": names}))
     loaded = load_policy(folder)
     layer = loaded.transformer.h[0].attn.c_attn.weight()
-    assert layer.qscheme() == torch.per_tensor_affine
+    assert layer.qscheme() == (torch.per_channel_affine if per_channel else torch.per_tensor_affine)
     x = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         assert torch.equal(loaded(x).logits, model(x).logits)
@@ -323,6 +327,8 @@ class _Block(torch.nn.Module):
         self.embed.weight.data[:, 3] *= outlier  # one input feature runs far larger than the rest, as in LLMs
         self.proj = torch.nn.Linear(features, 32)
         self.proj.weight.data = torch.randn(32, features, generator=generator) / features**0.5
+        self.proj.weight.data[:, 3] /= outlier  # ... and its weights are small: it does not drown the output
+        self.proj.bias.data = torch.randn(32, generator=generator) / 10
 
     def forward(self, input_ids):
         return self.proj(self.embed(input_ids))
@@ -334,12 +340,12 @@ def test_smoothing_keeps_the_precision_an_outlier_feature_takes_from_plain_int8(
     x = torch.tensor(ids)
     with torch.no_grad():
         exact = block(x)
-        plain = quantize(_Block().eval(), ["proj"])(x)
+        plain = quantize(_Block().eval(), ["proj"])(x)  # per-token int8: the outlier feature is in every token
         scales = smoothing_scales(block, ["proj"], ids, alpha=0.8)
         smoothed_model = quantize(_Block().eval(), ["proj"], smooth=scales)
         smoothed = smoothed_model(x)
     error = lambda y: float((y - exact).norm() / exact.norm())  # noqa: E731
-    assert isinstance(smoothed_model.proj, SmoothedInt8Linear)
+    assert isinstance(smoothed_model.proj, Int8Linear) and smoothed_model.proj.smooth_scale is not None
     assert error(plain) > 0.02 and error(smoothed) < error(plain) / 3
     # s_j = max|x_j| ** alpha / max|W_:,j| ** (1 - alpha), by hand for the outlier feature
     x_max = block.embed.weight[:, 3].abs().max()
@@ -355,7 +361,8 @@ def test_int8_smoothing_is_optional_and_its_calibration_is_checked(tmp_path, fol
     plain = compress("tiny-shop", tmp_path / "plain", int8=True, smooth=None)
     meta = json.loads((plain / COMPRESSION_FILE).read_text())
     assert "smooth_alpha" not in meta
-    assert isinstance(load_policy(plain).transformer.h[0].attn.c_attn, torch.ao.nn.quantized.dynamic.Linear)
+    layer = load_policy(plain).transformer.h[0].attn.c_attn
+    assert isinstance(layer, Int8Linear) and layer.smooth_scale is None
     texts = compress("tiny-shop", tmp_path / "texts", int8=True, calibration=["Where is my order?", "A lamp."])
     assert json.loads((texts / COMPRESSION_FILE).read_text())["calibration"] == "2 texts"
     for bad, match in [({"smooth": 1.5}, "smooth"), ({"smooth": True}, "smooth"),
@@ -384,3 +391,34 @@ def test_a_smoothed_folder_without_its_scales_is_named(folders, tmp_path):
     save_file(tensors, str(broken / "model.safetensors"), metadata={"format": "lm-envs-compressed"})
     with pytest.raises(ValueError, match="smoothing scales.*transformer.h.0.attn.c_attn"):
         load_policy(broken)
+
+
+def test_int8_scales_each_token_so_one_loud_token_costs_the_others_nothing():
+    """A few tokens of a transformer carry activations ~100x the rest: one scale for the whole input (torch.ao's
+    dynamic int8) lets them take the other tokens' precision; Int8Linear's scale per token does not."""
+    block = _Block(outlier=1.0).eval()
+    block.embed.weight.data[7] *= 100.0  # token 7 is loud in every feature
+    x = torch.tensor([[7, *range(8, 40)]])
+    with torch.no_grad():
+        exact = block(x)[0, 1:]
+        per_tensor = _quantize_per_tensor_input(_Block(outlier=1.0).eval(), ["proj"], per_channel=True)
+        per_tensor.embed.weight.data[7] *= 100.0
+        per_token = quantize(_Block(outlier=1.0).eval(), ["proj"])
+        per_token.embed.weight.data[7] *= 100.0
+        error = lambda m: float((m(x)[0, 1:] - exact).norm() / exact.norm())  # noqa: E731  (the quiet tokens)
+        assert error(per_tensor) > 0.1 and error(per_token) < 0.02
+
+
+def test_int8_linear_matches_its_float_layer_and_keeps_shapes_and_dtypes():
+    linear = torch.nn.Linear(48, 24)
+    torch.nn.init.normal_(linear.weight, generator=torch.Generator().manual_seed(1))
+    int8 = Int8Linear.from_linear(linear)
+    x = torch.randn(2, 3, 48, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y, exact = int8(x), linear(x)
+        assert y.shape == (2, 3, 24) and float((y - exact).norm() / exact.norm()) < 0.02
+        assert int8(x.bfloat16()).dtype == torch.bfloat16
+        assert int8(torch.zeros(0, 48)).shape == (0, 24) and torch.equal(int8(torch.zeros(1, 48)), linear.bias[None])
+    assert int(int8.weight_int8.abs().max()) == 127  # symmetric: each row's largest weight maps to 127
+    with pytest.raises(ValueError, match="input features"):
+        Int8Linear.from_linear(linear, torch.ones(5))
