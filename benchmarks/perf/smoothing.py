@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.policy} on {args.dialogs} oracle dialogs of {DIALOG_ID} (training customers, seed {args.seed}; "
           f"{n_tokens} agent tokens), env tokenizer {tokenizer}, {args.threads} thread(s); calibration: compress's "
           "default.\n")
-    print("| version | KL(fp32 || version) | top-1 agreement | NLL of the oracle's tokens |")
+    print("| version | KL divergence from fp32 | top-1 agreement | NLL of the oracle's tokens |")
     print("|---|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['kl']:.4f} | {row['top1']:.3f} | {row['nll']:.3f} |")
