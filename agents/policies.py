@@ -243,12 +243,9 @@ class LMActorCritic(nn.Module):
     @property
     def max_positions(self) -> int | None:
         """The longest context the model takes (``n_positions`` / ``max_position_embeddings``)."""
-        config = getattr(self.model, "config", None)
-        for name in ("n_positions", "max_position_embeddings"):
-            value = getattr(config, name, None)
-            if isinstance(value, int) and value > 0:
-                return value
-        return None
+        from lm_envs.models.loading import max_positions
+
+        return max_positions(self.model)
 
     @property
     def device(self) -> torch.device:

