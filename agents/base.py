@@ -33,7 +33,7 @@ from agents.hyperparams import config_for
 from agents.metrics import TIMING_METRICS, Callback, MetricsLogger
 from agents.options import check_seed, resolve_device
 from agents.persistence import MODEL_FILE, REFERENCE_FILE, load_agent, load_weights, save_agent
-from agents.policies import LMActorCritic, MLPActorCritic, Policy, is_token_observation_space
+from agents.policies import LMActorCritic, MLPActorCritic, Policy, frozen_weights, is_token_observation_space
 from agents.rollout import Rollout
 
 if TYPE_CHECKING:  # pandas costs ~0.25 s to import; only ``Agent.metrics`` needs it
@@ -363,7 +363,8 @@ class Agent:
         )
         start = time.perf_counter()
         try:
-            episodes = evaluate_policy(env, act, n_episodes, seed=seed)
+            with frozen_weights(self.policy):
+                episodes = evaluate_policy(env, act, n_episodes, seed=seed)
         finally:
             if env is self.env:  # borrowed: the rollout's episodes in progress are gone
                 self.rollout.require_reset()
@@ -392,7 +393,8 @@ class Agent:
                                deterministic=deterministic, cache_mode=self.config.cache_mode)
 
         try:
-            tasks = evaluate_tries(env, make_act, n_tasks, n_tries, seed=seed)
+            with frozen_weights(self.policy):
+                tasks = evaluate_tries(env, make_act, n_tasks, n_tries, seed=seed)
         finally:
             if env is self.env:
                 self.rollout.require_reset()

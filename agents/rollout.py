@@ -21,7 +21,7 @@ from gymnasium.vector import VectorEnv
 from agents.actors import make_actor
 from agents.buffers import Episode, RolloutBatch, episode_ids, minibatch_indices
 from agents.envs import ActionMasks, check_same_step, row_info
-from agents.policies import Policy
+from agents.policies import Policy, frozen_weights
 
 __all__ = ["Rollout"]
 
@@ -74,7 +74,7 @@ class Rollout:
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._masks = ActionMasks(self.env, self._info)
-        with torch.no_grad():
+        with torch.no_grad(), frozen_weights(self.policy):
             self.actor.check_weights()
             self.actor.start(self._obs)
 
@@ -142,7 +142,7 @@ class Rollout:
 
     # -- collection -------------------------------------------------------------------------
 
-    def _batch(self, steps: list[Step], valid: torch.Tensor, *, need_last_value: bool = True) -> RolloutBatch:
+    def _batch(self, steps: list[Step], valid: torch.Tensor, *, last_value: torch.Tensor | None = None) -> RolloutBatch:
         # (T, N, ...) per field; obs_len and action_masks stay None where the env has none
         cols = {
             name: None if first is None else torch.stack([s[name].cpu() for s in steps])
@@ -150,16 +150,11 @@ class Rollout:
         }
         for name in ("logprobs", "values", "entropies"):
             cols[name] = cols[name].float()
-        if need_last_value:
-            with torch.no_grad():
-                last_value = self.actor.current_values().float().cpu()
-        else:
-            last_value = torch.zeros(self.num_envs)
         batch = RolloutBatch(
             **cols,
             valid=valid,
             episode_ids=episode_ids(cols["terminated"] | cols["truncated"]),
-            last_value=last_value,
+            last_value=torch.zeros(self.num_envs) if last_value is None else last_value,
         )
         if self.ref_policy is not None:
             batch = batch._replace(ref_logprobs=self.score(self.ref_policy, batch))
@@ -186,16 +181,19 @@ class Rollout:
         not bootstrap across a done; the new episodes are prefilled when next needed).
         """
         self.actor.check_weights()
-        if self.needs_reset:
-            self.reset()
         steps: list[Step] = []
         episodes: list[Episode] = []
-        for _ in range(n_steps):
-            step, ended = self._step(deterministic)
-            steps.append(step)
-            episodes += ended
+        with frozen_weights(self.policy):
+            if self.needs_reset:
+                self.reset()
+            for _ in range(n_steps):
+                step, ended = self._step(deterministic)
+                steps.append(step)
+                episodes += ended
+            with torch.no_grad():
+                last_value = self.actor.current_values().float().cpu()
         valid = torch.ones(n_steps, self.num_envs, dtype=torch.bool)
-        return self._batch(steps, valid), episodes
+        return self._batch(steps, valid, last_value=last_value), episodes
 
     def collect_episodes(
         self,
@@ -212,24 +210,25 @@ class Rollout:
         episode per row, in row order. ``last_value`` is all 0: no row's last valid
         step needs it.
         """
-        self.reset(seed=seed, options=options)
         finished = torch.zeros(self.num_envs, dtype=torch.bool)
         firsts: dict[int, Episode] = {}
         steps: list[Step] = []
         valid_rows: list[torch.Tensor] = []
-        while not bool(finished.all()):
-            if len(steps) >= max_steps:
-                raise RuntimeError(f"episodes did not finish within max_steps={max_steps}")
-            valid_rows.append(~finished)
-            step, ended = self._step(deterministic)
-            steps.append(step)
-            for ep in ended:
-                if not finished[ep.env_index]:
-                    firsts[ep.env_index] = ep
-            finished |= step["terminated"] | step["truncated"]
-            with torch.no_grad():
-                self.actor.retire(finished)  # no more prefills or decode steps for them
+        with frozen_weights(self.policy):
+            self.reset(seed=seed, options=options)
+            while not bool(finished.all()):
+                if len(steps) >= max_steps:
+                    raise RuntimeError(f"episodes did not finish within max_steps={max_steps}")
+                valid_rows.append(~finished)
+                step, ended = self._step(deterministic)
+                steps.append(step)
+                for ep in ended:
+                    if not finished[ep.env_index]:
+                        firsts[ep.env_index] = ep
+                finished |= step["terminated"] | step["truncated"]
+                with torch.no_grad():
+                    self.actor.retire(finished)  # no more prefills or decode steps for them
         # every row's last valid step ends its episode: GAE never bootstraps from last_value
-        batch = self._batch(steps, torch.stack(valid_rows), need_last_value=False)
+        batch = self._batch(steps, torch.stack(valid_rows))
         self.require_reset()  # the rows ran past their episodes: the next collect() resets
         return batch, [firsts[i] for i in range(self.num_envs)]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from agents.actors import ActorPolicy
 from agents.buffers import minibatch_indices
@@ -529,3 +530,39 @@ def test_deduplicated_prefill_does_not_merge_a_hole_with_token_zero(make_lm):
     assert actor.prefill_tokens == 2 * block.shape[1]
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(values, ref_values, atol=1e-5, rtol=1e-5)
+
+
+
+class _ParameterCasts(TorchDispatchMode):
+    """Counts the casts (``aten._to_copy``) of each parameter of ``module`` while active."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.names = {id(p): name for name, p in module.named_parameters()}
+        self.casts: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._to_copy.default and id(args[0]) in self.names:
+            name = self.names[id(args[0])]
+            self.casts[name] = self.casts.get(name, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_bf16_rollout_casts_each_weight_once_per_collect(make_lm):
+    # autocast drops its bf16 copies of the weights when the outermost autocast exits; the
+    # rollout holds one open around its steps, so a weight is cast once, not once per step
+    # (per-step casts made SmolLM2's bf16 rollout slower than fp32)
+    policy = LMActorCritic(make_lm(seed=1, vocab_size=VOCAB), dtype="bfloat16")
+    rollout = Rollout(chatty_vec(3), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    for collect in (lambda: rollout.collect(12), lambda: rollout.collect_episodes(seed=1)):
+        with _ParameterCasts(policy) as counter:
+            collect()
+        assert counter.casts and set(counter.casts.values()) == {1}, counter.casts
+    # between collects the weights may change, and the next collect casts them again
+    with torch.no_grad():
+        policy.model.get_output_embeddings().weight.mul_(2.0)
+    batch, _ = rollout.collect(6)
+    with torch.no_grad():
+        logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=0.05, rtol=0.05)
