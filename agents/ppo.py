@@ -34,6 +34,7 @@ from agents.options import (
     check_total_steps,
     check_unit_interval,
 )
+from agents.policies import frozen_weights
 from agents.returns import gae, rloo_advantages
 
 __all__ = ["ADVANTAGES", "PPO", "PPOConfig", "adaptive_kl_coef", "episodes_in_batch"]
@@ -227,7 +228,7 @@ class PPO(Agent):
                 # differently (~0.01 nats), so the old log-probs come from the update's own forward,
                 # minibatch by minibatch as the first epoch runs: its ratio is exactly 1
                 old_logp = old_logp.clone()
-                with torch.no_grad():
+                with torch.no_grad(), frozen_weights(self.policy):
                     for idx in first_epoch:
                         old_logp[idx] = self.policy.evaluate_actions(batch, idx)[0]
             for epoch in range(cfg.update_epochs):

@@ -168,9 +168,10 @@ class Rollout:
         chunks = minibatch_indices(
             batch, n_chunks, generator=torch.Generator().manual_seed(0), by_segment=policy.is_sequence_model
         )
-        for idx in chunks:
-            logp, _, _ = policy.evaluate_actions(batch, idx)
-            out[idx] = logp.float().cpu()
+        with frozen_weights(policy):
+            for idx in chunks:
+                logp, _, _ = policy.evaluate_actions(batch, idx)
+                out[idx] = logp.float().cpu()
         return out.reshape(batch.num_steps, batch.num_envs)
 
     def collect(self, n_steps: int, *, deterministic: bool = False) -> tuple[RolloutBatch, list[Episode]]:
