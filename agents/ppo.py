@@ -223,19 +223,23 @@ class PPO(Agent):
             first_epoch = list(minibatch_indices(
                 batch, n_minibatches, generator=self.shuffle_generator, by_segment=self.policy.is_sequence_model
             ))  # fmt: skip
-            if getattr(self.policy, "dtype_name", "float32") != "float32":
+            rescore = getattr(self.policy, "dtype_name", "float32") != "float32"
+            if rescore:
                 # bf16: the rollout's cached decode and the update's teacher-forced forward round
-                # differently (~0.01 nats), so the old log-probs come from the update's own forward,
-                # minibatch by minibatch as the first epoch runs: its ratio is exactly 1
+                # differently (~0.01 nats), so the old log-probs come from the update's own forward
+                # at the rollout's weights: its first epoch's ratio is exactly 1. The first
+                # minibatch's are its own training forward (below), the others' one no-grad pass.
                 old_logp = old_logp.clone()
                 with torch.no_grad(), frozen_weights(self.policy):
-                    for idx in first_epoch:
+                    for idx in first_epoch[1:]:
                         old_logp[idx] = self.policy.evaluate_actions(batch, idx)[0]
             for epoch in range(cfg.update_epochs):
-                for idx in first_epoch if epoch == 0 else minibatch_indices(
+                for i, idx in enumerate(first_epoch if epoch == 0 else minibatch_indices(
                     batch, n_minibatches, generator=self.shuffle_generator, by_segment=self.policy.is_sequence_model
-                ):
+                )):  # fmt: skip
                     new_logp, entropy, new_values = self.policy.evaluate_actions(batch, idx)
+                    if rescore and epoch == 0 and i == 0:
+                        old_logp[idx] = new_logp.detach()
                     log_ratio = new_logp - old_logp[idx]
                     ratio = log_ratio.exp()
                     with torch.no_grad():

@@ -428,6 +428,22 @@ def test_ppo_first_ratio_is_exactly_one_in_bf16(make_token_vec, make_lm, dtype):
         assert abs(row["approx_kl"]) < 1e-6
 
 
+def test_ppo_bf16_old_logprobs_over_several_minibatches(make_token_vec, make_lm):
+    # a learning rate too small to move an fp32 weight: every first-epoch ratio must be exactly 1,
+    # the first minibatch's (its own training forward) and the others' (the no-grad pass)
+    config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=8, update_epochs=1, learning_rate=1e-12, dtype="bfloat16")
+    agent = PPO(make_token_vec(4), policy=make_lm(), config=config, seed=0)
+    calls = []
+    score = agent.policy.evaluate_actions
+    agent.policy.evaluate_actions = lambda batch, idx: calls.append(torch.is_grad_enabled()) or score(batch, idx)
+    agent.learn(32)
+    row = agent.metrics.iloc[0]
+    assert row["approx_kl"] == 0.0 and row["clip_fraction"] == 0.0
+    # the first minibatch is not scored twice: n - 1 no-grad forwards, then n training ones
+    n = calls.count(True)
+    assert n >= 2 and calls == [False] * (n - 1) + [True] * n
+
+
 def test_bf16_rollout_logprobs_differ_from_the_update_forward(make_token_vec, make_lm):
     """Why PPO rescores the old log-probs in bf16: the rollout's cached decode rounds differently."""
     config = PPOConfig(num_envs=4, n_steps=8, minibatch_size=32, update_epochs=1, dtype="bfloat16")
