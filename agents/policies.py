@@ -30,6 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
+from agents.decode import decode_step
 from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
@@ -309,7 +310,9 @@ class LMActorCritic(nn.Module):
         """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
         ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
         with self.autocast():
-            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+            hidden = decode_step(self.base, input_ids, attention_mask, position_ids, cache)
+            if hidden is None:  # a model or cache the lean step does not cover
+                hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
             logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 

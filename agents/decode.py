@@ -1,0 +1,130 @@
+"""The rollout's decode step without transformers' per-call machinery, for GPT-2 and Llama.
+
+A decode step feeds one new token per row (a few in a multi-turn env) through the KV cache.
+On a small model most of such a step is not arithmetic: transformers' forward builds its
+mask, dispatches through its attention interface, wraps outputs in dataclasses, and GPT-2's
+``gelu_new`` is eight elementwise ops. :func:`decode_step` runs the same blocks directly on
+the model's own modules (embeddings, norms, projections, MLPs, rotary embedding), with
+``torch.nn.functional.scaled_dot_product_attention`` over the same cache layers, so
+compressed (int8) projections and bf16 autocast work as they do in ``model(...)``. It is
+equal to the transformers forward to float rounding (``tests/agents/test_decode.py``).
+
+Only what :func:`lean_decoder` recognises runs this way (GPT-2 and Llama configurations
+without cross-attention, layer-index scaling, reordered attention or sliding windows);
+everything else, and every prompt prefill, runs through ``model(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["decode_step", "lean_decoder", "step_mask"]
+
+DecodeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
+
+
+def step_mask(attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
+    """The ``(N, 1, K, S + K)`` boolean attention mask of ``K`` new tokens after ``S`` cached
+    columns: a query sees the unmasked keys up to its own column, and always itself, so a
+    hole (a row or slot with nothing to feed, whose output is discarded) attends to something
+    and stays finite; a NaN there would reach the cache and poison later steps."""
+    n, total = attention_mask.shape
+    seen = attention_mask.bool()[:, None, None, :].expand(n, 1, new_tokens, total)
+    if new_tokens == 1:
+        mask = seen.clone()
+        mask[..., -1] = True
+        return mask
+    cached = total - new_tokens
+    causal = torch.ones(new_tokens, total, dtype=torch.bool, device=attention_mask.device).tril(cached)
+    mask = seen & causal
+    own = torch.arange(new_tokens, device=attention_mask.device)
+    mask[:, :, own, cached + own] = True
+    return mask
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    n, k, _ = x.shape
+    return x.view(n, k, heads, -1).transpose(1, 2)
+
+
+def _gpt2(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+          cache: Any) -> torch.Tensor:  # fmt: skip
+    n, k = input_ids.shape
+    heads = model.config.n_head
+    mask = step_mask(attention_mask, k)
+    hidden = model.wte(input_ids) + model.wpe(position_ids)
+    for block, layer in zip(model.h, cache.layers, strict=True):
+        query, key, value = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=2)
+        keys, values = layer.update(_split_heads(key, heads), _split_heads(value, heads))
+        attended = F.scaled_dot_product_attention(_split_heads(query, heads), keys, values, attn_mask=mask)
+        hidden = hidden + block.attn.c_proj(attended.transpose(1, 2).reshape(n, k, -1))
+        mlp = block.mlp
+        # gelu_new is GELU's tanh approximation (Hendrycks & Gimpel, 2016), one fused op here
+        hidden = hidden + mlp.c_proj(F.gelu(mlp.c_fc(block.ln_2(hidden)), approximate="tanh"))
+    return model.ln_f(hidden)
+
+
+def _llama(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+           cache: Any) -> torch.Tensor:  # fmt: skip
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    n, k = input_ids.shape
+    mask = step_mask(attention_mask, k)
+    hidden = model.embed_tokens(input_ids)
+    cos, sin = model.rotary_emb(hidden, position_ids)
+    for block, layer in zip(model.layers, cache.layers, strict=True):
+        attn = block.self_attn
+        x = block.input_layernorm(hidden)
+        shape = (n, k, -1, attn.head_dim)
+        query = attn.q_proj(x).view(shape).transpose(1, 2)
+        key = attn.k_proj(x).view(shape).transpose(1, 2)
+        value = attn.v_proj(x).view(shape).transpose(1, 2)
+        query, key = apply_rotary_pos_emb(query, key, cos, sin)
+        keys, values = layer.update(key, value)
+        attended = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=attn.scaling,
+                                                  enable_gqa=keys.shape[1] != query.shape[1])  # fmt: skip
+        hidden = hidden + attn.o_proj(attended.transpose(1, 2).reshape(n, k, -1))
+        hidden = hidden + block.mlp(block.post_attention_layernorm(hidden))
+    return model.norm(hidden)
+
+
+def lean_decoder(model: nn.Module) -> DecodeFn | None:
+    """The lean decode step for the base decoder ``model`` (``causal_lm.base_model``), or
+    ``None`` where its configuration needs transformers' own forward."""
+    config = getattr(model, "config", None)
+    kind = getattr(config, "model_type", None)
+    if kind == "gpt2":
+        plain = (
+            not config.add_cross_attention and config.scale_attn_weights
+            and not config.scale_attn_by_inverse_layer_idx and not config.reorder_and_upcast_attn
+            and config.activation_function in ("gelu_new", "gelu_pytorch_tanh")
+        )  # fmt: skip
+        return _gpt2 if plain else None
+    if kind == "llama":
+        plain = getattr(config, "sliding_window", None) is None and not getattr(config, "pretraining_tp", 1) > 1
+        return _llama if plain else None
+    return None
+
+
+def decode_step(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                cache: Any) -> torch.Tensor | None:  # fmt: skip
+    """``(N, K, H)`` last hidden states of the new tokens ``input_ids`` fed through ``cache``
+    (updated in place), or ``None`` when ``model`` or ``cache`` needs transformers' forward.
+
+    Args:
+        model: the base decoder.
+        input_ids: ``(N, K)`` new tokens (left-padded per row; holes are masked).
+        attention_mask: ``(N, S + K)`` over the cached and the new columns (0 = hole).
+        position_ids: ``(N, K)`` positions of the new tokens.
+        cache: a transformers ``Cache`` of per-layer ``update(keys, values)`` layers holding ``S`` columns.
+    """
+    step = lean_decoder(model)
+    layers = getattr(cache, "layers", None)
+    if step is None or not layers or model.training:
+        return None
+    return step(model, input_ids, attention_mask, position_ids, cache)

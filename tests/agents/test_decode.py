@@ -1,0 +1,126 @@
+"""The lean decode step equals transformers' forward through the same KV cache."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2Model, LlamaConfig, LlamaModel
+
+from agents.decode import decode_step, lean_decoder, step_mask
+from agents.kv_cache import InPlaceLayer
+from agents.policies import forward_with_cache
+
+VOCAB = 61
+
+
+def gpt2(**changes) -> GPT2Model:
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, **changes)
+    return GPT2Model(config).eval()
+
+
+def llama(**changes) -> LlamaModel:
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, **changes)  # fmt: skip
+    return LlamaModel(config).eval()
+
+
+def prefilled(model, in_place: bool):
+    """A left-padded prefill of 3 rows (prompt lengths 5, 2, 4) and its cache."""
+    ids = torch.randint(1, VOCAB, (3, 5), generator=torch.Generator().manual_seed(1))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 0, 1, 1], [0, 1, 1, 1, 1]])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        _, cache = forward_with_cache(model, ids, mask, positions, None)
+    if in_place:
+        cache.layers = [InPlaceLayer(layer.keys, layer.values, room=8) for layer in cache.layers]
+    return mask, cache
+
+
+@pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "dynamic"])
+def test_decode_step_equals_the_transformers_forward(make, in_place):
+    model = make()
+    assert lean_decoder(model) is not None
+    mask, cache = prefilled(model, in_place)
+    lean_cache, hf_cache = cache, copy.deepcopy(cache)
+    # step 1: one token per row; step 2: three tokens for row 0, one for row 2, none for row 1 (a hole row)
+    steps = [
+        (torch.tensor([[7], [8], [9]]), torch.ones(3, 1, dtype=torch.long), torch.tensor([[5], [2], [4]])),
+        (torch.tensor([[3, 4, 5], [0, 0, 0], [0, 0, 6]]), torch.tensor([[1, 1, 1], [0, 0, 0], [0, 0, 1]]),
+         torch.tensor([[6, 7, 8], [0, 0, 0], [5, 5, 5]])),
+    ]  # fmt: skip
+    for ids, new_mask, positions in steps:
+        mask = torch.cat([mask, new_mask], dim=1)
+        with torch.no_grad():
+            lean = decode_step(model, ids, mask, positions, lean_cache)
+            hf, hf_cache = forward_with_cache(model, ids, mask, positions, hf_cache)
+        assert lean is not None and lean.shape == hf.shape and torch.isfinite(lean).all()
+        real = new_mask.bool()
+        torch.testing.assert_close(lean[real], hf[real], atol=1e-5, rtol=1e-5)
+        for a, b in zip(lean_cache.layers, hf_cache.layers, strict=True):
+            seen = mask.bool()[:, None, :, None].expand_as(a.keys)
+            torch.testing.assert_close(a.keys[seen], b.keys[seen], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(a.values[seen], b.values[seen], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
+def test_decode_step_in_bf16_autocast_is_close_to_the_transformers_forward(make):
+    model = make()
+    mask, cache = prefilled(model, in_place=True)
+    hf_cache = copy.deepcopy(cache)
+    ids, positions = torch.tensor([[7], [8], [9]]), torch.tensor([[5], [2], [4]])
+    mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.long)], dim=1)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        lean = decode_step(model, ids, mask, positions, cache)
+        hf, _ = forward_with_cache(model, ids, mask, positions, hf_cache)
+    torch.testing.assert_close(lean.float(), hf.float(), atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: gpt2(scale_attn_by_inverse_layer_idx=True),
+        lambda: gpt2(reorder_and_upcast_attn=True),
+        lambda: gpt2(activation_function="relu"),
+        lambda: gpt2(add_cross_attention=True),
+        lambda: torch.nn.Linear(2, 2),
+    ],
+    ids=["layer-idx-scaling", "upcast-attention", "relu", "cross-attention", "not-a-decoder"],
+)
+def test_other_configurations_take_the_transformers_forward(model):
+    model = model()
+    assert lean_decoder(model) is None
+    assert decode_step(model, torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1), torch.zeros(1, 1), None) is None
+
+
+def test_step_mask_is_causal_among_new_tokens_and_never_empty():
+    mask = step_mask(torch.tensor([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0]]), 2)
+    assert mask.shape == (2, 1, 2, 5)
+    assert mask[0, 0].tolist() == [[True, False, True, True, False], [True, False, True, True, True]]
+    assert mask[1, 0].tolist() == [[False, False, False, True, False], [False, False, False, False, True]]
+    one = step_mask(torch.tensor([[1, 0, 0]]), 1)
+    assert one[0, 0].tolist() == [[True, False, True]]
+
+
+
+def test_the_rollout_decodes_through_the_lean_step(make_lm, monkeypatch):
+    # transformers' forward runs the prefills only: every decode step takes the lean path
+    import agents.policies as policies
+    from agents import LMActorCritic, Rollout
+    from test_rollout import chatty_vec
+
+    calls = []
+    forward = policies.forward_with_cache
+    monkeypatch.setattr(policies, "forward_with_cache", lambda *a, **k: calls.append(a[4] is None) or forward(*a, **k))
+    policy = LMActorCritic(make_lm(seed=1, vocab_size=50))
+    rollout = Rollout(chatty_vec(3), policy, generator=torch.Generator().manual_seed(0))
+    rollout.reset(seed=0)
+    batch, _ = rollout.collect(10)
+    assert calls and all(calls), "a decode step went through transformers' forward"
+    with torch.no_grad():
+        logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
+    torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
