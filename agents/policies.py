@@ -30,7 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
-from agents.decode import decode_step
+from agents.decode import cached_forward
 from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
@@ -296,7 +296,7 @@ class LMActorCritic(nn.Module):
         values ``(N,)`` and the cache."""
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         with self.autocast():
-            hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, None)
+            hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, None)
             logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
@@ -310,11 +310,15 @@ class LMActorCritic(nn.Module):
         """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
         ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
         with self.autocast():
-            hidden = decode_step(self.base, input_ids, attention_mask, position_ids, cache)
-            if hidden is None:  # a model or cache the lean step does not cover
-                hidden, cache = forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+            hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, cache)
             logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
+
+    def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                        cache: Any | None) -> tuple[torch.Tensor, Any]:  # fmt: skip
+        # the lean blocks of agents.decode where they cover the model, else transformers' forward
+        lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache)
+        return lean if lean is not None else forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
 
     # -- teacher-forced scoring ------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2Model, LlamaConfig, LlamaModel
 
-from agents.decode import decode_step, lean_decoder, step_mask
+from agents.decode import cached_forward, lean_decoder, step_mask
 from agents.kv_cache import InPlaceLayer
 from agents.policies import forward_with_cache
 
@@ -28,11 +28,16 @@ def llama(**changes) -> LlamaModel:
     return LlamaModel(config).eval()
 
 
-def prefilled(model, in_place: bool):
-    """A left-padded prefill of 3 rows (prompt lengths 5, 2, 4) and its cache."""
+def prompts() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """3 left-padded prompts (lengths 5, 2, 4): ids, mask, positions."""
     ids = torch.randint(1, VOCAB, (3, 5), generator=torch.Generator().manual_seed(1))
     mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 0, 1, 1], [0, 1, 1, 1, 1]])
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def prefilled(model, in_place: bool):
+    """The prompts' mask and their cache, prefilled by transformers' forward."""
+    ids, mask, positions = prompts()
     with torch.no_grad():
         _, cache = forward_with_cache(model, ids, mask, positions, None)
     if in_place:
@@ -56,15 +61,33 @@ def test_decode_step_equals_the_transformers_forward(make, in_place):
     for ids, new_mask, positions in steps:
         mask = torch.cat([mask, new_mask], dim=1)
         with torch.no_grad():
-            lean = decode_step(model, ids, mask, positions, lean_cache)
+            lean, lean_cache = cached_forward(model, ids, mask, positions, lean_cache)
             hf, hf_cache = forward_with_cache(model, ids, mask, positions, hf_cache)
-        assert lean is not None and lean.shape == hf.shape and torch.isfinite(lean).all()
+        assert lean.shape == hf.shape and torch.isfinite(lean).all()
         real = new_mask.bool()
         torch.testing.assert_close(lean[real], hf[real], atol=1e-5, rtol=1e-5)
         for a, b in zip(lean_cache.layers, hf_cache.layers, strict=True):
             seen = mask.bool()[:, None, :, None].expand_as(a.keys)
             torch.testing.assert_close(a.keys[seen], b.keys[seen], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(a.values[seen], b.values[seen], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
+def test_a_prefill_equals_the_transformers_forward(make):
+    model = make()
+    ids, mask, positions = prompts()
+    with torch.no_grad():
+        lean, cache = cached_forward(model, ids, mask, positions, None)
+        hf, hf_cache = forward_with_cache(model, ids, mask, positions, None)
+    assert torch.isfinite(lean).all()  # padding slots too: they attend to themselves
+    real = mask.bool()
+    torch.testing.assert_close(lean[real], hf[real], atol=1e-5, rtol=1e-5)
+    assert type(cache) is type(hf_cache) and len(cache.layers) == len(hf_cache.layers)
+    for a, b in zip(cache.layers, hf_cache.layers, strict=True):
+        assert type(a) is type(b)
+        torch.testing.assert_close(a.keys[:, :, -1], b.keys[:, :, -1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a.values[real[:, None, :, None].expand_as(a.values)],
+                                   b.values[real[:, None, :, None].expand_as(b.values)], atol=1e-5, rtol=1e-5)  # fmt: skip
 
 
 @pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
@@ -75,7 +98,7 @@ def test_decode_step_in_bf16_autocast_is_close_to_the_transformers_forward(make)
     ids, positions = torch.tensor([[7], [8], [9]]), torch.tensor([[5], [2], [4]])
     mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.long)], dim=1)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        lean = decode_step(model, ids, mask, positions, cache)
+        lean, _ = cached_forward(model, ids, mask, positions, cache)
         hf, _ = forward_with_cache(model, ids, mask, positions, hf_cache)
     torch.testing.assert_close(lean.float(), hf.float(), atol=0.05, rtol=0.05)
 
@@ -94,7 +117,7 @@ def test_decode_step_in_bf16_autocast_is_close_to_the_transformers_forward(make)
 def test_other_configurations_take_the_transformers_forward(model):
     model = model()
     assert lean_decoder(model) is None
-    assert decode_step(model, torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1), torch.zeros(1, 1), None) is None
+    assert cached_forward(model, torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1), torch.zeros(1, 1), None) is None
 
 
 def test_step_mask_is_causal_among_new_tokens_and_never_empty():
@@ -107,20 +130,20 @@ def test_step_mask_is_causal_among_new_tokens_and_never_empty():
 
 
 
-def test_the_rollout_decodes_through_the_lean_step(make_lm, monkeypatch):
-    # transformers' forward runs the prefills only: every decode step takes the lean path
+def test_the_rollout_runs_no_forward_through_transformers(make_lm, monkeypatch):
+    # prefills and decode steps take the lean path; the test would see transformers' forward
     import agents.policies as policies
     from agents import LMActorCritic, Rollout
     from test_rollout import chatty_vec
 
     calls = []
     forward = policies.forward_with_cache
-    monkeypatch.setattr(policies, "forward_with_cache", lambda *a, **k: calls.append(a[4] is None) or forward(*a, **k))
+    monkeypatch.setattr(policies, "forward_with_cache", lambda *a, **k: calls.append(a) or forward(*a, **k))
     policy = LMActorCritic(make_lm(seed=1, vocab_size=50))
     rollout = Rollout(chatty_vec(3), policy, generator=torch.Generator().manual_seed(0))
     rollout.reset(seed=0)
     batch, _ = rollout.collect(10)
-    assert calls and all(calls), "a decode step went through transformers' forward"
+    assert not calls, "a prefill or decode step went through transformers' forward"
     with torch.no_grad():
         logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
