@@ -50,6 +50,18 @@ def step_mask(attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
     return mask
 
 
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # SDPA turns a boolean mask into this at every call; once per forward serves every layer
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+
+
+def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:
+    # under autocast the attention runs in the autocast dtype, and its mask must match
+    if torch.is_autocast_enabled(hidden.device.type):
+        return torch.get_autocast_dtype(hidden.device.type)
+    return hidden.dtype
+
+
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     n, k, _ = x.shape
     return x.view(n, k, heads, -1).transpose(1, 2)
@@ -59,8 +71,8 @@ def _gpt2(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tenso
           cache: Any) -> torch.Tensor:  # fmt: skip
     n, k = input_ids.shape
     heads = model.config.n_head
-    mask = step_mask(attention_mask, k)
     hidden = model.wte(input_ids) + model.wpe(position_ids)
+    mask = _additive(step_mask(attention_mask, k), _compute_dtype(hidden))
     for block, layer in zip(model.h, cache.layers, strict=True):
         query, key, value = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=2)
         keys, values = layer.update(_split_heads(key, heads), _split_heads(value, heads))
@@ -77,8 +89,8 @@ def _llama(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tens
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     n, k = input_ids.shape
-    mask = step_mask(attention_mask, k)
     hidden = model.embed_tokens(input_ids)
+    mask = _additive(step_mask(attention_mask, k), _compute_dtype(hidden))
     cos, sin = model.rotary_emb(hidden, position_ids)
     for block, layer in zip(model.layers, cache.layers, strict=True):
         attn = block.self_attn

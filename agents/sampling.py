@@ -112,7 +112,8 @@ def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch
     """
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-    # masked_fill rather than torch.where: where() still back-propagates 0 * -inf = nan
-    finite_logp = logp_all.masked_fill(torch.isinf(logp_all), 0.0)
+    # one pass that maps -inf to 0 (isinf + masked_fill is three); torch.where would still
+    # back-propagate 0 * -inf = nan
+    finite_logp = torch.nan_to_num(logp_all, neginf=0.0)
     entropy = -(logp_all.exp() * finite_logp).sum(dim=-1)
     return logp, entropy
