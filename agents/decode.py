@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["cached_forward", "lean_decoder", "step_mask"]
+__all__ = ["cached_forward", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
 
 DecodeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
@@ -67,15 +67,19 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(n, k, heads, -1).transpose(1, 2)
 
 
-def _gpt2(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-          cache: Any) -> torch.Tensor:  # fmt: skip
+def _kv(cache: Any | None, i: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return (key, value) if cache is None else cache.layers[i].update(key, value)
+
+
+def _gpt2(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
+          cache: Any | None) -> torch.Tensor:  # fmt: skip
     n, k = input_ids.shape
     heads = model.config.n_head
     hidden = model.wte(input_ids) + model.wpe(position_ids)
-    mask = _additive(step_mask(attention_mask, k), _compute_dtype(hidden))
-    for block, layer in zip(model.h, cache.layers, strict=True):
+    mask = _additive(mask, _compute_dtype(hidden))
+    for i, block in enumerate(model.h):
         query, key, value = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=2)
-        keys, values = layer.update(_split_heads(key, heads), _split_heads(value, heads))
+        keys, values = _kv(cache, i, _split_heads(key, heads), _split_heads(value, heads))
         attended = F.scaled_dot_product_attention(_split_heads(query, heads), keys, values, attn_mask=mask)
         hidden = hidden + block.attn.c_proj(attended.transpose(1, 2).reshape(n, k, -1))
         mlp = block.mlp
@@ -84,15 +88,15 @@ def _gpt2(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tenso
     return model.ln_f(hidden)
 
 
-def _llama(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-           cache: Any) -> torch.Tensor:  # fmt: skip
+def _llama(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
+           cache: Any | None) -> torch.Tensor:  # fmt: skip
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     n, k = input_ids.shape
     hidden = model.embed_tokens(input_ids)
-    mask = _additive(step_mask(attention_mask, k), _compute_dtype(hidden))
+    mask = _additive(mask, _compute_dtype(hidden))
     cos, sin = model.rotary_emb(hidden, position_ids)
-    for block, layer in zip(model.layers, cache.layers, strict=True):
+    for i, block in enumerate(model.layers):
         attn = block.self_attn
         x = block.input_layernorm(hidden)
         shape = (n, k, -1, attn.head_dim)
@@ -100,7 +104,7 @@ def _llama(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tens
         key = attn.k_proj(x).view(shape).transpose(1, 2)
         value = attn.v_proj(x).view(shape).transpose(1, 2)
         query, key = apply_rotary_pos_emb(query, key, cos, sin)
-        keys, values = layer.update(key, value)
+        keys, values = _kv(cache, i, key, value)
         attended = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=attn.scaling,
                                                   enable_gqa=keys.shape[1] != query.shape[1])  # fmt: skip
         hidden = hidden + attn.o_proj(attended.transpose(1, 2).reshape(n, k, -1))
@@ -149,4 +153,25 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
         cache = DynamicCache(config=model.config)
     if not getattr(cache, "layers", None) or len(cache.layers) != model.config.num_hidden_layers:
         return None
-    return forward(model, input_ids, attention_mask, position_ids, cache), cache
+    return forward(model, input_ids, step_mask(attention_mask, input_ids.shape[1]), position_ids, cache), cache
+
+
+def segment_mask(position_ids: torch.Tensor) -> torch.Tensor:
+    """The ``(R, 1, W, W)`` boolean mask of packed rows ``(R, W)`` whose segments start where
+    the positions restart at 0: causal within a segment, nothing across segments (the mask
+    transformers builds for its padding-free layout)."""
+    segment = (position_ids == 0).cumsum(-1)
+    same = segment[:, :, None] == segment[:, None, :]
+    width = position_ids.shape[1]
+    causal = torch.ones(width, width, dtype=torch.bool, device=position_ids.device).tril()
+    return (same & causal)[:, None]
+
+
+def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor | None:
+    """The ``(R, W, H)`` last hidden states of packed rows (:func:`segment_mask`), with
+    gradients, or ``None`` when ``model`` needs transformers' forward (the update's
+    teacher-forced forward; no cache)."""
+    forward = lean_decoder(model)
+    if forward is None or model.training:
+        return None
+    return forward(model, input_ids, segment_mask(position_ids), position_ids, None)

@@ -30,7 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
-from agents.decode import cached_forward
+from agents.decode import cached_forward, packed_forward
 from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
@@ -350,7 +350,9 @@ class LMActorCritic(nn.Module):
                 # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
                 return self.heads(hidden[seq_index, positions])
             ids, position_ids, starts = self.pack(contexts, lengths)
-            hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
+            hidden = packed_forward(self.base, ids, position_ids)  # agents.decode's lean blocks
+            if hidden is None:  # a model they do not cover
+                hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
             return self.heads(hidden.reshape(-1, hidden.shape[-1])[starts[seq_index] + positions])
 
     def pack(self, contexts: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

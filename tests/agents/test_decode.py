@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2Model, LlamaConfig, LlamaModel
 
-from agents.decode import cached_forward, lean_decoder, step_mask
+from agents.decode import cached_forward, lean_decoder, packed_forward, segment_mask, step_mask
 from agents.kv_cache import InPlaceLayer
 from agents.policies import forward_with_cache
 
@@ -147,3 +147,27 @@ def test_the_rollout_runs_no_forward_through_transformers(make_lm, monkeypatch):
     with torch.no_grad():
         logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
+
+
+def test_segment_mask_is_block_diagonal_and_causal():
+    # one row: a segment of 3, one of 2, then 1 slot of leftover padding (a segment of its own)
+    mask = segment_mask(torch.tensor([[0, 1, 2, 0, 1, 0]]))[0, 0].int().tolist()
+    assert mask == [
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1],
+    ]
+
+
+@pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
+def test_packed_forward_equals_the_transformers_padding_free_forward(make):
+    model = make()
+    ids = torch.randint(1, VOCAB, (2, 6), generator=torch.Generator().manual_seed(2))
+    position_ids = torch.tensor([[0, 1, 2, 0, 1, 0], [0, 1, 2, 3, 4, 5]])
+    lean = packed_forward(model, ids, position_ids)
+    hf, _ = forward_with_cache(model, ids, None, position_ids, None, use_cache=False)
+    torch.testing.assert_close(lean, hf, atol=1e-5, rtol=1e-5)
+    assert packed_forward(gpt2(scale_attn_by_inverse_layer_idx=True), ids, position_ids) is None

@@ -61,17 +61,18 @@ def test_packed_update_forward_equals_padded(make, pack_width):
         torch.testing.assert_close(grads[name], grads_pad[name], atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_packed_rows_hold_only_the_leftover_padding():
+def test_packed_rows_hold_only_the_leftover_padding(monkeypatch):
+    import agents.policies as policies
+
     policy = LMActorCritic(_gpt2())
     seen: list[tuple[int, ...]] = []
-    base_forward = policy.base.forward
+    forward = policies.packed_forward
 
-    def spy(*args, **kwargs):
-        seen.append(tuple(kwargs["input_ids"].shape))
-        assert kwargs["attention_mask"] is None  # segments are read off the position ids
-        return base_forward(*args, **kwargs)
+    def spy(model, ids, position_ids):
+        seen.append(tuple(ids.shape))  # no attention mask: segments are read off the position ids
+        return forward(model, ids, position_ids)
 
-    policy.base.forward = spy
+    monkeypatch.setattr(policies, "packed_forward", spy)
     contexts, lengths, seq_index, positions, _ = _hand_made_batch()
     policy.score_positions(contexts, lengths, seq_index, positions)
     (rows, width), = seen  # one forward
