@@ -167,11 +167,12 @@ def segment_mask(position_ids: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None]
 
 
-def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor | None:
-    """The ``(R, W, H)`` last hidden states of packed rows (:func:`segment_mask`), with
-    gradients, or ``None`` when ``model`` needs transformers' forward (the update's
-    teacher-forced forward; no cache)."""
+def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor | None:  # fmt: skip
+    """The ``(R, W, H)`` last hidden states of packed rows, with gradients (the update's
+    teacher-forced forward; no cache), or ``None`` when ``model`` needs transformers' forward.
+    ``mask``: ``(R, 1, W, W)`` boolean, default :func:`segment_mask`."""
     forward = lean_decoder(model)
     if forward is None or model.training:
         return None
-    return forward(model, input_ids, segment_mask(position_ids), position_ids, None)
+    return forward(model, input_ids, segment_mask(position_ids) if mask is None else mask, position_ids, None)

@@ -30,7 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
-from agents.decode import cached_forward, packed_forward
+from agents.decode import cached_forward, lean_decoder, packed_forward
 from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
@@ -114,6 +114,64 @@ def pack_rows(lengths: list[int], max_width: float) -> tuple[list[int], list[int
         if slots == total:
             break
     return best
+
+
+def shared_prefix_layout(
+    contexts: torch.Tensor, lengths: torch.Tensor, prefix: torch.Tensor, max_width: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Packed rows where segments that begin with the same ``prefix`` tokens hold them once.
+
+    Segment ``b`` is ``contexts[b, :lengths[b]]``; its first ``prefix[b]`` tokens are the part
+    it may share (a prompt that several samples answer: an RLOO / GRPO group). Segments with
+    the same prefix form a unit: the prefix, then each one's remaining tokens, which attend to
+    the prefix and to their own earlier tokens only (a tree mask), at the positions they have in
+    their own segment, so every hidden state equals the one of the segment packed alone. Units
+    are dealt into rows by :func:`pack_rows`; a unit of one segment is packed as it is.
+
+    Returns ``(ids, position_ids, index, mask)``: ``(R, W)`` token and position ids, ``(B, L)``
+    the flat ``R * W`` slot of each segment token, and the ``(R, 1, W, W)`` boolean mask.
+    """
+    dev = contexts.device
+    lens, cut = lengths.tolist(), prefix.tolist()
+    rows_ids = contexts.tolist()
+    units: dict[tuple[int, ...], list[int]] = {}
+    for b, (n, p) in enumerate(zip(lens, cut, strict=True)):
+        units.setdefault(tuple(rows_ids[b][:p]), []).append(b)
+    members = list(units.values())
+    unit_len = [cut[m[0]] + sum(lens[b] - cut[b] for b in m) for m in members]
+    row, offset, fill = pack_rows(unit_len, max_width)
+    n_rows, width = len(fill), max(fill)
+    start, suffix_at, unit_of, branch_of = [0] * len(lens), [0] * len(lens), [0] * len(lens), [0] * len(lens)
+    for u, m in enumerate(members):
+        at = row[u] * width + offset[u]
+        suffix = cut[m[0]]  # each member's remaining tokens follow the prefix and the members before it
+        for k, b in enumerate(m):
+            start[b], suffix_at[b], unit_of[b], branch_of[b] = at, suffix, u, k + 1
+            suffix += lens[b] - cut[b]
+    col = torch.arange(contexts.shape[1], device=dev)[None, :]
+    real = col < lengths[:, None]
+    shared = col < prefix[:, None]
+
+    def column(values: list[int]) -> torch.Tensor:
+        return torch.tensor(values, device=dev)[:, None]
+
+    index = column(start) + torch.where(shared, col, column(suffix_at) + col - prefix[:, None])
+    index = torch.where(real, index, 0)
+    # slots after a row's fill: a unit of their own per row, counting positions 0, 1, ...
+    slots = n_rows * width
+    ids = torch.zeros(slots, dtype=contexts.dtype, device=dev)
+    position_ids = (torch.arange(width, device=dev)[None, :] - torch.tensor(fill, device=dev)[:, None]).clamp(min=0).reshape(-1)
+    unit = (len(members) + torch.arange(n_rows, device=dev)).repeat_interleave(width)
+    branch = torch.zeros(slots, dtype=torch.long, device=dev)
+    target = index[real]
+    ids[target] = contexts[real]
+    position_ids[target] = col.expand_as(contexts)[real]
+    unit[target] = column(unit_of).expand_as(contexts)[real]
+    branch[target] = torch.where(shared, 0, column(branch_of))[real]
+    unit, branch = unit.view(n_rows, width), branch.view(n_rows, width)
+    visible = (unit[:, :, None] == unit[:, None, :]) & ((branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None]))
+    causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
+    return ids.view(n_rows, width), position_ids.view(n_rows, width), index, (visible & causal)[:, None]
 
 
 def forward_with_cache(
@@ -349,10 +407,17 @@ class LMActorCritic(nn.Module):
                 hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
                 # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
                 return self.heads(hidden[seq_index, positions])
+            if lean_decoder(self.base) is not None:  # agents.decode's lean blocks take any mask
+                # a segment shares what precedes its first scored action with the segments
+                # that begin alike (the prompt of an RLOO / GRPO group): that prefix runs once
+                first = torch.full_like(lengths, contexts.shape[1]).scatter_reduce(0, seq_index, positions, "amin")
+                ids, position_ids, index, mask = shared_prefix_layout(
+                    contexts, lengths, (first + 1).clamp(max=lengths), self.pack_width * int(lengths.max())
+                )
+                hidden = packed_forward(self.base, ids, position_ids, mask)
+                return self.heads(hidden.reshape(-1, hidden.shape[-1])[index[seq_index, positions]])
             ids, position_ids, starts = self.pack(contexts, lengths)
-            hidden = packed_forward(self.base, ids, position_ids)  # agents.decode's lean blocks
-            if hidden is None:  # a model they do not cover
-                hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
+            hidden, _ = forward_with_cache(self.base, ids, None, position_ids, None, use_cache=False)
             return self.heads(hidden.reshape(-1, hidden.shape[-1])[starts[seq_index] + positions])
 
     def pack(self, contexts: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

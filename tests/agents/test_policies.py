@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from agents.policies import LMActorCritic, pack_rows
+from agents.policies import LMActorCritic, pack_rows, shared_prefix_layout
 from agents.sampling import log_prob_entropy
 
 VOCAB = 50
@@ -34,10 +34,25 @@ def _hand_made_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
     return contexts, lengths, seq_index, positions, actions
 
 
-def _score(policy: LMActorCritic, packed: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def _grouped_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """5 segments: 0, 1 and 2 answer the same 4-token prompt (an RLOO group; their first scored
+    position is 3), 3 has its own prompt, and 4 begins with the same 4 tokens but is first
+    scored at 5 (its prefix is 6 tokens: not the group's)."""
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([7, 9, 4, 5, 8])
+    contexts = torch.randint(2, VOCAB, (5, 9), generator=g)
+    contexts[[1, 2, 4], :4] = contexts[0, :4]
+    contexts[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+    seq_index = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])
+    positions = torch.tensor([3, 5, 3, 4, 8, 3, 1, 2, 5])
+    actions = torch.randint(0, VOCAB, (9,), generator=g)
+    return contexts, lengths, seq_index, positions, actions
+
+
+def _score(policy: LMActorCritic, packed: bool, batch=_hand_made_batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     policy.packed = packed
     policy.zero_grad(set_to_none=True)
-    contexts, lengths, seq_index, positions, actions = _hand_made_batch()
+    contexts, lengths, seq_index, positions, actions = batch()
     logits, values = policy.score_positions(contexts, lengths, seq_index, positions)
     logp, entropy = log_prob_entropy(policy.distribution_logits(logits), actions)
     (logp.sum() + entropy.sum() + values.sum()).backward()
@@ -68,9 +83,9 @@ def test_packed_rows_hold_only_the_leftover_padding(monkeypatch):
     seen: list[tuple[int, ...]] = []
     forward = policies.packed_forward
 
-    def spy(model, ids, position_ids):
-        seen.append(tuple(ids.shape))  # no attention mask: segments are read off the position ids
-        return forward(model, ids, position_ids)
+    def spy(model, ids, position_ids, mask=None):
+        seen.append(tuple(ids.shape))
+        return forward(model, ids, position_ids, mask)
 
     monkeypatch.setattr(policies, "packed_forward", spy)
     contexts, lengths, seq_index, positions, _ = _hand_made_batch()
@@ -83,6 +98,40 @@ def test_packed_rows_hold_only_the_leftover_padding(monkeypatch):
     for b, n in enumerate(lengths.tolist()):
         assert torch.equal(flat[starts[b] : starts[b] + n], contexts[b, :n])
         assert position_ids.reshape(-1)[starts[b] : starts[b] + n].tolist() == list(range(n))
+
+
+@pytest.mark.parametrize("make", [_gpt2, _llama], ids=["gpt2", "llama"])
+@pytest.mark.parametrize("pack_width", [0.6, 2.0, 100.0], ids=["narrow", "default", "wide"])
+def test_a_shared_prompt_runs_once_and_changes_nothing(make, pack_width):
+    torch.manual_seed(0)
+    policy = LMActorCritic(make())
+    torch.nn.init.normal_(policy.value_head.weight, std=0.1)
+    policy.pack_width = pack_width
+    logp_pad, values_pad, grads_pad = _score(policy, packed=False, batch=_grouped_batch)
+    logp, values, grads = _score(policy, packed=True, batch=_grouped_batch)
+    torch.testing.assert_close(logp, logp_pad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values, values_pad, atol=1e-5, rtol=1e-5)
+    assert grads.keys() == grads_pad.keys() and len(grads) > 4
+    for name in grads:
+        torch.testing.assert_close(grads[name], grads_pad[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_shared_prefix_layout_holds_a_group_prompt_once():
+    contexts, lengths, seq_index, positions, _ = _grouped_batch()
+    first = torch.full_like(lengths, 9).scatter_reduce(0, seq_index, positions, "amin")
+    ids, position_ids, index, mask = shared_prefix_layout(contexts, lengths, first + 1, 100.0)
+    # 33 tokens, of which segments 1 and 2 do not repeat the group's 4-token prompt
+    assert ids.numel() == 33 - 2 * 4 and mask.shape == (1, 1, 25, 25)
+    flat_ids, flat_pos = ids.reshape(-1), position_ids.reshape(-1)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(flat_ids[index[b, :n]], contexts[b, :n])
+        assert flat_pos[index[b, :n]].tolist() == list(range(n))
+        # each token sees exactly its own segment's earlier tokens
+        seen = mask[0, 0][index[b, :n]][:, index[b, :n]]
+        assert torch.equal(seen, torch.ones(n, n, dtype=torch.bool).tril())
+        assert int(mask[0, 0][index[b, n - 1]].sum()) == n
+    assert torch.equal(index[1, :4], index[0, :4]) and torch.equal(index[2, :4], index[0, :4])
+    assert not torch.equal(index[4, :4], index[0, :4])  # another prefix length: not shared
 
 
 def test_pack_rows_fills_rows_evenly():
