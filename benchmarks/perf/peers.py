@@ -27,7 +27,9 @@ set up so that the two differ only in how they generate and train:
   by default TRL runs without it too (``--trl-gradient-checkpointing`` restores TRL's default).
 
 What still differs, by design of each library: TRL generates with ``model.generate`` (no
-env in the loop) while ours steps a Gymnasium vector env token by token; TRL runs a
+env in the loop) while ours steps a Gymnasium vector env token by token; ours packs the update
+forward and runs each RLOO group's prompt once (a tree mask, the same gradients), TRL pads it
+and runs the prompt once per completion; TRL runs a
 no-grad forward for ``old_logps`` each update (unused when ``num_iterations = 1``), which
 ours has no counterpart for with ``reference="none"`` (with ``--our-reference fp32`` ours
 scores its frozen reference instead: one extra scoring forward each). Ours computes the
@@ -321,7 +323,8 @@ def settings_table(args: argparse.Namespace, trl_version: str) -> list[tuple[str
         ("steps per batch", "1 Adam step per generation", same + " (num_iterations 1, steps_per_generation 1)"),
         ("KL", f"kl_coef {KL_COEF:g}, reference {our_reference(args)}", f"beta {KL_COEF:g} (loads no reference)"),
         ("gradient checkpointing", "off", "on" if args.trl_gradient_checkpointing else "off (TRL's default is on)"),
-        ("update forward", "packed rows (padding only at row ends)", "CANNOT MATCH: right-padded batch"),
+        ("update forward", "packed rows (padding only at row ends), each group's prompt once",
+         "CANNOT MATCH: right-padded batch, the prompt once per completion"),
         ("generation", "Gymnasium vector env, token by token, KV cache", "CANNOT MATCH: model.generate, no env"),
         ("loss aggregation", "mean over tokens", "CANNOT MATCH: per-sequence sum, mean over sequences"),
         ("extra forwards", "none (reference none)" if our_reference(args) == "none" else "reference scoring",
