@@ -253,6 +253,9 @@ class LMActorCritic(nn.Module):
             and the update's forwards alike; the weights stay as they are).
         packed: score on packed rows (``False``: one right-padded row per segment, the
             layout before packing; both give the same log-probs to float rounding).
+        lean: run the forward passes through :mod:`agents.decode`'s lean blocks where they
+            cover the model (``False``: transformers' ``model(...)`` everywhere, as before
+            them; both give the same log-probs to float rounding).
         disable_dropout: set the model's dropout to 0 (RL fine-tuning, see ``_disable_dropout``);
             ``False`` leaves a model someone else trains as it is (the TRL rollout wraps the
             trainer's model and acts in eval mode, where dropout is off anyway).
@@ -274,6 +277,7 @@ class LMActorCritic(nn.Module):
         top_p: float | None = None,
         dtype: str = "float32",
         packed: bool = True,
+        lean: bool = True,
         disable_dropout: bool = True,
     ) -> None:
         super().__init__()
@@ -295,6 +299,7 @@ class LMActorCritic(nn.Module):
             raise ValueError(f"dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; got {dtype!r}")
         self.dtype_name = dtype
         self.packed = bool(packed)
+        self.lean = bool(lean)
         self.n_actions: int | None = None
         """The env's vocabulary size where the model's is larger (an embedding padded to a
         multiple of 64, say): logits beyond it are dropped, so those ids are never chosen."""
@@ -375,7 +380,7 @@ class LMActorCritic(nn.Module):
     def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                         cache: Any | None) -> tuple[torch.Tensor, Any]:  # fmt: skip
         # the lean blocks of agents.decode where they cover the model, else transformers' forward
-        lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache)
+        lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache) if self.lean else None
         return lean if lean is not None else forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
 
     # -- teacher-forced scoring ------------------------------------------------------------
@@ -407,7 +412,7 @@ class LMActorCritic(nn.Module):
                 hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
                 # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
                 return self.heads(hidden[seq_index, positions])
-            if lean_decoder(self.base) is not None:  # agents.decode's lean blocks take any mask
+            if self.lean and lean_decoder(self.base) is not None:  # agents.decode's lean blocks take any mask
                 # a segment shares what precedes its first scored action with the segments
                 # that begin alike (the prompt of an RLOO / GRPO group): that prefix runs once
                 first = torch.full_like(lengths, contexts.shape[1]).scatter_reduce(0, seq_index, positions, "amin")

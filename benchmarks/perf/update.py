@@ -1,16 +1,19 @@
-"""One PPO update with an LM policy, the layout before the padding-free update against the
-shipped one and the bf16 option, in alternating rounds.
+"""One PPO update with an LM policy, the path before the padding-free update and the lean
+forward against the shipped one and the bf16 option, in alternating rounds.
 
 Three agents, built alike (``PPO("lm_envs/TextGeneration-v1", policy=--model)``, ``--batch``
 rows x ``--tokens`` tokens, minibatch ``--minibatch-size``, ``--epochs`` epochs, lr 1e-5, no
-KL term and no reference, a lexical reward), differ only in the update's layout and
-precision:
+KL term and no reference, a lexical reward), differ only in the forward passes' layout and
+code path and in precision:
 
-- ``padded fp32`` (before): one right-padded row per segment in the update forward, as the
-  agents ran before the padding-free update (``LMActorCritic.packed = False``);
-- ``packed fp32`` (shipped default): the segments packed into rows with position ids;
-- ``packed bf16``: the opt-in ``dtype="bfloat16"`` (autocast in rollout and update, fp32
-  weights and Adam).
+- ``padded fp32`` (before): one right-padded row per segment in the update forward and
+  transformers' ``model(...)`` for every forward pass, as the agents ran before the
+  padding-free update and :mod:`agents.decode` (``LMActorCritic.packed = False``,
+  ``lean = False``);
+- ``packed fp32`` (shipped default): the segments packed into rows with position ids, each
+  group's shared prompt once, and the lean forward of :mod:`agents.decode` in rollout and update;
+- ``packed bf16``: the same with the opt-in ``dtype="bfloat16"`` (autocast in rollout and
+  update, fp32 weights and Adam).
 
 After one warm-up update each, every round runs one update (``learn(batch * tokens)``:
 rollout + epochs) of each agent in turn (``benchmarks.perf.rounds``). Printed: the machine,
@@ -39,7 +42,7 @@ import torch
 from benchmarks.perf import rounds
 from benchmarks.perf.profile import PhaseTimer, instrument, timed_update
 
-VARIANTS = {  # name -> (packed, dtype)
+VARIANTS = {  # name -> (packed and lean, dtype)
     "padded fp32": (False, "float32"),
     "packed fp32": (True, "float32"),
     "packed bf16": (True, "bfloat16"),
@@ -59,7 +62,7 @@ def build(args: argparse.Namespace, packed: bool, dtype: str, device: torch.devi
                   "reward": {"sentiment": 1.0, "keywords": 0.5, "repetition": -0.5}}  # fmt: skip
     agent = PPO("lm_envs/TextGeneration-v1", policy=args.model, config=config, seed=0, env_kwargs=env_kwargs,
                 device=device)  # fmt: skip
-    agent.policy.packed = packed
+    agent.policy.packed = agent.policy.lean = packed
     return agent
 
 

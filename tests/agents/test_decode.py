@@ -144,9 +144,18 @@ def test_the_rollout_runs_no_forward_through_transformers(make_lm, monkeypatch):
     rollout.reset(seed=0)
     batch, _ = rollout.collect(10)
     assert not calls, "a prefill or decode step went through transformers' forward"
+    every = torch.arange(batch.num_steps * batch.num_envs)
     with torch.no_grad():
-        logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
+        logp, _, values = policy.evaluate_actions(batch, every)
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=1e-4, rtol=1e-4)
+    # lean=False: transformers' forward everywhere (the path before), the same numbers
+    policy.lean = False
+    with torch.no_grad():
+        logp_hf, _, values_hf = policy.evaluate_actions(batch, every)
+        rollout.collect(3)
+    assert any(c[4] is not None for c in calls), "lean=False decoded without transformers' forward"
+    torch.testing.assert_close(logp_hf, logp, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values_hf, values, atol=1e-5, rtol=1e-5)
 
 
 def test_segment_mask_is_block_diagonal_and_causal():

@@ -23,3 +23,14 @@ def test_perf_update_prints_each_variant_and_its_speedup(capsys):
     for variant in ("packed fp32", "packed bf16"):
         assert re.search(rf"^{variant} vs padded fp32, whole update \(before / after\): [\d.]+ \(min-max", out, re.MULTILINE), out
         assert "goal >= 1.5" in out
+
+
+def test_the_before_variant_runs_the_padded_layout_through_transformers_forward():
+    import argparse
+
+    from benchmarks.perf.update import VARIANTS, build
+
+    args = argparse.Namespace(model="tiny-shop", batch=2, tokens=4, minibatch_size=8, epochs=1)
+    for name, (packed, dtype) in VARIANTS.items():
+        policy = build(args, packed, dtype, torch.device("cpu")).policy
+        assert (policy.packed, policy.lean, policy.dtype_name) == (name != "padded fp32", name != "padded fp32", dtype)
