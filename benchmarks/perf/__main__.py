@@ -10,6 +10,7 @@ import sys
 BENCHMARKS = {
     "env": "benchmarks.perf.env_speed",
     "rollout": "benchmarks.perf.rollout",
+    "forward": "benchmarks.perf.forward",
     "memory": "benchmarks.perf.memory",
     "scale": "benchmarks.perf.scale",
     "peers": "benchmarks.perf.peers",
