@@ -71,19 +71,6 @@ def _kv(cache: Any | None, i: int, key: torch.Tensor, value: torch.Tensor) -> tu
     return (key, value) if cache is None else cache.layers[i].update(key, value)
 
 
-def _apply(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)``, with GPT-2's ``Conv1D`` and ``nn.LayerNorm`` called as the functions they
-    run: a small model's step pays a few microseconds per module call (hooks, dispatch)."""
-    kind = type(module)
-    if module._forward_hooks or module._forward_pre_hooks:  # someone watches it: call it
-        return module(x)
-    if kind is nn.LayerNorm:
-        return F.layer_norm(x, module.normalized_shape, module.weight, module.bias, module.eps)
-    if kind.__name__ == "Conv1D" and kind.__module__ == "transformers.pytorch_utils":
-        return torch.addmm(module.bias, x.reshape(-1, x.shape[-1]), module.weight).view(*x.shape[:-1], -1)
-    return module(x)  # anything else (an int8 layer of a compressed policy, say) as it is
-
-
 def _gpt2(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
           cache: Any | None) -> torch.Tensor:  # fmt: skip
     n, k = input_ids.shape
@@ -91,14 +78,14 @@ def _gpt2(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, positio
     hidden = model.wte(input_ids) + model.wpe(position_ids)
     mask = _additive(mask, _compute_dtype(hidden))
     for i, block in enumerate(model.h):
-        attn, mlp = block.attn, block.mlp
-        query, key, value = _apply(attn.c_attn, _apply(block.ln_1, hidden)).split(model.config.n_embd, dim=2)
+        query, key, value = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=2)
         keys, values = _kv(cache, i, _split_heads(key, heads), _split_heads(value, heads))
         attended = F.scaled_dot_product_attention(_split_heads(query, heads), keys, values, attn_mask=mask)
-        hidden = hidden + _apply(attn.c_proj, attended.transpose(1, 2).reshape(n, k, -1))
+        hidden = hidden + block.attn.c_proj(attended.transpose(1, 2).reshape(n, k, -1))
+        mlp = block.mlp
         # gelu_new is GELU's tanh approximation (Hendrycks & Gimpel, 2016), one fused op here
-        hidden = hidden + _apply(mlp.c_proj, F.gelu(_apply(mlp.c_fc, _apply(block.ln_2, hidden)), approximate="tanh"))
-    return _apply(model.ln_f, hidden)
+        hidden = hidden + mlp.c_proj(F.gelu(mlp.c_fc(block.ln_2(hidden)), approximate="tanh"))
+    return model.ln_f(hidden)
 
 
 def _llama(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
