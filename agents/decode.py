@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["cached_forward", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
+__all__ = ["cached_forward", "covers", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
 
 DecodeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
@@ -130,6 +130,12 @@ def lean_decoder(model: nn.Module) -> DecodeFn | None:
     return None
 
 
+def covers(model: nn.Module) -> bool:
+    """Whether the lean blocks run ``model`` now: a configuration :func:`lean_decoder` knows,
+    in eval mode (the blocks apply no dropout)."""
+    return lean_decoder(model) is not None and not model.training
+
+
 def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                    cache: Any | None) -> tuple[torch.Tensor, Any] | None:  # fmt: skip
     """``(hidden, cache)``: the ``(N, K, H)`` last hidden states of the tokens ``input_ids``
@@ -144,8 +150,7 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
         cache: a transformers ``Cache`` of layers with ``update(keys, values)``, holding ``S``
             columns, or ``None`` for a prefill.
     """
-    forward = lean_decoder(model)
-    if forward is None or model.training:
+    if not covers(model):
         return None
     if cache is None:
         from transformers.cache_utils import DynamicCache
@@ -153,6 +158,7 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
         cache = DynamicCache(config=model.config)
     if not getattr(cache, "layers", None) or len(cache.layers) != model.config.num_hidden_layers:
         return None
+    forward = lean_decoder(model)
     return forward(model, input_ids, step_mask(attention_mask, input_ids.shape[1]), position_ids, cache), cache
 
 
@@ -172,7 +178,7 @@ def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torc
     """The ``(R, W, H)`` last hidden states of packed rows, with gradients (the update's
     teacher-forced forward; no cache), or ``None`` when ``model`` needs transformers' forward.
     ``mask``: ``(R, 1, W, W)`` boolean, default :func:`segment_mask`."""
-    forward = lean_decoder(model)
-    if forward is None or model.training:
+    if not covers(model):
         return None
+    forward = lean_decoder(model)
     return forward(model, input_ids, segment_mask(position_ids) if mask is None else mask, position_ids, None)

@@ -30,7 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
-from agents.decode import cached_forward, lean_decoder, packed_forward
+from agents.decode import cached_forward, covers, packed_forward
 from agents.features import ObsEncoder
 from agents.sampling import log_prob_entropy, process_logits, sample
 
@@ -412,7 +412,7 @@ class LMActorCritic(nn.Module):
                 hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
                 # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
                 return self.heads(hidden[seq_index, positions])
-            if self.lean and lean_decoder(self.base) is not None:  # agents.decode's lean blocks take any mask
+            if self.lean and covers(self.base):  # agents.decode's lean blocks take any mask
                 # a segment shares what precedes its first scored action with the segments
                 # that begin alike (the prompt of an RLOO / GRPO group): that prefix runs once
                 first = torch.full_like(lengths, contexts.shape[1]).scatter_reduce(0, seq_index, positions, "amin")

@@ -158,3 +158,19 @@ def test_bf16_policy_computes_in_bf16_with_fp32_weights():
     assert 0 < diff < 0.1  # bf16 rounding: not the fp32 figures, yet close
     with pytest.raises(ValueError, match="dtype must be one of"):
         LMActorCritic(_gpt2(), dtype="float16")
+
+
+def test_a_model_left_in_train_mode_is_scored_through_transformers_forward():
+    # the lean blocks have no dropout, so a model in train mode (someone else's training loop,
+    # disable_dropout=False) takes transformers' forward; scoring must not fail on it
+    torch.manual_seed(0)
+    policy = LMActorCritic(_gpt2(), disable_dropout=False)
+    contexts, lengths, seq_index, positions, _ = _hand_made_batch()
+    with torch.no_grad():
+        logits_eval, _ = policy.score_positions(contexts, lengths, seq_index, positions)
+        for module in policy.model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0  # train mode without randomness, to compare
+        policy.model.train()
+        logits_train, _ = policy.score_positions(contexts, lengths, seq_index, positions)
+    torch.testing.assert_close(logits_train, logits_eval, atol=1e-5, rtol=1e-5)
