@@ -1,20 +1,21 @@
-"""The rollout's KV-cached forward passes without transformers' per-call machinery, for GPT-2
-and Llama.
+"""The policy's forward passes without transformers' per-call machinery, for GPT-2 and Llama.
 
 A decode step feeds one new token per row (a few in a multi-turn env) through the KV cache,
 and a prefill a few prompts. On a small model much of such a call is not arithmetic:
 transformers' forward builds its mask, dispatches through its attention interface, wraps
-outputs in dataclasses, and GPT-2's ``gelu_new`` is eight elementwise ops. :func:`cached_forward`
-runs the same blocks directly on the model's own modules (embeddings, norms, projections,
-MLPs, rotary embedding), with ``torch.nn.functional.scaled_dot_product_attention`` over the
-same cache layers, so compressed (int8) projections and bf16 autocast work as they do in
-``model(...)``. It equals the transformers forward to float rounding
-(``tests/agents/test_decode.py``); on tiny-shop it takes 0.7-0.8 of its time per call.
+outputs in dataclasses, and GPT-2's ``gelu_new`` is eight elementwise ops. The functions here
+run the same blocks directly on the model's own modules (embeddings, norms, projections,
+MLPs, rotary embedding), with ``torch.nn.functional.scaled_dot_product_attention`` and an
+explicit boolean mask, so compressed (int8) projections and bf16 autocast work as they do in
+``model(...)``: :func:`cached_forward` for prefills and decode steps through the rollout's
+cache layers, :func:`packed_forward` for the update's teacher-forced forward over packed rows
+(with gradients). They equal transformers' forward to float rounding
+(``tests/agents/test_decode.py``); on tiny-shop a call takes about 0.8 of its time
+(``python -m benchmarks.perf forward``: 1.20-1.26x).
 
-Only what :func:`lean_decoder` recognises runs this way (GPT-2 and Llama configurations
-without cross-attention, layer-index scaling, reordered attention or sliding windows);
-everything else runs through ``model(...)``, and so does the update's teacher-forced forward,
-which needs gradients.
+Only what :func:`covers` accepts runs this way (GPT-2 and Llama configurations without
+cross-attention, layer-index scaling, reordered attention or sliding windows, in eval mode);
+everything else runs through ``model(...)``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch import nn
 
 __all__ = ["cached_forward", "covers", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
 
-DecodeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
+LeanForward = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
 
 def step_mask(attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
@@ -112,9 +113,9 @@ def _llama(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, positi
     return model.norm(hidden)
 
 
-def lean_decoder(model: nn.Module) -> DecodeFn | None:
-    """The lean decode step for the base decoder ``model`` (``causal_lm.base_model``), or
-    ``None`` where its configuration needs transformers' own forward."""
+def lean_decoder(model: nn.Module) -> LeanForward | None:
+    """The lean blocks for the base decoder ``model`` (``causal_lm.base_model``), or ``None``
+    where its configuration needs transformers' own forward."""
     config = getattr(model, "config", None)
     kind = getattr(config, "model_type", None)
     if kind == "gpt2":

@@ -135,7 +135,7 @@ def shared_prefix_layout(
     lens, cut = lengths.tolist(), prefix.tolist()
     rows_ids = contexts.tolist()
     units: dict[tuple[int, ...], list[int]] = {}
-    for b, (n, p) in enumerate(zip(lens, cut, strict=True)):
+    for b, p in enumerate(cut):
         units.setdefault(tuple(rows_ids[b][:p]), []).append(b)
     members = list(units.values())
     unit_len = [cut[m[0]] + sum(lens[b] - cut[b] for b in m) for m in members]
