@@ -21,15 +21,15 @@ everything else runs through ``model(...)``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["cached_forward", "covers", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
+__all__ = ["NewPrompts", "cached_forward", "covers", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
 
-LeanForward = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
+LeanForward = Callable[[nn.Module, torch.Tensor, torch.Tensor, "_Attention"], torch.Tensor]
 
 
 def step_mask(attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
@@ -56,59 +56,95 @@ def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
-def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:
-    # under autocast the attention runs in the autocast dtype, and its mask must match
-    if torch.is_autocast_enabled(hidden.device.type):
-        return torch.get_autocast_dtype(hidden.device.type)
-    return hidden.dtype
+class NewPrompts(NamedTuple):
+    """Prompts that start new episodes in some cache rows, run in the same forward as a decode
+    step: the step's tokens and the prompts' share every matmul, the prompts attend only to
+    themselves, and their keys/values are written into the cache before the step's tokens
+    attend to it (a row's first action then sees its whole prompt). A separate prefill per
+    step with resets would cost a whole forward's fixed overhead for a few tokens.
+
+    Attributes:
+        input_ids: ``(U, P)`` distinct prompts, left-padded.
+        attention_mask: ``(U, P)``, 0 at padding.
+        rows: ``(R,)`` the cache rows that start one of them.
+        source: ``(R,)`` the prompt (row of ``input_ids``) each of ``rows`` starts.
+        first: the cache column of the prompts' first column: they fill ``[first, first + P)``
+            of the cache as it is before the step.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    rows: torch.Tensor
+    source: torch.Tensor
+    first: int
 
 
-def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    n, k, _ = x.shape
-    return x.view(n, k, heads, -1).transpose(1, 2)
+class _Attention:
+    """The attention of one forward whose tokens run flat, ``(T, heads, head_dim)``: first the
+    step's ``(N, K)`` tokens (through the cache when there is one), then any
+    :class:`NewPrompts`' ``(U, P)`` tokens."""
+
+    def __init__(self, step_shape: torch.Size, mask: torch.Tensor, cache: Any | None, prompts: NewPrompts | None) -> None:
+        self.step_shape, self.mask, self.cache, self.prompts = step_shape, mask, cache, prompts
+        self.step_tokens = step_shape[0] * step_shape[1]
+        self.prompt_mask = None if prompts is None else step_mask(prompts.attention_mask, prompts.input_ids.shape[1])
+
+    def __call__(self, i: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **sdpa: Any) -> torch.Tensor:
+        """Layer ``i``'s ``(T, heads * head_dim)`` attention outputs; ``sdpa``: keyword arguments
+        of :func:`torch.nn.functional.scaled_dot_product_attention`."""
+        if i == 0:  # under autocast the attention runs in its dtype, and the masks must match
+            device = query.device.type
+            dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
+            self.mask = _additive(self.mask, dtype)
+            if self.prompt_mask is not None:
+                self.prompt_mask = _additive(self.prompt_mask, dtype)
+        split = self.step_tokens
+        out = []
+        if self.prompts is not None:
+            shape = self.prompts.input_ids.shape
+            q, k, v = (_grouped(x[split:], shape) for x in (query, key, value))
+            layer, first = self.cache.layers[i], self.prompts.first
+            columns = slice(first, first + shape[1])
+            layer.keys[self.prompts.rows, :, columns] = k[self.prompts.source]
+            layer.values[self.prompts.rows, :, columns] = v[self.prompts.source]
+            out.append(F.scaled_dot_product_attention(q, k, v, attn_mask=self.prompt_mask, **sdpa))
+        q, k, v = (_grouped(x[:split], self.step_shape) for x in (query, key, value))
+        keys, values = (k, v) if self.cache is None else self.cache.layers[i].update(k, v)
+        out.insert(0, F.scaled_dot_product_attention(q, keys, values, attn_mask=self.mask, **sdpa))
+        flat = [o.transpose(1, 2).reshape(-1, o.shape[1] * o.shape[3]) for o in out]
+        return flat[0] if len(flat) == 1 else torch.cat(flat)
 
 
-def _kv(cache: Any | None, i: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return (key, value) if cache is None else cache.layers[i].update(key, value)
+def _grouped(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Flat ``(rows * width, heads, head_dim)`` -> ``(rows, heads, width, head_dim)``."""
+    return x.view(shape[0], shape[1], x.shape[1], x.shape[2]).transpose(1, 2)
 
 
-def _gpt2(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
-          cache: Any | None) -> torch.Tensor:  # fmt: skip
-    n, k = input_ids.shape
+def _gpt2(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: _Attention) -> torch.Tensor:
     heads = model.config.n_head
     hidden = model.wte(input_ids) + model.wpe(position_ids)
-    mask = _additive(mask, _compute_dtype(hidden))
     for i, block in enumerate(model.h):
-        query, key, value = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=2)
-        keys, values = _kv(cache, i, _split_heads(key, heads), _split_heads(value, heads))
-        attended = F.scaled_dot_product_attention(_split_heads(query, heads), keys, values, attn_mask=mask)
-        hidden = hidden + block.attn.c_proj(attended.transpose(1, 2).reshape(n, k, -1))
+        qkv = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=-1)
+        attended = attend(i, *(x.view(x.shape[0], heads, -1) for x in qkv))
+        hidden = hidden + block.attn.c_proj(attended)
         mlp = block.mlp
         # gelu_new is GELU's tanh approximation (Hendrycks & Gimpel, 2016), one fused op here
         hidden = hidden + mlp.c_proj(F.gelu(mlp.c_fc(block.ln_2(hidden)), approximate="tanh"))
     return model.ln_f(hidden)
 
 
-def _llama(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor,
-           cache: Any | None) -> torch.Tensor:  # fmt: skip
+def _llama(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: _Attention) -> torch.Tensor:
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-    n, k = input_ids.shape
     hidden = model.embed_tokens(input_ids)
-    mask = _additive(mask, _compute_dtype(hidden))
-    cos, sin = model.rotary_emb(hidden, position_ids)
+    cos, sin = (x[0] for x in model.rotary_emb(hidden[None], position_ids[None]))
     for i, block in enumerate(model.layers):
         attn = block.self_attn
         x = block.input_layernorm(hidden)
-        shape = (n, k, -1, attn.head_dim)
-        query = attn.q_proj(x).view(shape).transpose(1, 2)
-        key = attn.k_proj(x).view(shape).transpose(1, 2)
-        value = attn.v_proj(x).view(shape).transpose(1, 2)
-        query, key = apply_rotary_pos_emb(query, key, cos, sin)
-        keys, values = _kv(cache, i, key, value)
-        attended = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=attn.scaling,
-                                                  enable_gqa=keys.shape[1] != query.shape[1])  # fmt: skip
-        hidden = hidden + attn.o_proj(attended.transpose(1, 2).reshape(n, k, -1))
+        query, key, value = (proj(x).view(x.shape[0], -1, attn.head_dim) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+        query, key = apply_rotary_pos_emb(query, key, cos, sin)  # (T, heads, head_dim): cos broadcasts over heads
+        attended = attend(i, query, key, value, scale=attn.scaling, enable_gqa=key.shape[1] != query.shape[1])
+        hidden = hidden + attn.o_proj(attended)
         hidden = hidden + block.mlp(block.post_attention_layernorm(hidden))
     return model.norm(hidden)
 
@@ -138,7 +174,7 @@ def covers(model: nn.Module) -> bool:
 
 
 def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                   cache: Any | None) -> tuple[torch.Tensor, Any] | None:  # fmt: skip
+                   cache: Any | None, new_prompts: NewPrompts | None = None) -> tuple[torch.Tensor, Any] | None:  # fmt: skip
     """``(hidden, cache)``: the ``(N, K, H)`` last hidden states of the tokens ``input_ids``
     fed through ``cache`` (updated in place; a new ``DynamicCache`` when ``None``), or ``None``
     when ``model`` or ``cache`` needs transformers' forward.
@@ -146,21 +182,32 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
     Args:
         model: the base decoder (in eval mode).
         input_ids: ``(N, K)`` new tokens (left-padded per row; holes are masked).
-        attention_mask: ``(N, S + K)`` over the cached and the new columns (0 = hole).
+        attention_mask: ``(N, S + K)`` over the cached and the new columns (0 = hole); the
+            columns that ``new_prompts`` fill already count as seen.
         position_ids: ``(N, K)`` positions of the new tokens.
         cache: a transformers ``Cache`` of layers with ``update(keys, values)``, holding ``S``
             columns, or ``None`` for a prefill.
+        new_prompts: prompts to run in the same forward and write into ``cache`` (which
+            must then be given) before the step's tokens attend to it.
     """
     if not covers(model):
         return None
     if cache is None:
+        if new_prompts is not None:
+            raise ValueError("new_prompts are written into a cache; pass the cache they go to")
         from transformers.cache_utils import DynamicCache
 
         cache = DynamicCache(config=model.config)
     if not getattr(cache, "layers", None) or len(cache.layers) != model.config.num_hidden_layers:
         return None
-    forward = lean_decoder(model)
-    return forward(model, input_ids, step_mask(attention_mask, input_ids.shape[1]), position_ids, cache), cache
+    attend = _Attention(input_ids.shape, step_mask(attention_mask, input_ids.shape[1]), cache, new_prompts)
+    ids, positions = input_ids.reshape(-1), position_ids.reshape(-1)
+    if new_prompts is not None:
+        prompt_positions = (new_prompts.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        ids = torch.cat([ids, new_prompts.input_ids.reshape(-1)])
+        positions = torch.cat([positions, prompt_positions.reshape(-1)])
+    hidden = lean_decoder(model)(model, ids, positions, attend)
+    return hidden[: attend.step_tokens].view(*input_ids.shape, -1), cache
 
 
 def segment_mask(position_ids: torch.Tensor) -> torch.Tensor:
@@ -181,5 +228,5 @@ def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torc
     ``mask``: ``(R, 1, W, W)`` boolean, default :func:`segment_mask`."""
     if not covers(model):
         return None
-    forward = lean_decoder(model)
-    return forward(model, input_ids, segment_mask(position_ids) if mask is None else mask, position_ids, None)
+    attend = _Attention(input_ids.shape, segment_mask(position_ids) if mask is None else mask, None, None)
+    return lean_decoder(model)(model, input_ids.reshape(-1), position_ids.reshape(-1), attend).view(*input_ids.shape, -1)

@@ -40,9 +40,10 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicLayer
 
+from agents.decode import NewPrompts
 from agents.options import check_cache_mode
 from agents.policies import LMActorCritic
-from agents.sampling import log_prob_entropy, sample
+from agents.sampling import sample_log_prob_entropy
 
 __all__ = ["InPlaceLayer", "LMActor", "left_pad", "step_block"]
 
@@ -110,10 +111,13 @@ class InPlaceLayer(DynamicLayer):
 
     def _place(self, keys: torch.Tensor, values: torch.Tensor, *, left: int, right: int) -> None:
         n, h, s, _ = keys.shape
-        self._k = keys.new_zeros((n, h, left + s + right, keys.shape[-1]))  # zeros: holes stay finite
-        self._v = values.new_zeros((n, h, left + s + right, values.shape[-1]))
-        self._k[:, :, left : left + s] = keys
-        self._v[:, :, left : left + s] = values
+        self._k = keys.new_empty((n, h, left + s + right, keys.shape[-1]))
+        self._v = values.new_empty((n, h, left + s + right, values.shape[-1]))
+        for buffer, kept in ((self._k, keys), (self._v, values)):
+            buffer[:, :, left : left + s] = kept
+            # the left room becomes holes (grow_front) that attention reads: zeros keep them
+            # finite (a NaN times a 0 weight is NaN); the right room is written before it is read
+            buffer[:, :, :left].zero_()
         self.start, self.end = left, left + s
 
     @property
@@ -195,6 +199,8 @@ class LMActor:
         self.prompt_kv: dict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], int, int]] = {}
         self.prompt_kv_rows = 0
         self.weights_key: tuple[tuple[int, int], ...] = ()
+        # new prompts left to the next step's forward, their distinct prompts and a cache row of each
+        self.deferred: tuple[NewPrompts, list[tuple[int, ...]], torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -342,16 +348,42 @@ class LMActor:
             new = torch.as_tensor(todo, device=self.device)
             new_rows, new_slots = rows[new], slots[new]
             block, mask = left_pad(self.ids[new_rows], sub_lens[new])
-            _, _, sub = self.prefill_unique(block, mask)
             first = seq - block.shape[1]
-            for layer, sub_layer in zip(self.cache.layers, sub.layers, strict=True):
-                layer.keys[new_slots, :, first:] = sub_layer.keys
-                layer.values[new_slots, :, first:] = sub_layer.values
             self.cache_mask[new_slots, first:] = mask
-            kv = [(layer.keys, layer.values) for layer in sub.layers]
-            self._remember(kv, [p for p, t in zip(prompts, todo) if t], block.shape[1])
+            new_prompts = [p for p, t in zip(prompts, todo) if t]
+            if self.policy.runs_lean:  # they run in the step's forward, see agents.decode.NewPrompts
+                self._defer(block, mask, new_slots, first, new_prompts)
+            else:
+                _, _, sub = self.prefill_unique(block, mask)
+                for layer, sub_layer in zip(self.cache.layers, sub.layers, strict=True):
+                    layer.keys[new_slots, :, first:] = sub_layer.keys
+                    layer.values[new_slots, :, first:] = sub_layer.values
+                kv = [(layer.keys, layer.values) for layer in sub.layers]
+                self._remember(kv, new_prompts, block.shape[1])
         self.n_cached[rows] = sub_lens
         self.reprefilled_rows += rows.numel()
+
+    def _defer(self, block: torch.Tensor, mask: torch.Tensor, slots: torch.Tensor, first: int,
+               prompts: list[tuple[int, ...]]) -> None:  # fmt: skip
+        """Leave the prompts ``block`` of cache rows ``slots`` to the next step's forward (each
+        distinct prompt runs once; RLOO groups repeat them)."""
+        index: dict[tuple[int, ...], int] = {}
+        source = [index.setdefault(p, len(index)) for p in prompts]
+        firsts = torch.as_tensor([source.index(u) for u in range(len(index))], device=self.device)
+        self.deferred = (
+            NewPrompts(block[firsts], mask[firsts], slots, torch.as_tensor(source, device=self.device), first),
+            list(index),
+            slots[firsts],
+        )
+        self.prefill_tokens += firsts.numel() * block.shape[1]
+
+    def _remember_deferred(self) -> None:
+        # copies, not views: these cache rows are written again when their episodes end
+        new_prompts, prompts, slots = self.deferred
+        columns = slice(new_prompts.first, new_prompts.first + new_prompts.input_ids.shape[1])
+        kv = [(layer.keys[slots, :, columns], layer.values[slots, :, columns]) for layer in self.cache.layers]
+        self._remember(kv, prompts, new_prompts.input_ids.shape[1])
+        self.deferred = None
 
     def observe(self, obs: dict[str, np.ndarray], reset_rows: np.ndarray) -> None:
         self.ids, self.lens = _token_obs(obs, self.device)
@@ -387,7 +419,7 @@ class LMActor:
             waiting = waiting | (self.slot < 0)  # retired rows feed nothing, ever
         start = torch.where(waiting, self.lens, self.n_cached)  # a waiting row feeds nothing
         fed = self.lens > start
-        if bool(fed.any()):
+        if bool(fed.any()) or self.deferred is not None:
             self._extend(self._rows(start), self._rows(fed))
         self.n_cached = torch.where(waiting, self.n_cached, self.lens)
         self.stale = self.pending is not None
@@ -397,7 +429,10 @@ class LMActor:
         # a row with nothing to feed gets an all-hole block and keeps its logits and values
         block, mask, positions = step_block(self._rows(self.ids), self._rows(self.lens), start)
         full_mask = torch.cat([self.cache_mask, mask], dim=1)
-        logits, values, self.cache = self.policy.extend(block, full_mask, positions, self.cache)
+        new_prompts = None if self.deferred is None else self.deferred[0]
+        logits, values, self.cache = self.policy.extend(block, full_mask, positions, self.cache, new_prompts)
+        if self.deferred is not None:
+            self._remember_deferred()
         every = bool(fed.all())
         self._set_live("logits", logits, None if every else fed)
         self._set_live("values", values, None if every else fed)
@@ -420,8 +455,7 @@ class LMActor:
     def act(self, mask: torch.Tensor | None, generator: torch.Generator, deterministic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         self._catch_up(with_resets=True)
         logits = self.policy.distribution_logits(self.logits, mask)
-        actions = sample(logits, generator=generator, deterministic=deterministic)
-        logp, ent = log_prob_entropy(logits, actions)
+        actions, logp, ent = sample_log_prob_entropy(logits, generator=generator, deterministic=deterministic)
         return actions, logp, ent, self.values
 
     def current_values(self) -> torch.Tensor:

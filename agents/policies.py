@@ -30,9 +30,9 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.buffers import RolloutBatch
-from agents.decode import cached_forward, covers, packed_forward
+from agents.decode import NewPrompts, cached_forward, covers, packed_forward
 from agents.features import ObsEncoder
-from agents.sampling import log_prob_entropy, process_logits, sample
+from agents.sampling import log_prob_entropy, process_logits, sample_log_prob_entropy
 
 __all__ = [
     "RECOMMENDER_INIT_LOG_STD",
@@ -334,6 +334,12 @@ class LMActorCritic(nn.Module):
     def base(self) -> nn.Module:
         return self.model.base_model
 
+    @property
+    def runs_lean(self) -> bool:
+        """Whether the forward passes run :mod:`agents.decode`'s lean blocks now (``lean`` and
+        a model they cover); only they run :class:`~agents.decode.NewPrompts` in a step."""
+        return self.lean and covers(self.base)
+
     def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(..., H)`` hidden states -> ``(..., V)`` float logits (``V``: the env's vocabulary)
         and ``(...)`` values."""
@@ -369,11 +375,20 @@ class LMActorCritic(nn.Module):
         attention_mask: torch.Tensor,
         position_ids: torch.Tensor,
         cache: Any,
+        new_prompts: NewPrompts | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Feed ``(N, K)`` new tokens (left-padded per row) through ``cache``;
-        ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache."""
+        ``attention_mask`` is ``(N, S + K)``. Returns last-position logits, values, cache.
+        ``new_prompts`` (only where :attr:`runs_lean`) run in the same forward and fill their
+        cache rows first, see :func:`agents.decode.cached_forward`."""
         with self.autocast():
-            hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, cache)
+            if new_prompts is not None:
+                lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache, new_prompts) if self.runs_lean else None
+                if lean is None:
+                    raise ValueError("new_prompts run only in agents.decode's lean blocks over a cache of the model's layers")
+                hidden, cache = lean
+            else:
+                hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, cache)
             logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
@@ -412,7 +427,7 @@ class LMActorCritic(nn.Module):
                 hidden, _ = forward_with_cache(self.base, ids, mask, position_ids, None, use_cache=False)
                 # lm_head only at the M gathered positions: (B, L, V) logits would not fit for big vocabs
                 return self.heads(hidden[seq_index, positions])
-            if self.lean and covers(self.base):  # agents.decode's lean blocks take any mask
+            if self.runs_lean:  # agents.decode's lean blocks take any mask
                 # a segment shares what precedes its first scored action with the segments
                 # that begin alike (the prompt of an RLOO / GRPO group): that prefix runs once
                 first = torch.full_like(lengths, contexts.shape[1]).scatter_reduce(0, seq_index, positions, "amin")
@@ -688,7 +703,7 @@ class MLPActorCritic(nn.Module):
         if isinstance(space, spaces.Discrete):
             logits = process_logits(out, action_mask=action_mask)
             if actions is None:
-                actions = sample(logits, generator=generator, deterministic=deterministic)
+                return sample_log_prob_entropy(logits, generator=generator, deterministic=deterministic)
             logp, ent = log_prob_entropy(logits, actions)
             return actions, logp, ent
         if isinstance(space, spaces.MultiDiscrete):
@@ -696,9 +711,8 @@ class MLPActorCritic(nn.Module):
             masks = [None] * len(space.nvec) if action_mask is None else torch.split(action_mask, space.nvec.tolist(), dim=-1)
             parts = [process_logits(p, action_mask=m) for p, m in zip(torch.split(out, space.nvec.tolist(), dim=-1), masks)]
             if actions is None:
-                actions = torch.stack(
-                    [sample(p.float(), generator=generator, deterministic=deterministic) for p in parts], dim=-1
-                )
+                drawn = [sample_log_prob_entropy(p, generator=generator, deterministic=deterministic) for p in parts]
+                return torch.stack([a for a, _, _ in drawn], dim=-1), sum(lp for _, lp, _ in drawn), sum(e for _, _, e in drawn)
             lp_ent = [log_prob_entropy(p, actions[:, i]) for i, p in enumerate(parts)]
             return actions, sum(lp for lp, _ in lp_ent), sum(e for _, e in lp_ent)
         std = self.log_std.exp().expand_as(out)

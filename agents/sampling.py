@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["process_logits", "sample_inverse_cdf", "sample", "log_prob_entropy"]
+__all__ = ["process_logits", "sample_inverse_cdf", "sample", "log_prob_entropy", "sample_log_prob_entropy"]
 
 
 def process_logits(
@@ -85,12 +85,15 @@ def sample_inverse_cdf(logits: torch.Tensor, *, generator: torch.Generator | Non
     Returns:
         ``(N,)`` int64 indices.
     """
-    probs = torch.softmax(logits.float(), dim=-1)
+    return _inverse_cdf(torch.softmax(logits.float(), dim=-1), generator)
+
+
+def _inverse_cdf(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     cdf = torch.cumsum(probs, dim=-1)
-    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device, dtype=cdf.dtype)
+    u = torch.rand((probs.shape[0], 1), generator=generator, device=probs.device, dtype=cdf.dtype)
     # scale by the total rather than assume 1: float32 cumsum over 50k entries drifts
     idx = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
-    return idx.squeeze(-1).clamp_(max=logits.shape[-1] - 1)
+    return idx.squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def sample(
@@ -111,9 +114,30 @@ def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch
     ``-inf`` (filtered) logits contribute 0 to the entropy instead of ``0 * -inf = nan``.
     """
     logp_all = torch.log_softmax(logits.float(), dim=-1)
-    logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    return _gather(logp_all, actions), _entropy(logp_all, logp_all.exp())
+
+
+def sample_log_prob_entropy(
+    logits: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    deterministic: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`sample` then :func:`log_prob_entropy` with one softmax: ``(actions, logp,
+    entropy)``, each ``(N,)``. The draw uses the same uniforms as :func:`sample` (its CDF
+    is ``exp(log_softmax)`` instead of ``softmax``, equal to float rounding); acting calls
+    this once per step, where the vocabulary-wide passes are a visible share of the time."""
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    probs = logp_all.exp()
+    actions = torch.argmax(logits, dim=-1) if deterministic else _inverse_cdf(probs, generator)
+    return actions, _gather(logp_all, actions), _entropy(logp_all, probs)
+
+
+def _gather(logp_all: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    return logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
+def _entropy(logp_all: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     # one pass that maps -inf to 0 (isinf + masked_fill is three); torch.where would still
     # back-propagate 0 * -inf = nan
-    finite_logp = torch.nan_to_num(logp_all, neginf=0.0)
-    entropy = -(logp_all.exp() * finite_logp).sum(dim=-1)
-    return logp, entropy
+    return -(probs * torch.nan_to_num(logp_all, neginf=0.0)).sum(dim=-1)

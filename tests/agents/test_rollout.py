@@ -352,7 +352,11 @@ def test_prompts_no_action_follows_are_not_prefilled(make_token_vec, make_lm):
     assert act.actor.reprefilled_rows > 0
 
 
-def test_in_place_layer_matches_concatenation():
+def test_in_place_layer_matches_concatenation(monkeypatch):
+    # fresh buffers hold NaN here: what attention reads (the window, the holes grow_front adds)
+    # must all have been written or zeroed
+    new_empty = torch.Tensor.new_empty
+    monkeypatch.setattr(torch.Tensor, "new_empty", lambda self, *a, **k: new_empty(self, *a, **k).fill_(float("nan")))
     torch.manual_seed(0)
     keys, values = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
     layer = InPlaceLayer(keys, values, room=4)
@@ -566,3 +570,67 @@ def test_a_bf16_rollout_casts_each_weight_once_per_collect(make_lm):
     with torch.no_grad():
         logp, _, _ = policy.evaluate_actions(batch, torch.arange(batch.num_steps * batch.num_envs))
     torch.testing.assert_close(logp, batch.flat(batch.logprobs), atol=0.05, rtol=0.05)
+
+
+# ---------------------------------------------------------------------------------------
+# new episodes' prompts run in the decode step's forward (agents.decode.NewPrompts)
+# ---------------------------------------------------------------------------------------
+
+
+class LockstepEnv(ChattyTokenEnv):
+    """Every row's episode lasts 3 steps and its k-th episode starts with the same new prompt
+    (never seen before), so all rows reset together onto one prompt: a deduplication case."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self.episode = getattr(self, "episode", -1) + 1
+        self.ctx = [1 + (self.episode * 7 + j) % (VOCAB - 1) for j in range(2 + self.episode % 4)]
+        self.budget = 3
+        return self._obs(), info
+
+    def step(self, action):
+        obs, reward, _, truncated, info = super().step(max(int(action), 1))  # never ends on token 0
+        return obs, reward, False, truncated, info
+
+
+def _llama_policy() -> LMActorCritic:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128,
+    )  # fmt: skip
+    policy = LMActorCritic(LlamaForCausalLM(config).eval())
+    torch.nn.init.normal_(policy.value_head.weight, std=0.5)
+    return policy
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("make_env", [chatty_vec, lambda n: SyncVectorEnv([LockstepEnv] * n, autoreset_mode=AutoresetMode.SAME_STEP)],
+                         ids=["chatty", "lockstep"])  # fmt: skip
+def test_new_prompts_in_the_step_match_a_separate_prefill(make_lm, monkeypatch, arch, make_env):
+    def collect(lean_prompts: bool):
+        policy = random_lm_policy(make_lm) if arch == "gpt2" else _llama_policy()
+        calls = []
+        prefill = policy.prefill
+        monkeypatch.setattr(policy, "prefill", lambda *a: calls.append(a[0].shape) or prefill(*a))
+        if not lean_prompts:  # the forward as before: each step's new prompts prefilled on their own
+            monkeypatch.setattr(type(policy), "runs_lean", property(lambda self: False))
+        rollout = Rollout(make_env(5), policy, generator=torch.Generator().manual_seed(0))
+        rollout.reset(seed=3)
+        batch, _ = rollout.collect(24)
+        monkeypatch.undo()
+        return batch, calls, rollout.actor, policy
+
+    batch, calls, actor, policy = collect(True)
+    ref, ref_calls, ref_actor, _ = collect(False)
+    assert int(batch.dones.sum()) >= 12 and actor.reprefilled_rows >= 12
+    assert len(calls) == 1, "only the first prompts run in a prefill of their own"
+    assert len(ref_calls) > 1
+    assert torch.equal(batch.actions, ref.actions)
+    torch.testing.assert_close(batch.logprobs, ref.logprobs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batch.values, ref.values, atol=1e-5, rtol=1e-5)
+    assert actor.reused_prompts == ref_actor.reused_prompts
+    assert actor.prefill_tokens == ref_actor.prefill_tokens  # a prompt shared by rows runs once either way
+    assert_matches_recompute(policy, batch)

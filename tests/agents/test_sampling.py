@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.sampling import log_prob_entropy, process_logits, sample, sample_inverse_cdf
+from agents.sampling import log_prob_entropy, process_logits, sample, sample_inverse_cdf, sample_log_prob_entropy
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 
@@ -76,6 +76,26 @@ def test_entropy_and_gradients_stay_finite_with_masks():
     assert torch.isfinite(ent).all() and torch.isfinite(logits.grad).all()
     uniform = log_prob_entropy(torch.zeros(1, 4), torch.tensor([0]))[1]
     torch.testing.assert_close(uniform, torch.log(torch.tensor([4.0])))
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_one_softmax_sampler_draws_and_scores_as_the_two_calls(deterministic):
+    # what acting uses: the same draws from the same uniforms, the same log-probs and entropies
+    logits = torch.randn(64, 2195, generator=torch.Generator().manual_seed(3)) * 3
+    mask = torch.rand(64, 2195, generator=torch.Generator().manual_seed(4)) > 0.3
+    for processed in (logits, process_logits(logits, action_mask=mask, top_k=50)):
+        actions, logp, ent = sample_log_prob_entropy(
+            processed, generator=torch.Generator().manual_seed(5), deterministic=deterministic
+        )
+        expected = sample(processed, generator=torch.Generator().manual_seed(5), deterministic=deterministic)
+        assert torch.equal(actions, expected)
+        ref_logp, ref_ent = log_prob_entropy(processed, expected)
+        torch.testing.assert_close(logp, ref_logp, rtol=0, atol=0)
+        torch.testing.assert_close(ent, ref_ent, rtol=0, atol=0)
+        assert torch.isfinite(ent).all()
+    masked = process_logits(PROBS.log()[None].expand(4000, -1), action_mask=torch.tensor([[False, True, False, True]]).expand(4000, -1))
+    draws = sample_log_prob_entropy(masked, generator=torch.Generator().manual_seed(0))[0]
+    assert set(draws.tolist()) == {1, 3}
 
 
 def test_filter_errors():
