@@ -13,6 +13,11 @@ cache layers, :func:`packed_forward` for the update's teacher-forced forward ove
 (``tests/agents/test_decode.py``); on tiny-shop a call takes about 0.8 of its time
 (``python -m benchmarks.perf forward``: 1.20-1.26x).
 
+The tokens run flat, ``(T, hidden)``, through every matmul; only attention groups them into
+rows. So one call can hold more than one group: a prefill runs each distinct prefix of its
+prompts once (:class:`PrefixNodes`) and gathers them into the rows only for attention, and a
+decode step can carry the prompts of rows that start new episodes (:class:`NewPrompts`).
+
 Only what :func:`covers` accepts runs this way (GPT-2 and Llama configurations without
 cross-attention, layer-index scaling, reordered attention or sliding windows, in eval mode);
 everything else runs through ``model(...)``.
@@ -27,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NewPrompts", "cached_forward", "covers", "lean_decoder", "packed_forward", "segment_mask", "step_mask"]
+__all__ = ["NewPrompts", "PrefixNodes", "cached_forward", "covers", "lean_decoder", "packed_forward", "prefix_nodes", "segment_mask", "step_mask"]
 
 LeanForward = Callable[[nn.Module, torch.Tensor, torch.Tensor, "_Attention"], torch.Tensor]
 
@@ -79,14 +84,63 @@ class NewPrompts(NamedTuple):
     first: int
 
 
+class PrefixNodes(NamedTuple):
+    """The distinct prefixes of a prefill's left-padded rows ``(N, P)``, one token each: a
+    prefix shared by several prompts (a template's opening words, a prompt repeated in an
+    RLOO group) is one node, as in a radix-tree prompt cache (Zheng et al., 2024, SGLang).
+
+    Attributes:
+        input_ids: ``(T,)`` each node's last token.
+        position_ids: ``(T,)`` its position (depth in the tree).
+        index: ``(N, P)`` the node at each slot of the rows (0 at padding).
+        representative: ``(T,)`` a flat slot ``n * P + p`` that holds each node.
+    """
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    index: torch.Tensor
+    representative: torch.Tensor
+
+
+def prefix_nodes(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PrefixNodes | None:
+    """The :class:`PrefixNodes` of left-padded rows, or ``None`` where the rows are not
+    right-aligned (a hole between real tokens) or share too little (under 10% of the slots)
+    to pay for the gathers."""
+    n, width = input_ids.shape
+    lengths = attention_mask.long().sum(-1)
+    columns = torch.arange(width, device=input_ids.device)
+    if not torch.equal(attention_mask.bool(), columns[None, :] >= width - lengths[:, None]):
+        return None
+    nodes: dict[tuple[int, int], int] = {}  # (parent node, token) -> node
+    tokens: list[int] = []
+    positions: list[int] = []
+    representative: list[int] = []
+    index = [[0] * width for _ in range(n)]
+    for r, (row, length) in enumerate(zip(input_ids.tolist(), lengths.tolist())):
+        parent = -1
+        for c in range(width - length, width):
+            node = nodes.setdefault((parent, row[c]), len(nodes))
+            if node == len(tokens):
+                tokens.append(row[c])
+                positions.append(c - width + length)
+                representative.append(r * width + c)
+            index[r][c] = parent = node
+    if len(tokens) > 0.9 * n * width:
+        return None
+    device = input_ids.device
+    return PrefixNodes(*(torch.tensor(x, device=device) for x in (tokens, positions, index, representative)))
+
+
 class _Attention:
     """The attention of one forward whose tokens run flat, ``(T, heads, head_dim)``: first the
-    step's ``(N, K)`` tokens (through the cache when there is one), then any
-    :class:`NewPrompts`' ``(U, P)`` tokens."""
+    step's ``(N, K)`` tokens (through the cache when there is one; or a prefill's
+    :class:`PrefixNodes`, gathered into the rows' slots for attention and read back from
+    them), then any :class:`NewPrompts`' ``(U, P)`` tokens."""
 
-    def __init__(self, step_shape: torch.Size, mask: torch.Tensor, cache: Any | None, prompts: NewPrompts | None) -> None:
-        self.step_shape, self.mask, self.cache, self.prompts = step_shape, mask, cache, prompts
-        self.step_tokens = step_shape[0] * step_shape[1]
+    def __init__(self, step_shape: torch.Size, mask: torch.Tensor, cache: Any | None, prompts: NewPrompts | None,
+                 nodes: PrefixNodes | None = None) -> None:  # fmt: skip
+        self.step_shape, self.mask, self.cache, self.prompts, self.nodes = step_shape, mask, cache, prompts, nodes
+        self.step_tokens = step_shape[0] * step_shape[1] if nodes is None else nodes.input_ids.shape[0]
         self.prompt_mask = None if prompts is None else step_mask(prompts.attention_mask, prompts.input_ids.shape[1])
 
     def __call__(self, i: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **sdpa: Any) -> torch.Tensor:
@@ -108,10 +162,15 @@ class _Attention:
             layer.keys[self.prompts.rows, :, columns] = k[self.prompts.source]
             layer.values[self.prompts.rows, :, columns] = v[self.prompts.source]
             out.append(F.scaled_dot_product_attention(q, k, v, attn_mask=self.prompt_mask, **sdpa))
-        q, k, v = (_grouped(x[:split], self.step_shape) for x in (query, key, value))
+        if self.nodes is None:
+            q, k, v = (_grouped(x[:split], self.step_shape) for x in (query, key, value))
+        else:  # every row's slots from the nodes: (N, P, heads, head_dim) -> (N, heads, P, head_dim)
+            q, k, v = (x[self.nodes.index].transpose(1, 2) for x in (query, key, value))
         keys, values = (k, v) if self.cache is None else self.cache.layers[i].update(k, v)
         out.insert(0, F.scaled_dot_product_attention(q, keys, values, attn_mask=self.mask, **sdpa))
         flat = [o.transpose(1, 2).reshape(-1, o.shape[1] * o.shape[3]) for o in out]
+        if self.nodes is not None:  # a node attends to its own prefix only: any slot holding it will do
+            flat[0] = flat[0][self.nodes.representative]
         return flat[0] if len(flat) == 1 else torch.cat(flat)
 
 
@@ -192,7 +251,8 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
     """
     if not covers(model):
         return None
-    if cache is None:
+    fresh = cache is None
+    if fresh:
         if new_prompts is not None:
             raise ValueError("new_prompts are written into a cache; pass the cache they go to")
         from transformers.cache_utils import DynamicCache
@@ -200,13 +260,22 @@ def cached_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
         cache = DynamicCache(config=model.config)
     if not getattr(cache, "layers", None) or len(cache.layers) != model.config.num_hidden_layers:
         return None
-    attend = _Attention(input_ids.shape, step_mask(attention_mask, input_ids.shape[1]), cache, new_prompts)
+    # a prefill's shared prefixes run once (the matmuls are most of its time); not where the
+    # caller's positions are not those of right-aligned rows
+    nodes = prefix_nodes(input_ids, attention_mask) if fresh else None
+    if nodes is not None and not torch.equal(nodes.position_ids[nodes.index], position_ids.masked_fill(attention_mask == 0, 0)):
+        nodes = None
+    attend = _Attention(input_ids.shape, step_mask(attention_mask, input_ids.shape[1]), cache, new_prompts, nodes)
     ids, positions = input_ids.reshape(-1), position_ids.reshape(-1)
+    if nodes is not None:
+        ids, positions = nodes.input_ids, nodes.position_ids
     if new_prompts is not None:
         prompt_positions = (new_prompts.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         ids = torch.cat([ids, new_prompts.input_ids.reshape(-1)])
         positions = torch.cat([positions, prompt_positions.reshape(-1)])
     hidden = lean_decoder(model)(model, ids, positions, attend)
+    if nodes is not None:
+        return hidden[nodes.index], cache
     return hidden[: attend.step_tokens].view(*input_ids.shape, -1), cache
 
 

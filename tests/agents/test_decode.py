@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2Model, LlamaConfig, LlamaModel
 
-from agents.decode import cached_forward, lean_decoder, packed_forward, segment_mask, step_mask
+from agents.decode import cached_forward, lean_decoder, packed_forward, prefix_nodes, segment_mask, step_mask
 from agents.kv_cache import InPlaceLayer
 from agents.policies import forward_with_cache
 
@@ -88,6 +88,54 @@ def test_a_prefill_equals_the_transformers_forward(make):
         torch.testing.assert_close(a.keys[:, :, -1], b.keys[:, :, -1], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(a.values[real[:, None, :, None].expand_as(a.values)],
                                    b.values[real[:, None, :, None].expand_as(b.values)], atol=1e-5, rtol=1e-5)  # fmt: skip
+
+
+def shared_prompts() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """6 left-padded prompts that share openings: a template's first 3 tokens (rows 0-3), a
+    repeated prompt (rows 1 and 2), a prefix of another prompt (row 3 of row 0), and a row
+    that starts with the same token as the template but at a later column (row 4)."""
+    rows = [[9, 8, 7, 1, 2, 3], [9, 8, 7, 4, 5], [9, 8, 7, 4, 5], [9, 8, 7, 1], [9, 8, 2], [30, 31, 32, 33, 34, 35]]
+    width = max(map(len, rows))
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def test_prefix_nodes_hold_each_shared_prefix_once():
+    ids, mask, _ = shared_prompts()
+    nodes = prefix_nodes(ids, mask)
+    # 9-8-7 once, then 1-2-3, 4-5 and the 2 after 9-8; the last prompt on its own
+    assert nodes.input_ids.tolist() == [9, 8, 7, 1, 2, 3, 4, 5, 2, 30, 31, 32, 33, 34, 35]
+    assert nodes.position_ids.tolist() == [0, 1, 2, 3, 4, 5, 3, 4, 2, 0, 1, 2, 3, 4, 5]
+    real = mask.bool()
+    assert torch.equal(nodes.input_ids[nodes.index][real], ids[real])
+    assert torch.equal(nodes.index[1], nodes.index[2])
+    assert torch.equal(nodes.index.flatten()[nodes.representative], torch.arange(15))
+    # not right-aligned, or nothing shared: the plain forward
+    assert prefix_nodes(ids, torch.tensor([[1, 0, 1, 1, 1, 1]] * 6)) is None
+    assert prefix_nodes(torch.arange(12).view(2, 6), torch.ones(2, 6)) is None
+
+
+@pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
+def test_a_prefill_of_shared_prefixes_equals_the_transformers_forward(make, monkeypatch):
+    model = make()
+    ids, mask, positions = shared_prompts()
+    calls = []
+    monkeypatch.setattr("agents.decode.prefix_nodes", lambda *a: calls.append(1) or prefix_nodes(*a))
+    with torch.no_grad():
+        lean, cache = cached_forward(model, ids, mask, positions, None)
+        hf, hf_cache = forward_with_cache(model, ids, mask, positions, None)
+    assert calls, "the prefill runs through the prefix nodes"
+    real = mask.bool()
+    torch.testing.assert_close(lean[real], hf[real], atol=1e-5, rtol=1e-5)
+    for a, b in zip(cache.layers, hf_cache.layers, strict=True):
+        for x, y in ((a.keys, b.keys), (a.values, b.values)):
+            assert torch.isfinite(x).all()
+            seen = real[:, None, :, None].expand_as(x)
+            torch.testing.assert_close(x[seen], y[seen], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("make", [gpt2, llama], ids=["gpt2", "llama"])
