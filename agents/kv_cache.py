@@ -5,7 +5,9 @@ once as a left-padded batch, then each step feeds only the new tokens
 ``input_ids[n_cached:n_now]`` of every row through the KV cache (normally just the sampled
 action; a multi-turn env may append the other speaker's tokens). When a row's episode ends,
 SAME_STEP autoreset has already put the next prompt in the observation; only that row is
-re-prefilled and spliced into the batch cache (``cache_mode="per_row"``).
+re-prefilled and spliced into the batch cache (``cache_mode="per_row"``); where
+:mod:`agents.decode` runs the model, its prompt runs in the forward of the step that first
+acts on it (:class:`~agents.decode.NewPrompts`) instead of a prefill of its own.
 ``cache_mode="rebuild"`` re-prefills the whole batch instead; it is the fallback for caches
 that cannot be spliced (sliding window).
 
@@ -208,7 +210,7 @@ class LMActor:
 
     def start(self, obs: dict[str, np.ndarray]) -> None:
         self.ids, self.lens = _token_obs(obs, self.device)
-        self.stale, self.pending = False, None
+        self.stale, self.pending, self.deferred = False, None, None
         self.live, self.slot = None, None
         self._prefill_all()
 
@@ -378,12 +380,14 @@ class LMActor:
         self.prefill_tokens += firsts.numel() * block.shape[1]
 
     def _remember_deferred(self) -> None:
-        # copies, not views: these cache rows are written again when their episodes end
         new_prompts, prompts, slots = self.deferred
+        self.deferred = None
+        if self.prompt_kv_rows >= _PROMPT_KV_ROWS:
+            return
+        # copies, not views: these cache rows are written again when their episodes end
         columns = slice(new_prompts.first, new_prompts.first + new_prompts.input_ids.shape[1])
         kv = [(layer.keys[slots, :, columns], layer.values[slots, :, columns]) for layer in self.cache.layers]
         self._remember(kv, prompts, new_prompts.input_ids.shape[1])
-        self.deferred = None
 
     def observe(self, obs: dict[str, np.ndarray], reset_rows: np.ndarray) -> None:
         self.ids, self.lens = _token_obs(obs, self.device)
