@@ -13,8 +13,9 @@ cache layers, :func:`packed_forward` for the update's teacher-forced forward ove
 (``tests/agents/test_decode.py``); on tiny-shop a call takes about 0.8 of its time
 (``python -m benchmarks.perf forward``: 1.20-1.26x).
 
-The tokens run flat, ``(T, hidden)``, through every matmul; only attention groups them into
-rows. So one call can hold more than one group: a prefill runs each distinct prefix of its
+In prefills and decode steps the tokens run flat, ``(T, hidden)``, through every matmul; only
+attention groups them into rows (the update's packed rows keep transformers' layout, see
+``_Attention``). So one call can hold more than one group: a prefill runs each distinct prefix of its
 prompts once (:class:`PrefixNodes`) and gathers them into the rows only for attention, and a
 decode step can carry the prompts of rows that start new episodes (:class:`NewPrompts`).
 
@@ -132,10 +133,17 @@ def prefix_nodes(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Prefi
 
 
 class _Attention:
-    """The attention of one forward whose tokens run flat, ``(T, heads, head_dim)``: first the
-    step's ``(N, K)`` tokens (through the cache when there is one; or a prefill's
-    :class:`PrefixNodes`, gathered into the rows' slots for attention and read back from
-    them), then any :class:`NewPrompts`' ``(U, P)`` tokens."""
+    """The attention of one forward, in one of two layouts.
+
+    - Flat (prefills and decode steps): ``(T, heads, head_dim)`` in, ``(T, heads * head_dim)``
+      out. First the step's ``(N, K)`` tokens (through the cache when there is one; or a
+      prefill's :class:`PrefixNodes`, gathered into the rows' slots for attention and read back
+      from them), then any :class:`NewPrompts`' ``(U, P)`` tokens.
+    - Rows (the update's packed rows, with gradients): ``(R, heads, W, head_dim)`` in, as
+      transformers lays them out, ``(R, W, heads * head_dim)`` out. With the flat layout there,
+      glibc kept about 200 MiB more heap through a SmolLM2-135M update (the live tensors were
+      the same; ``python -m benchmarks.perf memory``).
+    """
 
     def __init__(self, step_shape: torch.Size, mask: torch.Tensor, cache: Any | None, prompts: NewPrompts | None,
                  nodes: PrefixNodes | None = None) -> None:  # fmt: skip
@@ -152,6 +160,9 @@ class _Attention:
             self.mask = _additive(self.mask, dtype)
             if self.prompt_mask is not None:
                 self.prompt_mask = _additive(self.prompt_mask, dtype)
+        if query.dim() == 4:  # rows
+            attended = F.scaled_dot_product_attention(query, key, value, attn_mask=self.mask, **sdpa)
+            return attended.transpose(1, 2).reshape(query.shape[0], query.shape[2], -1)
         split = self.step_tokens
         out = []
         if self.prompts is not None:
@@ -179,12 +190,19 @@ def _grouped(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return x.view(shape[0], shape[1], x.shape[1], x.shape[2]).transpose(1, 2)
 
 
+def _heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """Projections ``(T, H)`` -> ``(T, heads, head_dim)``; packed rows ``(R, W, H)`` ->
+    ``(R, heads, W, head_dim)`` (see :class:`_Attention`)."""
+    split = x.view(*x.shape[:-1], -1, head_dim)
+    return split.transpose(1, 2) if x.dim() == 3 else split
+
+
 def _gpt2(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: _Attention) -> torch.Tensor:
-    heads = model.config.n_head
+    head_dim = model.config.n_embd // model.config.n_head
     hidden = model.wte(input_ids) + model.wpe(position_ids)
     for i, block in enumerate(model.h):
         qkv = block.attn.c_attn(block.ln_1(hidden)).split(model.config.n_embd, dim=-1)
-        attended = attend(i, *(x.view(x.shape[0], heads, -1) for x in qkv))
+        attended = attend(i, *(_heads(x, head_dim) for x in qkv))
         hidden = hidden + block.attn.c_proj(attended)
         mlp = block.mlp
         # gelu_new is GELU's tanh approximation (Hendrycks & Gimpel, 2016), one fused op here
@@ -196,13 +214,16 @@ def _llama(model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     hidden = model.embed_tokens(input_ids)
-    cos, sin = (x[0] for x in model.rotary_emb(hidden[None], position_ids[None]))
+    if hidden.dim() == 3:  # packed rows: (R, W, head_dim) cos and sin
+        cos, sin = model.rotary_emb(hidden, position_ids)
+    else:  # flat: (T, head_dim)
+        cos, sin = (x[0] for x in model.rotary_emb(hidden[None], position_ids[None]))
     for i, block in enumerate(model.layers):
         attn = block.self_attn
         x = block.input_layernorm(hidden)
-        query, key, value = (proj(x).view(x.shape[0], -1, attn.head_dim) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
-        query, key = apply_rotary_pos_emb(query, key, cos, sin)  # (T, heads, head_dim): cos broadcasts over heads
-        attended = attend(i, query, key, value, scale=attn.scaling, enable_gqa=key.shape[1] != query.shape[1])
+        query, key, value = (_heads(proj(x), attn.head_dim) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+        query, key = apply_rotary_pos_emb(query, key, cos, sin)  # cos broadcasts over the heads (dim 1)
+        attended = attend(i, query, key, value, scale=attn.scaling, enable_gqa=attn.num_key_value_groups > 1)
         hidden = hidden + attn.o_proj(attended)
         hidden = hidden + block.mlp(block.post_attention_layernorm(hidden))
     return model.norm(hidden)
@@ -298,4 +319,4 @@ def packed_forward(model: nn.Module, input_ids: torch.Tensor, position_ids: torc
     if not covers(model):
         return None
     attend = _Attention(input_ids.shape, segment_mask(position_ids) if mask is None else mask, None, None)
-    return lean_decoder(model)(model, input_ids.reshape(-1), position_ids.reshape(-1), attend).view(*input_ids.shape, -1)
+    return lean_decoder(model)(model, input_ids, position_ids, attend)
