@@ -369,9 +369,14 @@ class LMActor:
                prompts: list[tuple[int, ...]]) -> None:  # fmt: skip
         """Leave the prompts ``block`` of cache rows ``slots`` to the next step's forward (each
         distinct prompt runs once; RLOO groups repeat them)."""
-        index: dict[tuple[int, ...], int] = {}
-        source = [index.setdefault(p, len(index)) for p in prompts]
-        firsts = torch.as_tensor([source.index(u) for u in range(len(index))], device=self.device)
+        index: dict[tuple[int, ...], int] = {}  # distinct prompt -> its row in the block
+        source, firsts = [], []
+        for j, prompt in enumerate(prompts):
+            if prompt not in index:
+                index[prompt] = len(index)
+                firsts.append(j)
+            source.append(index[prompt])
+        firsts = torch.as_tensor(firsts, device=self.device)
         self.deferred = (
             NewPrompts(block[firsts], mask[firsts], slots, torch.as_tensor(source, device=self.device), first),
             list(index),

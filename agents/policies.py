@@ -382,21 +382,19 @@ class LMActorCritic(nn.Module):
         ``new_prompts`` (only where :attr:`runs_lean`) run in the same forward and fill their
         cache rows first, see :func:`agents.decode.cached_forward`."""
         with self.autocast():
-            if new_prompts is not None:
-                lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache, new_prompts) if self.runs_lean else None
-                if lean is None:
-                    raise ValueError("new_prompts run only in agents.decode's lean blocks over a cache of the model's layers")
-                hidden, cache = lean
-            else:
-                hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, cache)
+            hidden, cache = self._cached_forward(input_ids, attention_mask, position_ids, cache, new_prompts)
             logits, values = self.heads(hidden[:, -1])
         return logits, values, cache
 
     def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                        cache: Any | None) -> tuple[torch.Tensor, Any]:  # fmt: skip
+                        cache: Any | None, new_prompts: NewPrompts | None = None) -> tuple[torch.Tensor, Any]:  # fmt: skip
         # the lean blocks of agents.decode where they cover the model, else transformers' forward
-        lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache) if self.lean else None
-        return lean if lean is not None else forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
+        lean = cached_forward(self.base, input_ids, attention_mask, position_ids, cache, new_prompts) if self.lean else None
+        if lean is not None:
+            return lean
+        if new_prompts is not None:
+            raise ValueError("new_prompts run only in agents.decode's lean blocks over a cache of the model's layers")
+        return forward_with_cache(self.base, input_ids, attention_mask, position_ids, cache)
 
     # -- teacher-forced scoring ------------------------------------------------------------
 
