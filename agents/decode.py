@@ -10,8 +10,9 @@ explicit boolean mask, so compressed (int8) projections and bf16 autocast work a
 ``model(...)``: :func:`cached_forward` for prefills and decode steps through the rollout's
 cache layers, :func:`packed_forward` for the update's teacher-forced forward over packed rows
 (with gradients). They equal transformers' forward to float rounding
-(``tests/agents/test_decode.py``); on tiny-shop a call takes about 0.8 of its time
-(``python -m benchmarks.perf forward``: 1.20-1.26x).
+(``tests/agents/test_decode.py``); on tiny-shop a decode step or an update forward + backward
+takes about 0.8 of its time (``python -m benchmarks.perf forward``: 1.22x and 1.20x at
+``4e71f62``; a prefill of prompts that share openings 1.37x; docs/results.md).
 
 In prefills and decode steps the tokens run flat, ``(T, hidden)``, through every matmul; only
 attention groups them into rows (the update's packed rows keep transformers' layout, see
